@@ -1,0 +1,39 @@
+"""The command line, ``python -m cra <command>``.
+
+Each command is a module with ``add_arguments(parser)`` and ``run(args) -> int``; the table below
+names them, so adding a command is one line here plus its module. A command's module is imported
+only when it runs, which keeps ``python -m cra --help`` fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: command name -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("cra.commands.info", "show the version, the data location and what data is present"),
+    "download": ("cra.commands.download", "fetch the official NExT-GQA annotations (sha256-checked)"),
+}
+
+
+def _overview() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cra", description="CRA: video question grounding")
+    sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        _overview().parse_args(argv)  # prints help, or an error naming the valid commands, and exits
+        return 2
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"python -m cra {name}", description=help_text)
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(rest)) or 0)

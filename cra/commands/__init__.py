@@ -1,0 +1,1 @@
+"""One module per ``python -m cra`` command (see :data:`cra.cli.COMMANDS`)."""

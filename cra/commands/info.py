@@ -1,0 +1,30 @@
+"""``python -m cra info``: version, data location and which data files are present."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from cra import __version__, paths
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verify", action="store_true", help="also check the sha256 of each annotation file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    root = paths.data_dir()
+    origin = f"from ${paths.DATA_DIR_ENV}" if os.environ.get(paths.DATA_DIR_ENV) else "default; set $CRA_DATA_DIR to change"
+    print(f"cra {__version__}  torch {torch.__version__}  cuda available: {torch.cuda.is_available()}")
+    print(f"data dir: {root} ({origin})")
+    if args.verify:
+        for relpath, status in paths.verify_annotations(root).items():
+            print(f"  {status:>16}  {relpath}")
+    else:
+        for relpath in paths.ANNOTATION_FILES:
+            print(f"  {'present' if (root / relpath).is_file() else 'missing':>8}  {relpath}")
+    features = paths.features_dir(root) / "CLIPL"
+    print(f"features: {features} ({'present' if features.is_dir() else 'missing'})")
+    return 0
