@@ -68,7 +68,15 @@ def test_normalized_and_attention_formats(tmp_path, capsys):
                      "--frame2time", str(tmp_path / "f.json")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mIoP"] == pytest.approx(100.0) and out["mIoU"] == pytest.approx(100 * 0.3 / 2)  # [8.7, 9.0] in [8, 10]
-    with pytest.raises(SystemExit, match="needs --frame2time"):
+    # merge: normalized [0.9, 1.1] -> [9, 11] intersected with the post-hoc [8.7, 9.0] -> [9.0, 9.0]
+    assert cli.main([*base, "--pred", str(tmp_path / "p.json"), "--pred-format", "normalized",
+                     "--merge-with", str(tmp_path / "a.json"), "--frame2time", str(tmp_path / "f.json")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["zero_length"] == 1 and out["mIoP"] == pytest.approx(100.0) and out["mIoU"] == 0.0
+    with pytest.raises(SystemExit, match="merges normalized spans"):
+        cli.main([*base, "--pred", str(tmp_path / "p.json"), "--merge-with", str(tmp_path / "a.json"),
+                  "--frame2time", str(tmp_path / "f.json")])
+    with pytest.raises(SystemExit, match="need --frame2time"):
         cli.main([*base, "--pred", str(tmp_path / "a.json"), "--pred-format", "attention"])
 
 

@@ -87,6 +87,19 @@ def reference_window(weights):
     return [s / (n - 1), e / (n - 1)]
 
 
+def reference_merge(released):
+    """Window span (seconds, rounded) intersected with the post-hoc span of the raw attention."""
+    merged = {}
+    for vid, entry in released["gsub"].items():
+        for qid in entry["location"]:
+            k = f"{vid}_{qid}"
+            ph = reference_posthoc(released["att"][k], released["f2t"][vid])
+            win = np.round(np.asarray(reference_window(released["gs"][k])) * entry["duration"], 1)
+            lo, hi = max(win[0], ph[0]), min(win[1], ph[1])
+            merged[k] = [lo, hi] if lo <= hi else ph
+    return merged
+
+
 # ---------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def released():
@@ -141,14 +154,10 @@ def test_posthoc_on_smoothed_weights_and_merge(released):
     # merge: window span (seconds) intersected with the post-hoc span of the raw attention
     ph = metrics.posthoc_spans(released["att"], released["f2t"])
     merged = metrics.merge_spans(metrics.window_spans(released["gs"]), ph, released["gsub"])
-    ref_merged = {}
-    for vid, entry in released["gsub"].items():
-        for qid in entry["location"]:
-            k = f"{vid}_{qid}"
-            win = np.round(np.asarray(reference_window(released["gs"][k])) * entry["duration"], 1)
-            lo, hi = max(win[0], ph[k][0]), min(win[1], ph[k][1])
-            ref_merged[k] = [lo, hi] if lo <= hi else ph[k]
+    ref_merged = reference_merge(released)
     assert_same_spans(merged, ref_merged)
+    report = metrics.evaluate_grounding(released["gsub"], merged, released["correct"])
+    assert_same(report, reference_scores(released["gsub"], ref_merged, released["correct"], normalized=False))
 
 
 def test_acc_qa_matches_the_authors_training_log(released):
@@ -165,7 +174,9 @@ def test_cli_json_on_released_files(released, capsys):
     runs = [(["--pred", str(root / FILES[3]), "--pred-format", "attention", "--frame2time", str(f2t)],
              {k: reference_posthoc(w, released["f2t"][k.split("_")[0]]) for k, w in released["att"].items()}, False),
             (["--pred", str(root / FILES[4]), "--pred-format", "window"],
-             {k: reference_window(w) for k, w in released["gs"].items()}, True)]
+             {k: reference_window(w) for k, w in released["gs"].items()}, True),
+            (["--pred", str(root / FILES[4]), "--pred-format", "window", "--merge-with", str(root / FILES[3]),
+              "--frame2time", str(f2t)], reference_merge(released), False)]
     for extra, ref_spans, normalized in runs:
         assert cli.main(["evaluate", "--gsub", str(gsub), "--qa", str(qa), "--json", *extra]) == 0
         out = json.loads(capsys.readouterr().out)

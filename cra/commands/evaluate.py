@@ -9,6 +9,9 @@ Prediction formats (``--pred-format``):
 * ``window``: ``{key: [32 per-frame weights]}`` read out by CRA's window search (normalised spans,
   released convention), e.g. the released ``val_ground_gs.json``.
 
+``--merge-with <attention json>`` scores the official merge instead: the ``--pred`` spans (window or
+normalized) intersected with the post-hoc spans of that attention file (kept where they do not meet).
+
 ``--baselines`` adds the question-blind reference spans (whole video, middle half, seeded random)
 with the same answers and with all answers correct (the grounding-only ceiling).
 """
@@ -30,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pred", type=Path, required=True, help="grounding predictions json (see --pred-format)")
     parser.add_argument("--pred-format", choices=FORMATS, default="seconds", help="what --pred holds (default: seconds)")
     parser.add_argument("--frame2time", type=Path, default=None, help="frame2time_<split>.json (needed by --pred-format attention)")
+    parser.add_argument("--merge-with", type=Path, default=None,
+                        help="per-frame attention json: score the merge of --pred (window/normalized) with its post-hoc spans")
     parser.add_argument("--strict", action="store_true", help="score questions without a prediction as 0 instead of skipping them")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--baselines", action="store_true", help="also score whole-video, middle-half and random spans")
@@ -37,19 +42,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="row label for the predictions (default: file name and format)")
 
 
-def _spans(args: argparse.Namespace):
+def _spans(args: argparse.Namespace, gsub: dict):
     """(spans, normalized?) from --pred according to --pred-format."""
     from cra import metrics
     from cra.data import read_frame2time, read_frame_weights, read_span_predictions
 
+    if args.pred_format in ("attention",) or args.merge_with is not None:
+        if args.frame2time is None:
+            raise SystemExit("error: --pred-format attention and --merge-with need --frame2time <frame2time_<split>.json>")
+        frame2time = read_frame2time(args.frame2time)
     if args.pred_format in ("seconds", "normalized"):
-        return read_span_predictions(args.pred), args.pred_format == "normalized"
-    weights = read_frame_weights(args.pred)
-    if args.pred_format == "window":
-        return metrics.window_spans(weights), True
-    if args.frame2time is None:
-        raise SystemExit("error: --pred-format attention needs --frame2time <frame2time_<split>.json>")
-    return metrics.posthoc_spans(weights, read_frame2time(args.frame2time)), False
+        spans, normalized = read_span_predictions(args.pred), args.pred_format == "normalized"
+    elif args.pred_format == "window":
+        spans, normalized = metrics.window_spans(read_frame_weights(args.pred)), True
+    else:
+        spans, normalized = metrics.posthoc_spans(read_frame_weights(args.pred), frame2time), False
+    if args.merge_with is None:
+        return spans, normalized
+    if not normalized:
+        raise SystemExit("error: --merge-with merges normalized spans (--pred-format window or normalized), as the official combine does")
+    posthoc = metrics.posthoc_spans(read_frame_weights(args.merge_with), frame2time)
+    return metrics.merge_spans(spans, posthoc, gsub), False
 
 
 def _clean(value):
@@ -66,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         gsub = read_gsub(args.gsub)
         correct = read_qa_results(args.qa) if args.qa is not None else None
-        spans, normalized = _spans(args)
+        spans, normalized = _spans(args, gsub)
         report = metrics.evaluate_grounding(gsub, spans, correct, normalized=normalized, strict=args.strict)
         baselines = metrics.evaluate_baselines(gsub, correct, seeds=range(args.seeds)) if args.baselines else {}
     except (DataFormatError, DataNotFoundError, KeyError) as e:
@@ -85,7 +98,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=1))
         return 0
 
-    name = args.name or f"{args.pred.name} ({args.pred_format}{', post-hoc' if args.pred_format == 'attention' else ''})"
+    readout = {"attention": "attention, post-hoc", "window": "weights, window read-out"}.get(args.pred_format, args.pred_format)
+    if args.merge_with is not None:
+        readout += f", merged with post-hoc of {args.merge_with.name}"
+    name = args.name or f"{args.pred.name} ({readout})"
     print(f"NExT-GQA grounded QA: {args.gsub.name}, {report.n} of {report.n_gt} questions scored "
           f"({'strict' if args.strict else 'official: missing predictions skipped'}); percent\n")
     print(metrics.format_table({name: report.row(), **baselines}))
