@@ -372,11 +372,12 @@ def baseline_spans(gsub: GSub, kind: str, seed: int = 0) -> dict[str, list[float
 
 
 def evaluate_baselines(
-    gsub: GSub, correct: Mapping[str, bool] | None, seeds: Sequence[int] = tuple(range(10))
+    gsub: GSub, correct: Mapping[str, bool] | None, seeds: Sequence[int] = tuple(range(10)), *, strict: bool = False
 ) -> dict[str, dict[str, float]]:
     """Metric rows of the three baselines with the given answers and with all answers correct
     (the grounding-only ceiling: Acc@GQA = IoP@0.5). Random spans are averaged over ``seeds``;
-    their row carries ``"seeds"`` and the standard deviation of Acc@GQA (``"Acc@GQA sd"``)."""
+    their row carries ``"seeds"`` and the standard deviation of Acc@GQA (``"Acc@GQA sd"``).
+    ``strict`` as in :func:`evaluate_grounding` (a GT question missing from ``correct``)."""
     all_keys = [f"{vid}_{qid}" for vid, e in gsub.items() for qid in e["location"]]
     ceiling = dict.fromkeys(all_keys, True)
     rows = {}
@@ -385,14 +386,14 @@ def evaluate_baselines(
             continue
         for kind in BASELINES:
             if kind != "random span":
-                rows[kind + suffix] = evaluate_grounding(gsub, baseline_spans(gsub, kind), answers, strict=True).row()
+                rows[kind + suffix] = evaluate_grounding(gsub, baseline_spans(gsub, kind), answers, strict=strict).row()
                 continue
-            runs = [evaluate_grounding(gsub, baseline_spans(gsub, kind, s), answers, strict=True).row() for s in seeds]
+            runs = [evaluate_grounding(gsub, baseline_spans(gsub, kind, s), answers, strict=strict).row() for s in seeds]
             row = {k: float(np.mean([r[k] for r in runs])) for k in METRIC_KEYS}
             row["n"] = runs[0]["n"]
             row["seeds"] = len(seeds)
             row["Acc@GQA sd"] = float(np.std([r["Acc@GQA"] for r in runs]))
-            rows[f"{kind} (mean of {len(seeds)} seeds){suffix}"] = row
+            rows[f"{kind} ({len(seeds)} seed{'s' * (len(seeds) != 1)}){suffix}"] = row
     return rows
 
 

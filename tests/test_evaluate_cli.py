@@ -96,3 +96,19 @@ def test_registered_as_a_module_command(files):
     out = subprocess.run([sys.executable, "-m", "cra", "evaluate", "--gsub", str(files["gsub"]), "--pred", str(files["pred"]),
                           "--json"], capture_output=True, text=True, check=True).stdout
     assert json.loads(out)["n"] == 9
+
+
+def test_baselines_alone(files, capsys):
+    assert cli.main(["evaluate", "--gsub", str(files["gsub"]), "--qa", str(files["qa"]), "--baselines", "--seeds", "3",
+                     "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["baselines"]
+    assert set(rows) == {"whole video", "middle half", "random span (3 seeds)", "whole video (all answers correct)",
+                         "middle half (all answers correct)", "random span (3 seeds) (all answers correct)"}
+    # whole video, by hand: v1 questions [0, 10] vs GT -> IoP .4 .4 .4 .4 .2 .4 (two-segment q1: 4/10 each);
+    # v2 [0, 20] vs [5, 15] -> .5 four times. IoP >= .5: v2 x4 (v1_1 with .4 per segment fails) -> 40 %
+    assert rows["whole video"]["n"] == 10 and rows["whole video (all answers correct)"]["IoP@0.5"] == pytest.approx(40.0)
+    assert rows["whole video"]["Acc@GQA"] == pytest.approx(20.0)  # of v2_0..v2_3 only v2_0 and v2_3 are right
+    assert cli.main(["evaluate", "--gsub", str(files["gsub"]), "--baselines", "--seeds", "1"]) == 0
+    assert "random span (1 seed) (all answers correct)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="give --pred"):
+        cli.main(["evaluate", "--gsub", str(files["gsub"])])

@@ -25,12 +25,15 @@ import sys
 from pathlib import Path
 
 FORMATS = ("seconds", "normalized", "attention", "window")
+BASELINE_NOTE = ("note: baselines ignore the question; random span = sorted pair of uniform draws in [0, duration], "
+                 "mean over {seeds} seeds; '(all answers correct)' rows are grounding-only ceilings (Acc@GQA = IoP@0.5)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gsub", type=Path, required=True, help="ground truth, gsub_<split>.json")
     parser.add_argument("--qa", type=Path, default=None, help="QA results, <split>-res.json ({key: {prediction, answer}})")
-    parser.add_argument("--pred", type=Path, required=True, help="grounding predictions json (see --pred-format)")
+    parser.add_argument("--pred", type=Path, default=None,
+                        help="grounding predictions json (see --pred-format); may be left out with --baselines")
     parser.add_argument("--pred-format", choices=FORMATS, default="seconds", help="what --pred holds (default: seconds)")
     parser.add_argument("--frame2time", type=Path, default=None, help="frame2time_<split>.json (needed by --pred-format attention)")
     parser.add_argument("--merge-with", type=Path, default=None,
@@ -71,7 +74,13 @@ def _clean(value):
     return value
 
 
+def _clean_rows(rows: dict) -> dict:
+    return {name: {k: _clean(v) for k, v in row.items()} for name, row in rows.items()}
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.pred is None and not args.baselines:
+        raise SystemExit("error: give --pred (and --pred-format), or --baselines, or both")
     from cra import metrics
     from cra.data import DataFormatError, read_gsub, read_qa_results
     from cra.paths import DataNotFoundError
@@ -79,12 +88,22 @@ def run(args: argparse.Namespace) -> int:
     try:
         gsub = read_gsub(args.gsub)
         correct = read_qa_results(args.qa) if args.qa is not None else None
-        spans, normalized = _spans(args, gsub)
-        report = metrics.evaluate_grounding(gsub, spans, correct, normalized=normalized, strict=args.strict)
-        baselines = metrics.evaluate_baselines(gsub, correct, seeds=range(args.seeds)) if args.baselines else {}
+        report = None
+        if args.pred is not None:
+            spans, normalized = _spans(args, gsub)
+            report = metrics.evaluate_grounding(gsub, spans, correct, normalized=normalized, strict=args.strict)
+        baselines = metrics.evaluate_baselines(gsub, correct, range(args.seeds), strict=args.strict) if args.baselines else {}
     except (DataFormatError, DataNotFoundError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
+    if report is None:
+        if args.json:
+            print(json.dumps({"baselines": _clean_rows(baselines)}, indent=1))
+        else:
+            print(f"NExT-GQA reference baselines: {args.gsub.name}; percent\n")
+            print(metrics.format_table(baselines))
+            print(BASELINE_NOTE.format(seeds=args.seeds))
+        return 0
 
     m = report.metrics
     if args.json:
@@ -94,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                "zero_length": len(report.zero_length), "zero_length_inside_gt": report.zero_length_inside,
                "outside_video": len(report.outside_video), "ignored": len(report.ignored)}
         if baselines:
-            out["baselines"] = {name: {k: _clean(v) for k, v in row.items()} for name, row in baselines.items()}
+            out["baselines"] = _clean_rows(baselines)
         print(json.dumps(out, indent=1))
         return 0
 
@@ -111,6 +130,5 @@ def run(args: argparse.Namespace) -> int:
     for line in report.notes():
         print(f"note: {line}")
     if baselines:
-        print("note: baselines ignore the question; random spans = sorted pair of uniform draws in [0, duration], "
-              f"mean over {args.seeds} seeds; '(all answers correct)' rows are grounding-only ceilings")
+        print(BASELINE_NOTE.format(seeds=args.seeds))
     return 0
