@@ -93,6 +93,7 @@ class GroundingReport:
     zero_length: list[str] = field(default_factory=list)  # counted keys with t_s == t_e
     zero_length_inside: int = 0  # ... of which inside a GT segment (scored IoP = 1)
     outside_video: list[str] = field(default_factory=list)  # t_s < 0 or t_e > duration (not clipped)
+    missing_qa: list[str] = field(default_factory=list)  # counted keys without a QA result (strict: wrong)
     per_question: dict[str, tuple[float, float, bool | None]] = field(default_factory=dict)  # key -> (IoU, IoP, correct)
 
     def row(self) -> dict[str, float]:
@@ -106,6 +107,9 @@ class GroundingReport:
             how = "scored 0 (strict)" if self.strict else "skipped as the official script does; --strict scores them 0"
             lines.append(f"{len(self.missing)} of {self.n_gt} ground-truth questions have no prediction: {how}; "
                          f"first: {', '.join(self.missing[:5])}")
+        if self.missing_qa:
+            lines.append(f"{len(self.missing_qa)} scored questions have no QA result: counted as answered wrong (strict); "
+                         f"first: {', '.join(self.missing_qa[:5])}")
         if self.ignored:
             lines.append(f"{len(self.ignored)} predictions have no ground truth and are ignored; first: {', '.join(self.ignored[:5])}")
         if self.zero_length:
@@ -144,7 +148,7 @@ def evaluate_grounding(
     report = GroundingReport(metrics={}, n=0, n_gt=0, strict=strict)
     sums = {"iou": 0.0, "iop": 0.0, "qa": 0, "gqa": 0, **{f"iou@{t}": 0 for t in THRESHOLDS},
             **{f"iop@{t}": 0 for t in THRESHOLDS}, **{f"uf@{t}": 0 for t in THRESHOLDS}}
-    missing_qa = []
+    missing_qa = report.missing_qa
     gt_keys = set()
     for vid, entry in gsub.items():
         duration = entry["duration"]

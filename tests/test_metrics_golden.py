@@ -104,8 +104,9 @@ def test_missing_qa_entry_is_an_error_unless_strict():
     correct = {k: v for k, v in CORRECT.items() if k != "v1_0"}
     with pytest.raises(KeyError, match="1 scored questions have no QA result.*v1_0.*strict"):
         metrics.evaluate_grounding(GSUB, SPANS, correct)
-    m = metrics.evaluate_grounding(GSUB, SPANS, correct, strict=True).metrics
-    assert m["Acc@GQA"] == pytest.approx(100 * 3 / 10)  # v1_0 now counts as answered wrong
+    report = metrics.evaluate_grounding(GSUB, SPANS, correct, strict=True)
+    assert report.metrics["Acc@GQA"] == pytest.approx(100 * 3 / 10)  # v1_0 now counts as answered wrong
+    assert report.missing_qa == ["v1_0"] and any("1 scored questions have no QA result" in x for x in report.notes())
 
 
 def test_without_qa_the_accuracy_columns_are_nan():

@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
                **{k: _clean(m[k]) for k in metrics.DIAGNOSTIC_KEYS},
                "n_gt": report.n_gt, "missing": len(report.missing), "strict": report.strict,
                "zero_length": len(report.zero_length), "zero_length_inside_gt": report.zero_length_inside,
-               "outside_video": len(report.outside_video), "ignored": len(report.ignored)}
+               "outside_video": len(report.outside_video), "ignored": len(report.ignored),
+               "missing_qa": len(report.missing_qa)}
         if baselines:
             out["baselines"] = _clean_rows(baselines)
         print(json.dumps(out, indent=1))
