@@ -1,0 +1,44 @@
+"""NExT-GQA data: official file readers, the HDF5 feature layout, and model-ready batches.
+
+Readers validate what they read and raise :class:`DataFormatError` (file, key or row, what was
+expected). The torch ``Dataset`` is imported on first use, so the readers stay light.
+"""
+
+from cra.data.errors import DataFormatError, SkipReport
+from cra.data.features import (
+    FeatureStore,
+    feature_path,
+    uniform_indices,
+    write_feature_file,
+    write_synthetic_features,
+)
+from cra.data.nextgqa import (
+    NUM_CANDIDATES,
+    NUM_FRAMES,
+    QAFile,
+    QARecord,
+    question_key,
+    read_frame2time,
+    read_frame_weights,
+    read_gsub,
+    read_qa_csv,
+    read_qa_results,
+    read_span_predictions,
+)
+
+_LAZY = {"NextGQADataset", "collate", "make_loader"}
+
+__all__ = [
+    "DataFormatError", "SkipReport", "FeatureStore", "feature_path", "uniform_indices", "write_feature_file",
+    "write_synthetic_features", "NUM_CANDIDATES", "NUM_FRAMES", "QAFile", "QARecord", "question_key",
+    "read_frame2time", "read_frame_weights", "read_gsub", "read_qa_csv", "read_qa_results",
+    "read_span_predictions", *sorted(_LAZY),
+]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # torch is imported only here
+        from cra.data import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module 'cra.data' has no attribute {name!r}")

@@ -1,0 +1,147 @@
+"""The PyTorch ``Dataset`` and ``collate`` that turn NExT-GQA questions and features into batches.
+
+A batch (``B`` questions, ``T`` frames, ``D`` feature size, ``K`` = 5 candidates):
+
+=======================  =====================  ===============================================
+key                      type / shape           meaning
+=======================  =====================  ===============================================
+``frames``               float ``(B, T, D)``    frame features (zero rows where ``mask`` is off)
+``mask``                 bool ``(B, T)``        real frames
+``qa_texts``             ``B`` lists of ``K``   candidate texts :math:`q \\oplus a_k`
+``question``             ``B`` str              the question
+``candidates``           ``B`` lists of ``K``   the answers a0..a4
+``answer``               long ``(B,)``          index of the right candidate
+``question_candidates``  ``B`` lists of ``K``   the true question among negatives (VQ pass)
+``question_answer``      long ``(B,)``          index of the true question there
+``key``, ``video_id``,   ``B`` str              ids (``key`` = ``"<video_id>_<qid>"``)
+``qid``, ``type``
+=======================  =====================  ===============================================
+
+Question candidates follow NG+/CRA: K-1 other questions, drawn from the same video with
+probability ``same_video_prob`` (0.3) and otherwise from questions of the same type.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from typing import Sequence
+
+import torch
+
+from cra.data.errors import DataFormatError, SkipReport
+from cra.data.features import FeatureStore
+from cra.data.nextgqa import NUM_CANDIDATES, QAFile, QARecord
+
+QA_TEMPLATE = "{question}? {answer}"
+
+
+class NextGQADataset(torch.utils.data.Dataset):
+    """NExT-GQA questions paired with their video features.
+
+    Every video of the csv must have finite features of the store's dimension; otherwise
+    :class:`DataFormatError` names the csv row, the feature file and the video — unless
+    ``skip_bad_rows``, which leaves those questions out, keeps them in ``self.skipped`` and warns.
+    ``seed=None`` draws fresh question negatives on every access (training); an integer makes
+    them a fixed function of the item (evaluation).
+    """
+
+    def __init__(self, qa: QAFile, features: FeatureStore, *, skip_bad_rows: bool = False, check_finite: bool = True,
+                 num_question_candidates: int = NUM_CANDIDATES, same_video_prob: float = 0.3, seed: int | None = 0,
+                 qa_template: str = QA_TEMPLATE):
+        self.features = features
+        self.num_question_candidates = num_question_candidates
+        self.same_video_prob = same_video_prob
+        self.seed = seed
+        self.qa_template = qa_template
+        self.skipped = SkipReport(list(qa.skipped.ids), list(qa.skipped.reasons))
+        bad_videos = set(features.non_finite({r.video_id for r in qa.records})) if check_finite else set()
+        self.records: list[QARecord] = []
+        for r in qa.records:
+            where = f"video {r.video_id} (csv {qa.path} row {r.row}, key {r.key})"
+            try:
+                if r.video_id not in features:
+                    raise DataFormatError(features.path, where, "no features in dataset 'vid'", "one feature row per csv video")
+                if r.video_id in bad_videos:
+                    raise DataFormatError(features.path, where, "NaN or inf in its features", "finite values")
+            except DataFormatError as e:
+                if not skip_bad_rows:
+                    raise
+                self.skipped.add(r.key, e)
+                continue
+            self.records.append(r)
+        self.skipped.warn(f"NextGQADataset({qa.path}, {features.path})")
+        # Pools of question texts for the VQ negatives.
+        self._by_video: dict[str, list[str]] = defaultdict(list)
+        self._by_type: dict[str, list[str]] = defaultdict(list)
+        for r in self.records:
+            self._by_video[r.video_id].append(r.question)
+            self._by_type[r.type].append(r.question)
+        self._all_questions = [r.question for r in self.records]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def question_candidates(self, index: int, rng: random.Random) -> tuple[list[str], int]:
+        """The true question and K-1 negatives, shuffled; returns (texts, index of the true one)."""
+        r = self.records[index]
+        need = self.num_question_candidates - 1
+        negatives: list[str] = []
+        pools = [self._by_type[r.type], self._all_questions]
+        if rng.random() < self.same_video_prob:
+            pools.insert(0, self._by_video[r.video_id])
+        for pool in pools:  # fall back to wider pools when a pool has too few distinct questions
+            options = sorted({q for q in pool if q != r.question and q not in negatives})
+            negatives += rng.sample(options, min(need - len(negatives), len(options)))
+            if len(negatives) == need:
+                break
+        while len(negatives) < need:  # a tiny dataset: repeat (only possible with < K distinct questions)
+            negatives.append(rng.choice(negatives or [r.question]))
+        position = rng.randrange(self.num_question_candidates)
+        texts = negatives[:position] + [r.question] + negatives[position:]
+        return texts, position
+
+    def __getitem__(self, index: int) -> dict:
+        r = self.records[index]
+        frames, mask = self.features.get(r.video_id)  # (T, D), (T,)
+        rng = random.Random(None if self.seed is None else self.seed * 1_000_003 + index)
+        question_candidates, question_answer = self.question_candidates(index, rng)
+        return {
+            "frames": torch.from_numpy(frames),
+            "mask": torch.from_numpy(mask),
+            "question": r.question,
+            "candidates": list(r.candidates),
+            "qa_texts": [self.qa_template.format(question=r.question, answer=a) for a in r.candidates],
+            "answer": r.answer,
+            "question_candidates": question_candidates,
+            "question_answer": question_answer,
+            "key": r.key,
+            "video_id": r.video_id,
+            "qid": r.qid,
+            "type": r.type,
+        }
+
+
+def collate(items: Sequence[dict]) -> dict:
+    """Stack items into a batch; frames are padded to the longest ``T`` of the batch."""
+    t_max = max(item["frames"].shape[0] for item in items)
+    d = items[0]["frames"].shape[1]
+    frames = torch.zeros(len(items), t_max, d, dtype=items[0]["frames"].dtype)  # (B, T, D)
+    mask = torch.zeros(len(items), t_max, dtype=torch.bool)  # (B, T)
+    for b, item in enumerate(items):
+        t = item["frames"].shape[0]
+        frames[b, :t] = item["frames"]
+        mask[b, :t] = item["mask"]
+    batch = {"frames": frames, "mask": mask,
+             "answer": torch.tensor([item["answer"] for item in items], dtype=torch.long),
+             "question_answer": torch.tensor([item["question_answer"] for item in items], dtype=torch.long)}
+    for key in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type"):
+        batch[key] = [item[key] for item in items]
+    return batch
+
+
+def make_loader(dataset: NextGQADataset, batch_size: int = 64, shuffle: bool = False, num_workers: int = 0,
+                **kwargs) -> torch.utils.data.DataLoader:
+    """A ``DataLoader`` over ``dataset`` with :func:`collate`."""
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
+                                       collate_fn=collate, **kwargs)

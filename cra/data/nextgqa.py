@@ -1,0 +1,270 @@
+"""Readers for the official NExT-GQA files, each validating what it reads.
+
+* ``{train,val,test}.csv``: one multiple-choice question per row (``video_id, qid, question,
+  type, answer, a0..a4``). ``answer`` is the index of the right choice in val/test and its text in
+  train; both are read into an index.
+* ``gsub_{val,test}.json``: ``{video_id: {"duration", "fps", "location": {qid: [[s, e], ...]}}}``.
+* ``frame2time_{val,test}.json``: ``{video_id: [t_0, ..., t_31]}``, seconds of the sampled frames.
+* result files: ``{split}-res.json`` (``{key: {"prediction", "answer"}}``), span predictions
+  (``{key: [s, e]}``) and per-frame weights (``{key: [w_0, ..., w_31]}``); key = ``f"{video_id}_{qid}"``.
+
+Bad input raises :class:`~cra.data.errors.DataFormatError` naming the file, the row or key, and what
+was expected. Readers of row-like files take ``skip_bad_rows=True`` to leave bad rows out instead;
+the skipped ids are then kept in a :class:`~cra.data.errors.SkipReport` and announced by a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from cra.data.errors import DataFormatError, SkipReport
+from cra.paths import DataNotFoundError
+
+NUM_CANDIDATES = 5  # K on NExT-GQA
+NUM_FRAMES = 32  # T on NExT-GQA
+QA_COLUMNS = ("video_id", "qid", "question", "answer", "type")
+
+
+def question_key(video_id: Any, qid: Any) -> str:
+    """The key of a question in every NExT-GQA json file: ``"<video_id>_<qid>"``."""
+    return f"{video_id}_{qid}"
+
+
+def _require_file(path: Path | str, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"missing file {path}: expected {what}")
+    return path
+
+
+def load_json(path: Path | str, what: str) -> Any:
+    """Parse a json file; a missing file or bad json raises an error naming the file."""
+    path = _require_file(path, what)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise DataFormatError(path, f"line {e.lineno} column {e.colno}", f"invalid json ({e.msg})", what) from None
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _read_mapping(path: Path | str, what: str, check: Callable[[str, Any], Any], skip_bad_rows: bool) -> tuple[dict, SkipReport]:
+    """Load a json object and run ``check(key, value) -> clean value`` (raising) on every entry."""
+    data = load_json(path, what)
+    if not isinstance(data, dict):
+        raise DataFormatError(path, "top level", f"a json {type(data).__name__}", f"an object mapping keys to entries ({what})")
+    out, skipped = {}, SkipReport()
+    for key, value in data.items():
+        try:
+            out[key] = check(key, value)
+        except DataFormatError as e:
+            if not skip_bad_rows:
+                raise
+            skipped.add(key, e)
+    skipped.warn(f"{path}")
+    return out, skipped
+
+
+# --------------------------------------------------------------------------------------------
+# QA csv
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QARecord:
+    """One multiple-choice question."""
+
+    video_id: str
+    qid: str
+    question: str
+    candidates: tuple[str, ...]  # a0..a4
+    answer: int  # index into candidates
+    type: str  # NExT-QA question type, e.g. CW (causal why), TN (temporal next)
+    row: int  # 0-based data row in the csv (line row + 2)
+
+    @property
+    def key(self) -> str:
+        return question_key(self.video_id, self.qid)
+
+
+@dataclass
+class QAFile:
+    """The questions of one csv, and the rows skipped on request."""
+
+    path: Path
+    records: list[QARecord]
+    skipped: SkipReport = field(default_factory=SkipReport)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def by_key(self) -> dict[str, QARecord]:
+        return {r.key: r for r in self.records}
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value).strip()
+
+
+def _id(value: Any) -> str:
+    """csv ids as strings: ``4882821564`` whether pandas read an int, a float or a str."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _text(value)
+
+
+def read_qa_csv(path: Path | str, *, num_candidates: int = NUM_CANDIDATES, skip_bad_rows: bool = False) -> QAFile:
+    """Read a NExT-GQA QA csv into :class:`QARecord` s (answer as an index in 0..K-1).
+
+    Checked per row: a video id and qid, a non-empty question and K non-empty candidates, an
+    answer index in 0..K-1 (or, in train.csv, an answer text equal to one candidate), no key twice.
+    """
+    import pandas as pd
+
+    path = _require_file(path, "a NExT-GQA QA csv (video_id, qid, question, answer, type, a0..a4)")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise DataFormatError(path, "whole file", f"not readable as csv ({e})", "a comma-separated file with a header") from None
+    choice_cols = [f"a{k}" for k in range(num_candidates)]
+    missing = [c for c in (*QA_COLUMNS, *choice_cols) if c not in frame.columns]
+    if missing:
+        raise DataFormatError(path, "header", f"missing column(s) {missing}", f"columns {list(QA_COLUMNS) + choice_cols}")
+    records, skipped, seen = [], SkipReport(), {}
+    for i, row in enumerate(frame.to_dict("records")):
+        video_id, qid = _id(row["video_id"]), _id(row["qid"])
+        key = question_key(video_id, qid)
+        where = f"row {i} (line {i + 2}, key {key})"
+        try:
+            if not video_id or not qid:
+                raise DataFormatError(path, where, "empty video_id or qid", "both ids present")
+            question = _text(row["question"])
+            if not question:
+                raise DataFormatError(path, where, "empty question", "a non-empty question")
+            candidates = tuple(_text(row[c]) for c in choice_cols)
+            empty = [c for c, text in zip(choice_cols, candidates) if not text]
+            if empty:
+                raise DataFormatError(path, where, f"empty candidate(s) {empty}", f"{num_candidates} non-empty candidates")
+            answer = _answer_index(_text(row["answer"]), candidates, path, where)
+            if key in seen:
+                raise DataFormatError(path, where, f"key {key} already on row {seen[key]}", "each (video_id, qid) once")
+        except DataFormatError as e:
+            if not skip_bad_rows:
+                raise
+            skipped.add(key, e)
+            continue
+        seen[key] = i
+        records.append(QARecord(video_id, qid, question, candidates, answer, _text(row["type"]), i))
+    skipped.warn(f"{path}")
+    return QAFile(path, records, skipped)
+
+
+def _answer_index(answer: str, candidates: tuple[str, ...], path: Path, where: str) -> int:
+    k = len(candidates)
+    try:
+        index = int(answer)
+    except ValueError:
+        if answer in candidates:  # train.csv stores the answer text
+            return candidates.index(answer)
+        raise DataFormatError(path, where, f"answer {answer!r} is neither an index nor a candidate text",
+                              f"an integer in 0..{k - 1} or one of a0..a{k - 1}") from None
+    if not 0 <= index < k:
+        raise DataFormatError(path, where, f"answer index {index}", f"an integer in 0..{k - 1}")
+    return index
+
+
+# --------------------------------------------------------------------------------------------
+# Ground truth and frame times
+# --------------------------------------------------------------------------------------------
+def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dict]:
+    """Read ``gsub_<split>.json``: per video ``duration`` (s, > 0), ``fps`` and ``location``
+    (qid -> list of [start, end] seconds, start <= end; segments are *not* clipped to the video)."""
+    what = 'gsub json: {video_id: {"duration": seconds, "location": {qid: [[start, end], ...]}}}'
+
+    def check(vid: str, entry: Any) -> dict:
+        if not isinstance(entry, dict):
+            raise DataFormatError(path, f"video {vid}", f"a json {type(entry).__name__}", "an object with duration and location")
+        if "duration" not in entry:
+            raise DataFormatError(path, f"video {vid}", "no 'duration'", "a duration in seconds")
+        duration = entry["duration"]
+        if not _is_number(duration) or duration <= 0:
+            raise DataFormatError(path, f"video {vid}", f"duration {duration!r}", "a positive number of seconds")
+        location = entry.get("location")
+        if not isinstance(location, dict):
+            raise DataFormatError(path, f"video {vid}", f"location {location!r}", "an object qid -> [[start, end], ...]")
+        clean = {}
+        for qid, segments in location.items():
+            where = f"video {vid}, question {qid}"
+            if not isinstance(segments, list) or not segments:
+                raise DataFormatError(path, where, f"segments {segments!r}", "a non-empty list of [start, end]")
+            for seg in segments:
+                if not (isinstance(seg, list) and len(seg) == 2 and all(map(_is_number, seg))):
+                    raise DataFormatError(path, where, f"segment {seg!r}", "[start, end] with two finite numbers")
+                if seg[0] > seg[1]:
+                    raise DataFormatError(path, where, f"segment {seg!r} ends before it starts", "start <= end")
+            clean[str(qid)] = [list(map(float, s)) for s in segments]
+        return {**entry, "duration": duration, "location": clean}
+
+    return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
+    """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames."""
+    what = f"frame2time json: {{video_id: [{num_frames} timestamps in seconds]}}"
+
+    def check(vid: str, times: Any) -> list[float]:
+        if not (isinstance(times, list) and len(times) == num_frames and all(map(_is_number, times))):
+            found = f"{len(times)} entries" if isinstance(times, list) else f"a json {type(times).__name__}"
+            raise DataFormatError(path, f"video {vid}", f"{found} (or non-numeric)", f"{num_frames} finite timestamps")
+        return [float(t) for t in times]
+
+    return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Result files
+# --------------------------------------------------------------------------------------------
+def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, bool]:
+    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key -> correct."""
+    what = 'QA results json: {"<video_id>_<qid>": {"prediction": int, "answer": int}}'
+
+    def check(key: str, entry: Any) -> bool:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), int) and not isinstance(entry.get(f), bool)
+                                                  for f in ("prediction", "answer")):
+            raise DataFormatError(path, f"key {key}", f"entry {entry!r}", "an object with integer 'prediction' and 'answer'")
+        return entry["prediction"] == entry["answer"]
+
+    return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
+    """Read span predictions ``{key: [start, ..., end]}`` (seconds or fractions of the video;
+    only the first and the last element are used, as in the official evaluation)."""
+    what = 'span predictions json: {"<video_id>_<qid>": [start, end]}'
+
+    def check(key: str, span: Any) -> list[float]:
+        if not (isinstance(span, list) and len(span) >= 2 and all(map(_is_number, span))):
+            raise DataFormatError(path, f"key {key}", f"span {span!r}", "a list [start, ..., end] of at least 2 finite numbers")
+        return [float(x) for x in span]
+
+    return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+def read_frame_weights(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
+    """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights)."""
+    what = f'per-frame weights json: {{"<video_id>_<qid>": [{num_frames} finite numbers]}}'
+
+    def check(key: str, w: Any) -> list[float]:
+        if not (isinstance(w, list) and len(w) == num_frames and all(map(_is_number, w))):
+            found = f"{len(w)} entries" if isinstance(w, list) else f"a json {type(w).__name__}"
+            raise DataFormatError(path, f"key {key}", f"{found} (or non-finite values)", f"{num_frames} finite weights")
+        return [float(x) for x in w]
+
+    return _read_mapping(path, what, check, skip_bad_rows)[0]
