@@ -36,6 +36,7 @@ __all__ = [
     "is_backdoor_set",
     "is_frontdoor_set",
     "max_abs_error",
+    "mutilate",
     "naive_conditional",
     "random_cpt",
     "videoqg_scm_panels",
@@ -379,6 +380,16 @@ def _check_graph_nodes(graph: nx.DiGraph, names: Iterable[str]) -> None:
         raise UnknownVariableError(f"variable(s) {missing} not in the graph; its nodes are {list(graph.nodes)}")
 
 
+def mutilate(graph: nx.DiGraph, incoming: str | Sequence[str] = (), outgoing: str | Sequence[str] = ()) -> nx.DiGraph:
+    r"""$G_{\overline{X}\,\underline{Z}}$: a copy of ``graph`` without the edges into ``incoming`` ($X$)
+    and without the edges out of ``outgoing`` ($Z$), the graphs in which do-calculus tests apply."""
+    into, out_of = _as_list(incoming), _as_list(outgoing)
+    _check_graph_nodes(graph, [*into, *out_of])
+    g = graph.copy()
+    g.remove_edges_from([*graph.in_edges(into), *graph.out_edges(out_of)])
+    return g
+
+
 def is_backdoor_set(graph: nx.DiGraph, treatment: str, outcome: str, adjustment: str | Sequence[str]) -> bool:
     """Pearl's back-door criterion: no $Z$ descends from $X$, and $Z$ blocks every path
     $X \\leftarrow \\dots\\, Y$ (i.e. $Y \\perp X \\mid Z$ in the graph without $X$'s outgoing edges)."""
@@ -386,9 +397,7 @@ def is_backdoor_set(graph: nx.DiGraph, treatment: str, outcome: str, adjustment:
     _check_graph_nodes(graph, [treatment, outcome, *zs])
     if zs & nx.descendants(graph, treatment) or treatment in zs or outcome in zs:
         return False
-    g = graph.copy()
-    g.remove_edges_from(list(graph.out_edges(treatment)))  # G_{underline X}
-    return nx.is_d_separator(g, {treatment}, {outcome}, zs)
+    return nx.is_d_separator(mutilate(graph, outgoing=treatment), {treatment}, {outcome}, zs)  # in G_{underline X}
 
 
 def is_frontdoor_set(graph: nx.DiGraph, treatment: str, outcome: str, mediator: str | Sequence[str]) -> bool:
@@ -403,13 +412,9 @@ def is_frontdoor_set(graph: nx.DiGraph, treatment: str, outcome: str, mediator: 
     cut.remove_nodes_from(ms)
     if nx.has_path(cut, treatment, outcome):  # (i) a directed path that avoids M
         return False
-    g = graph.copy()
-    g.remove_edges_from(list(graph.out_edges(treatment)))  # G_{underline X}
-    if not nx.is_d_separator(g, {treatment}, set(ms), set()):  # (ii) an open back-door path X ... M
+    if not nx.is_d_separator(mutilate(graph, outgoing=treatment), {treatment}, set(ms), set()):  # (ii) in G_{underline X}
         return False
-    g = graph.copy()
-    g.remove_edges_from(list(graph.out_edges(ms)))  # G_{underline M}: back-door paths from M remain
-    return nx.is_d_separator(g, set(ms), {outcome}, {treatment})  # (iii) X blocks them all
+    return nx.is_d_separator(mutilate(graph, outgoing=ms), set(ms), {outcome}, {treatment})  # (iii) in G_{underline M}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from cra.scm import (
     is_backdoor_set,
     is_frontdoor_set,
     max_abs_error,
+    mutilate,
     naive_conditional,
     videoqg_scm_panels,
 )
@@ -226,6 +227,16 @@ def test_frontdoor_criterion_parts():
     assert not is_frontdoor_set(nx.DiGraph([*g.edges, ("U", "M")]), "X", "Y", "M")  # (ii) X <- U -> M
     assert not is_frontdoor_set(nx.DiGraph([*g.edges, ("W", "M"), ("W", "Y")]), "X", "Y", "M")  # (iii) M <- W -> Y
     assert not is_frontdoor_set(g, "X", "Y", [])
+
+
+def test_mutilate_removes_exactly_the_named_edges():
+    g = nx.DiGraph([("Z", "X"), ("Z", "Y"), ("X", "Y"), ("X", "W")])
+    assert set(mutilate(g, incoming="X").edges) == {("Z", "Y"), ("X", "Y"), ("X", "W")}
+    assert set(mutilate(g, outgoing="X").edges) == {("Z", "X"), ("Z", "Y")}
+    assert set(mutilate(g, incoming=["Y"], outgoing=["Z"]).edges) == {("X", "W")}
+    assert len(g.edges) == 4  # the input is untouched
+    with pytest.raises(UnknownVariableError):
+        mutilate(g, incoming="Q")
 
 
 def test_videoqg_panels():
