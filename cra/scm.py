@@ -40,6 +40,7 @@ __all__ = [
     "naive_conditional",
     "random_cpt",
     "videoqg_scm_panels",
+    "VIDEOQG_POS",
 ]
 
 
@@ -421,8 +422,8 @@ def is_frontdoor_set(graph: nx.DiGraph, treatment: str, outcome: str, mediator: 
 # The VideoQG SCM of the paper, and drawing
 # --------------------------------------------------------------------------------------------------
 
-#: Node positions for the four panels (V left, L top, Z right, a bottom, M in the middle).
-VIDEOQG_POS = {"V": (0.0, 0.0), "L": (1.0, 1.0), "Z": (2.0, 0.0), "a": (1.0, -1.0), "M": (0.55, -0.35)}
+#: Node positions for the four panels (L top left, V bottom left, a centre, Z right, M between V and a).
+VIDEOQG_POS = {"L": (0.0, 1.0), "V": (0.0, -1.0), "a": (1.5, 0.0), "Z": (3.6, 0.0), "M": (0.75, -0.5)}
 
 
 def videoqg_scm_panels() -> list[tuple[str, nx.DiGraph]]:
@@ -458,13 +459,13 @@ def draw_dag(graph: nx.DiGraph, ax, pos: Mapping[str, tuple[float, float]] | Non
     pos = dict(pos) if pos is not None else nx.shell_layout(graph)
     latent = set(latent)
     observed_nodes = [n for n in graph.nodes if n not in latent]
-    nx.draw_networkx_nodes(graph, pos, nodelist=observed_nodes, node_color="#dbe8f6", edgecolors="#1f4e79", node_size=900, ax=ax)
+    nx.draw_networkx_nodes(graph, pos, nodelist=observed_nodes, node_color="#dbe8f6", edgecolors="#1f4e79", node_size=700, ax=ax)
     if latent:
-        nx.draw_networkx_nodes(graph, pos, nodelist=sorted(latent), node_color="white", edgecolors="gray", node_size=900, linewidths=1.5, ax=ax).set_linestyle("--")
+        nx.draw_networkx_nodes(graph, pos, nodelist=sorted(latent), node_color="white", edgecolors="gray", node_size=700, linewidths=1.5, ax=ax).set_linestyle("--")
     nx.draw_networkx_labels(graph, pos, font_size=13, ax=ax)
     for style in ("solid", "dashed"):
         edges = [(u, v) for u, v, d in graph.edges(data=True) if d.get("style", "solid") == style]
-        nx.draw_networkx_edges(graph, pos, edgelist=edges, style=style, arrows=True, arrowsize=18, node_size=900, ax=ax)
+        nx.draw_networkx_edges(graph, pos, edgelist=edges, style=style, arrows=True, arrowsize=18, node_size=700, ax=ax)
     for u, v, d in graph.edges(data=True):
         if d.get("cut"):
             mx, my = (np.asarray(pos[u]) + np.asarray(pos[v])) / 2
