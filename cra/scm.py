@@ -214,7 +214,8 @@ class DiscreteSCM:
 
     # ---- sampling ------------------------------------------------------------------------------
     def sample(self, n: int, seed: int | np.random.Generator | None = 0, include_latent: bool = False) -> pd.DataFrame:
-        """``n`` i.i.d. samples by ancestral sampling; latent variables only if ``include_latent``."""
+        """``n`` i.i.d. samples by ancestral sampling, one categorical column per variable (categories
+        in the model's value order); latent variables only if ``include_latent``."""
         if n < 1:
             raise ValueError(f"sample(): n must be positive, got {n}")
         rng = np.random.default_rng(seed)
@@ -226,7 +227,8 @@ class DiscreteSCM:
             u = rng.random((n, 1))
             codes[v] = np.minimum((u > cdf).sum(axis=1), cpt.shape[-1] - 1)  # inverse-CDF draw
         columns = self.variables if include_latent else self.observed
-        return pd.DataFrame({v: np.asarray(self._values[v], dtype=object)[codes[v]].tolist() for v in columns})
+        # categorical columns keep the model's value order, which the estimators' tables follow
+        return pd.DataFrame({v: pd.Categorical.from_codes(codes[v], categories=list(self._values[v])) for v in columns})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,7 +266,8 @@ def _check_columns(data: pd.DataFrame, treatment: str, outcome: str, others: lis
 
 
 def _counts(data: pd.DataFrame, columns: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-    """Sorted levels of each column and the contingency array of counts, one axis per column."""
+    """The observed levels of each column (sorted, or in category order for a categorical column)
+    and the contingency array of counts, one axis per column."""
     codes, levels = [], []
     for c in columns:
         code, uniques = pd.factorize(data[c], sort=True)
