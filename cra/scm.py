@@ -314,7 +314,7 @@ def backdoor_adjustment(data: pd.DataFrame, treatment: str, outcome: str, adjust
     n_z = n_xz.sum(axis=0)  # (|Z|,)
     present = n_z > 0
     holes = np.argwhere((n_xz == 0) & present[None, :])
-    if len(holes):
+    if weights == "marginal" and len(holes):  # P(z | x) weights give an empty cell weight 0
         x_i, z_i = holes[0]
         raise PositivityError(
             f"positivity violated: {treatment}={_plain(xs[x_i])!r} never occurs with "

@@ -276,6 +276,8 @@ def test_positivity_violation_is_reported():
     data = pd.DataFrame({"Z": [0, 0, 1, 1, 1], "X": [0, 1, 0, 0, 0], "Y": [0, 1, 1, 0, 1]})
     with pytest.raises(PositivityError, match=r"X=1 never occurs with Z=1"):
         backdoor_adjustment(data, "X", "Y", "Z")
+    # the P(z | x) weighting gives an empty cell zero weight: no error, and it equals the naive conditional
+    assert max_abs_error(backdoor_adjustment(data, "X", "Y", "Z", weights="conditional"), naive_conditional(data, "X", "Y")) < 1e-12
     fd = pd.DataFrame({"X": [0, 0, 1, 1], "M": [0, 1, 1, 1], "Y": [0, 1, 1, 0]})
     with pytest.raises(PositivityError, match=r"X=1 never occurs with M=0"):
         frontdoor_adjustment(fd, "X", "Y", "M")
