@@ -104,7 +104,9 @@ class GSG(nn.Module):
         self.video_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_v
         self.text_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_l
         hidden = max(1, d_model // 2)
-        self.score = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        # the last layer has no bias: softmax over frames ignores a shared shift, so it could never learn
+        self.score = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(),
+                                   nn.Linear(hidden, 1, bias=False))
         self.smoothing = GaussianSmoothing(kernel_size, sigma_init, sigma_param) if use_smoothing else None
         self.renorm = renorm
 
@@ -149,13 +151,12 @@ def window_readout(w: torch.Tensor, window_sizes=(1, 3, 5), mask: torch.Tensor |
     mask, n = _valid(w, mask)
     B, T = w.shape
     peak = w.masked_fill(~mask, float("-inf")).argmax(1)  # (B,)
-    csum = F.pad((w * mask).cumsum(1), (1, 0))  # (B, T+1), csum[:, j] = sum_{i<j} w_i
     starts = torch.arange(T, device=w.device)[None, :]  # (1, T)
     sums, sizes = [], []
     for s in window_sizes:  # a handful of sizes; positions and batch are vectorised
         total = torch.full_like(w, float("-inf"))
         if s <= T:
-            total[:, : T - s + 1] = csum[:, s:] - csum[:, : T - s + 1]  # (B, T-s+1) window sums
+            total[:, : T - s + 1] = (w * mask).unfold(1, s, 1).sum(-1)  # (B, T-s+1) window sums
         ok = (starts + s <= n[:, None]) & (starts <= peak[:, None]) & (peak[:, None] <= starts + s - 1)
         ok &= ((2 * s <= n) | (s == 1))[:, None]
         sums.append(total.masked_fill(~ok, float("-inf")))
