@@ -152,11 +152,12 @@ def window_readout(w: torch.Tensor, window_sizes=(1, 3, 5), mask: torch.Tensor |
     B, T = w.shape
     peak = w.masked_fill(~mask, float("-inf")).argmax(1)  # (B,)
     starts = torch.arange(T, device=w.device)[None, :]  # (1, T)
+    w_valid = w * mask
     sums, sizes = [], []
     for s in window_sizes:  # a handful of sizes; positions and batch are vectorised
         total = torch.full_like(w, float("-inf"))
         if s <= T:
-            total[:, : T - s + 1] = (w * mask).unfold(1, s, 1).sum(-1)  # (B, T-s+1) window sums
+            total[:, : T - s + 1] = w_valid.unfold(1, s, 1).sum(-1)  # (B, T-s+1) window sums
         ok = (starts + s <= n[:, None]) & (starts <= peak[:, None]) & (peak[:, None] <= starts + s - 1)
         ok &= ((2 * s <= n) | (s == 1))[:, None]
         sums.append(total.masked_fill(~ok, float("-inf")))
