@@ -195,3 +195,35 @@ def test_overfits_eight_examples():
     with torch.no_grad():
         final = (model(batch).vqa.logits.argmax(1) == batch["answer"]).float().mean().item()
     assert final == 1.0, f"answer accuracy {final} after {step + 1} steps"
+
+
+@pytest.mark.parametrize("changes", [dict(RELEASED_CODE), dict(use_gsg=False, use_frontdoor=False),
+                                     dict(use_smoothing=False, frontdoor_mode="batch")])
+def test_gradients_reach_every_parameter_of_other_settings(changes):
+    torch.manual_seed(0)
+    model = CRA(tiny_config(**changes))
+    batch = make_batch(4, 8, 5)
+    model.losses(batch, model(batch))["loss"].backward()
+    silent = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
+    assert silent == []
+
+
+def test_backdoor_switch_changes_answers():
+    """Paper (back-door on) vs released code (off): same remaining weights, different logits."""
+    torch.manual_seed(0)
+    on = CRA(tiny_config()).eval()
+    off = CRA(tiny_config(use_backdoor=False)).eval()
+    missing, unexpected = off.load_state_dict(on.state_dict(), strict=False)
+    assert missing == [] and all(k.startswith("backdoor.") for k in unexpected)
+    batch = make_batch(3, 8, 5)
+    with torch.no_grad():
+        assert not torch.allclose(on(batch).vqa.logits, off(batch).vqa.logits)
+
+
+def test_given_dictionaries_are_used():
+    torch.manual_seed(0)
+    Z_l, X_hat = torch.randn(6, 8, 8), torch.randn(3, 16)
+    model = CRA(tiny_config(learn_dictionaries=False), Z_l=Z_l, X_hat=X_hat, Z_prior=torch.ones(6))
+    torch.testing.assert_close(model.backdoor.Z_l, Z_l)
+    torch.testing.assert_close(model.frontdoor.X_hat, X_hat)
+    assert "backdoor.Z_l" not in dict(model.named_parameters())

@@ -40,7 +40,7 @@ class TemporalEncoder(nn.Module):
         B, T, _ = frames.shape
         if T > self.max_frames:
             raise ValueError(f"frames: {T} frames per video, the model was built for at most {self.max_frames}")
-        mask = check_frame_mask(frame_mask, (B, T), frames.device)
+        mask = check_frame_mask(frame_mask, (B, T), frames.device, full=False)
         x = self.dropout(self.input(frames) + self.position[:T])  # (B, T, D)
         return self.layers(x, src_key_padding_mask=~mask)  # (B, T, D)
 

@@ -111,7 +111,7 @@ class GSG(nn.Module):
         self.renorm = renorm
 
     def forward(self, frame_states: torch.Tensor, l_global: torch.Tensor, mask: torch.Tensor | None = None) -> GroundingWeights:
-        mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device)
+        mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device, full=False)
         v = self.video_proj(frame_states)  # (B, T, D)  v~_i
         l = self.text_proj(l_global)  # (B, D)  l~
         gate = torch.tanh(torch.einsum("btd,bd->bt", v, l))  # (B, T)  g_i = tanh(<v~_i, l~>)
@@ -127,7 +127,7 @@ class AttentionPooling(nn.Module):
     """GSG switched off: parameter-free attention w0 = softmax_i(<x_i, l>/sqrt(D)), w = w0."""
 
     def forward(self, frame_states, l_global, mask=None) -> GroundingWeights:
-        mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device)
+        mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device, full=False)
         scores = torch.einsum("btd,bd->bt", frame_states, l_global) / math.sqrt(frame_states.shape[-1])
         w0 = masked_softmax(scores, mask)  # (B, T)
         return GroundingWeights(w0, w0, None)

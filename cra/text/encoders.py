@@ -149,9 +149,9 @@ class WordEncoder(TextEncoder):
     """Word embeddings (hashed into ``num_buckets``, or a given vocabulary) + learned positions +
     ``num_layers`` transformer layers; pooled = mean over the real tokens.
 
-    Ids: 0 = padding, 1 = the "empty text" token, 2.. = words. With ``vocab`` a word outside it maps
-    to the empty-text id's neighbour 2 (unknown); without, ``2 + crc32(word) % num_buckets``, so the
-    encoder needs no fitting and is identical across processes.
+    Ids: 0 = padding, 1 = the token given to an empty text. With ``vocab``, its words are 3.. and any
+    other word is 2 (unknown); without, a word is ``2 + crc32(word) % num_buckets``, so the encoder
+    needs no fitting and gives the same ids in every process.
     """
 
     name = "word"
@@ -198,6 +198,61 @@ class WordEncoder(TextEncoder):
             x = self.layers(x, src_key_padding_mask=~mask)
         x = self.norm(x)
         return TextEncoding(masked_mean(x, mask), x, mask)
+
+
+# --------------------------------------------------------------------------------------------
+# Lazy imports of the optional packages
+# --------------------------------------------------------------------------------------------
+
+_TORCHVISION_SCHEMAS = None
+
+
+def ensure_torchvision_importable() -> None:
+    """Make ``import torchvision`` work when a CUDA-built torchvision wheel sits next to a CPU torch.
+
+    Such a torchvision fails at import with ``operator torchvision::nms does not exist`` (its C
+    extension cannot load), and so do open_clip, timm and the transformers models that import it.
+    Only in that case do we define the two missing operator schemas and import again; on a working
+    install (or without torchvision) this is a plain import attempt and changes nothing. Callers
+    only need torchvision's pure-Python parts.
+    """
+    global _TORCHVISION_SCHEMAS
+    try:
+        import torchvision  # noqa: F401
+        return
+    except ModuleNotFoundError:
+        return
+    except RuntimeError as err:
+        if "torchvision::nms does not exist" not in str(err):
+            raise
+    for mod in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
+        del sys.modules[mod]  # drop the half-imported package
+    if _TORCHVISION_SCHEMAS is None:
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SCHEMAS = lib  # keep the library object alive
+    import torchvision  # noqa: F401,F811
+
+
+def import_open_clip():
+    """``import open_clip`` (lazily, after :func:`ensure_torchvision_importable`)."""
+    ensure_torchvision_importable()
+    try:
+        import open_clip
+    except ModuleNotFoundError as err:
+        raise ImportError("the 'clip' text encoder needs open_clip: pip install 'cra-book[clip]'") from err
+    return open_clip
+
+
+def import_transformers():
+    """``import transformers`` (lazily, after :func:`ensure_torchvision_importable`)."""
+    ensure_torchvision_importable()
+    try:
+        import transformers
+    except ModuleNotFoundError as err:
+        raise ImportError("the 'roberta' text encoder needs transformers: pip install 'cra-book[roberta]'") from err
+    return transformers
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,57 +352,6 @@ class RobertaTextEncoder(TextEncoder):
 #: A tiny CLIP text tower for tests and CPU demos (random weights, open_clip's bundled BPE tokenizer).
 TINY_CLIP_TEXT_CFG = dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2)
 TINY_CLIP_EMBED_DIM = 64
-
-_TORCHVISION_SCHEMAS = None
-
-
-def ensure_torchvision_importable() -> None:
-    """Make ``import torchvision`` work when a CUDA-built torchvision wheel sits next to a CPU torch.
-
-    Such a torchvision fails at import with ``operator torchvision::nms does not exist`` (its C
-    extension cannot load), and so do open_clip, timm and the transformers models that import it.
-    Only in that case do we define the two missing operator schemas and import again; on a working
-    install (or without torchvision) this is a plain import attempt and changes nothing. Callers
-    only need torchvision's pure-Python parts.
-    """
-    global _TORCHVISION_SCHEMAS
-    try:
-        import torchvision  # noqa: F401
-        return
-    except ModuleNotFoundError:
-        return
-    except RuntimeError as err:
-        if "torchvision::nms does not exist" not in str(err):
-            raise
-    for mod in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-        del sys.modules[mod]  # drop the half-imported package
-    if _TORCHVISION_SCHEMAS is None:
-        lib = torch.library.Library("torchvision", "DEF")
-        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-        _TORCHVISION_SCHEMAS = lib  # keep the library object alive
-    import torchvision  # noqa: F401,F811
-
-
-def import_open_clip():
-    """``import open_clip`` (lazily, after :func:`ensure_torchvision_importable`)."""
-    ensure_torchvision_importable()
-    try:
-        import open_clip
-    except ModuleNotFoundError as err:
-        raise ImportError("the 'clip' text encoder needs open_clip: pip install 'cra-book[clip]'") from err
-    return open_clip
-
-
-def import_transformers():
-    """``import transformers`` (lazily, after :func:`ensure_torchvision_importable`)."""
-    ensure_torchvision_importable()
-    try:
-        import transformers
-    except ModuleNotFoundError as err:
-        raise ImportError("the 'roberta' text encoder needs transformers: pip install 'cra-book[roberta]'") from err
-    return transformers
-
 
 class OpenClipTextEncoder(TextEncoder):
     """A CLIP text transformer (causal attention, pooled at the end-of-text token, projected).
