@@ -28,6 +28,8 @@ def check_interface(encoder):
     alone = encoder.encode(TEXTS[2:])
     torch.testing.assert_close(alone, vectors[2:], atol=1e-5, rtol=1e-4)
     assert encoder.encode([]).shape == (0, encoder.dim)
+    chunked = encoder.encode(TEXTS * 3, batch_size=2)  # chunks grouped by length, returned in order
+    torch.testing.assert_close(chunked, vectors.repeat(3, 1), atol=1e-5, rtol=1e-4)
     with pytest.raises(TypeError):
         encoder.encode("one string")
     with pytest.raises(TypeError):

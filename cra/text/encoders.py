@@ -123,12 +123,24 @@ class TextEncoder(nn.Module):
         return self.encode_ids(ids, mask)
 
     @torch.no_grad()
-    def encode(self, texts: Sequence[str]) -> torch.Tensor:
-        """Pooled vectors (N, dim), computed in eval mode without gradients."""
+    def encode(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+        """Pooled vectors (N, dim), in eval mode without gradients, in order of ``texts``.
+
+        Long lists are encoded ``batch_size`` texts at a time, grouped by length so that little
+        padding is computed.
+        """
+        texts = _check_texts(texts)
         was_training = self.training
         self.eval()
         try:
-            return self(texts).pooled
+            if len(texts) <= batch_size:
+                return self(texts).pooled
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            chunks = [self([texts[i] for i in order[s: s + batch_size]]).pooled
+                      for s in range(0, len(texts), batch_size)]
+            out = torch.empty(len(texts), self.dim, dtype=chunks[0].dtype, device=chunks[0].device)
+            out[torch.as_tensor(order, device=out.device)] = torch.cat(chunks)
+            return out
         finally:
             self.train(was_training)
 
