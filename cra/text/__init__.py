@@ -1,0 +1,5 @@
+"""Text side of CRA: pluggable text encoders (``encoders.py``)."""
+
+from cra.text.encoders import TextEncoder, TextEncoding, build_text_encoder
+
+__all__ = ["TextEncoder", "TextEncoding", "build_text_encoder"]
