@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cra.metrics import merge_span, posthoc_indices, window_indices
 from cra.model.ops import check_frame_mask, masked_softmax
 
 __all__ = [
@@ -225,60 +226,21 @@ def released_window_seconds(start: torch.Tensor, end: torch.Tensor, num_frames: 
 # --------------------------------------------------------------------------------------------
 
 def window_readout_loop(w, window_sizes=(1, 3, 5), mask=None):
+    """:func:`window_readout` one question at a time with :func:`cra.metrics.window_indices`."""
     mask, n = _valid(w, mask)
-    starts, ends = [], []
-    for row, length in zip(w.tolist(), n.tolist()):
-        row = row[:length]
-        peak = max(range(length), key=lambda i: (row[i], -i))  # first maximum
-        best, span = -math.inf, (peak, peak)
-        for s in window_sizes:
-            if s != 1 and 2 * s > length:
-                continue
-            for st in range(0, length - s + 1):
-                if st <= peak <= st + s - 1:
-                    total = sum(row[st: st + s])
-                    if total > best:
-                        best, span = total, (st, st + s - 1)
-        starts.append(span[0])
-        ends.append(span[1])
-    return torch.tensor(starts), torch.tensor(ends)
+    spans = [window_indices(row[:length], window_sizes) for row, length in zip(w.tolist(), n.tolist())]
+    return torch.tensor([s for s, _ in spans]), torch.tensor([e - 1 for _, e in spans])  # inclusive end
 
 
 def posthoc_readout_loop(w, frame_times, mask=None, thd_weight=0.3, dis=10.0):
+    """:func:`posthoc_readout` one question at a time with :func:`cra.metrics.posthoc_indices`."""
     mask, n = _valid(w, mask)
-    starts, ends = [], []
-    for row, times, length in zip(w.tolist(), frame_times.tolist(), n.tolist()):
-        row, times = row[:length], times[:length]
-        lo, hi = min(row), max(row)
-        a = [(x - lo) / (hi - lo + 1e-12) for x in row]
-        peak = max(range(length), key=lambda i: (a[i], -i))
-        thd = (1 + thd_weight) * sum(a) / length
-        path = [peak]
-        i = peak - 1
-        while i > 0:  # the official left walk stops before frame 0
-            elapse = abs(times[peak] - times[i])
-            if a[i] / (1 + elapse / dis) >= thd:
-                path.append(i)
-            elif elapse > dis:
-                break
-            i -= 1
-        i = peak + 1
-        while i < length:
-            elapse = abs(times[peak] - times[i])
-            if a[i] / (1 + elapse / dis) >= thd:
-                path.append(i)
-            elif elapse > dis:
-                break
-            i += 1
-        starts.append(min(path))
-        ends.append(max(path))
-    return torch.tensor(starts), torch.tensor(ends)
+    spans = [posthoc_indices(row[:length], times[:length], thd_weight, dis)
+             for row, times, length in zip(w.tolist(), frame_times.tolist(), n.tolist())]
+    return torch.tensor([s for s, _ in spans]), torch.tensor([e for _, e in spans])
 
 
 def merge_readout_loop(window, posthoc):
-    starts, ends = [], []
-    for ws, we, ps, pe in zip(*(t.tolist() for t in (*window, *posthoc))):
-        s, e = max(ws, ps), min(we, pe)
-        starts.append(s if s <= e else ps)
-        ends.append(e if s <= e else pe)
-    return torch.tensor(starts), torch.tensor(ends)
+    """:func:`merge_readout` one question at a time with :func:`cra.metrics.merge_span`."""
+    spans = [merge_span((ws, we), (ps, pe)) for ws, we, ps, pe in zip(*(t.tolist() for t in (*window, *posthoc)))]
+    return torch.tensor([s for s, _ in spans]), torch.tensor([e for _, e in spans])
