@@ -1,0 +1,1 @@
+"""Text side of CRA: text encoders and the semantic structure graphs of question-answer pairs."""
