@@ -181,7 +181,7 @@ def entity_answer_shortcuts(
     top: int = 20,
     exclude_same_word: bool = True,
 ) -> pd.DataFrame:
-    """The most predictive rules "question mentions entity e -> choose the candidate containing w".
+    r"""The most predictive rules "question mentions entity e -> choose the candidate containing w".
 
     For a question that mentions ``e`` and has exactly one candidate containing ``w``, the rule picks
     that candidate; ``applicable`` counts those questions and ``correct`` how often the pick is the

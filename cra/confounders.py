@@ -395,6 +395,8 @@ class BuildConfig:
 
         if not isinstance(self.out, str) or not self.out:
             fail("out", "the output file path")
+        if self.data_root is not None and not isinstance(self.data_root, str):
+            fail("data_root", "a folder path, or null for $CRA_DATA_DIR")
         for key in ("qa_csv", "features_h5"):
             value = getattr(self, key)
             if isinstance(value, str):

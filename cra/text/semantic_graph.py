@@ -243,7 +243,7 @@ def semantic_graph(components: QAComponents) -> nx.Graph:
     return graph
 
 
-def edge_index() -> "list[list[int]]":
+def edge_index() -> list[list[int]]:
     """The edges in both directions as a ``(2, 24)`` index list (the layout graph-conv code uses)."""
     sources = [u for u, v in EDGES] + [v for u, v in EDGES]
     targets = [v for u, v in EDGES] + [u for u, v in EDGES]
