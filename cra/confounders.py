@@ -90,8 +90,8 @@ def encode_graph_nodes(
     """Encode the 8 node texts of every QA pair: returns ``node_emb`` of shape ``(N_qa, 8, D)``.
 
     Each distinct text is encoded once (node texts repeat a lot: "what", "why", common verbs), in
-    batches of ``batch_size`` without gradients; the empty string (a missing component) is encoded
-    like any other text.
+    batches of ``batch_size`` without gradients and, for a ``torch.nn.Module`` encoder, in eval
+    mode (restored afterwards); the empty string (a missing component) is encoded like any other.
     """
     if not components:
         raise ValueError("encode_graph_nodes: no QA pairs to encode")
@@ -105,6 +105,9 @@ def encode_graph_nodes(
 
         starts = tqdm(starts, desc=f"encode {len(unique)} distinct node texts", unit="batch")
     chunks = []
+    was_training = isinstance(encoder, torch.nn.Module) and encoder.training
+    if was_training:
+        encoder.eval()  # no dropout while building the dictionary
     with torch.no_grad():
         for start in starts:
             batch = unique[start : start + batch_size]
@@ -116,6 +119,8 @@ def encode_graph_nodes(
                     f"expected a torch.Tensor of shape ({len(batch)}, {dim}) (its .dim)"
                 )
             chunks.append(emb.detach().to("cpu", torch.float32))
+    if was_training:
+        encoder.train()
     table = torch.cat(chunks)  # (U, D)
     ids = torch.tensor([[index[t] for t in texts] for texts in node_texts])  # (N_qa, 8)
     return table[ids]  # (N_qa, 8, D)
@@ -137,7 +142,7 @@ def kmeans(
     """
     from sklearn.cluster import MiniBatchKMeans
 
-    x = points.numpy() if isinstance(points, torch.Tensor) else np.asarray(points)
+    x = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points)
     x = np.ascontiguousarray(x, dtype=np.float32)
     if x.ndim != 2:
         raise ValueError(f"kmeans expects points of shape (N, F), got {x.shape}")
@@ -374,6 +379,7 @@ class BuildConfig:
     seed: int = 43  # the authors' notebooks use random_state=43
     parse_rules: str = "wh"
     parse_batch_size: int = 256
+    parse_processes: int = 1
     encode_batch_size: int = 256
     kmeans_batch_size: int = 1024
     kmeans_max_iter: int = 100
@@ -405,7 +411,7 @@ class BuildConfig:
                 fail(key, "a list of file paths")
         if not self.qa_csv and not self.features_h5:
             raise ValueError(f"{where}: both qa_csv and features_h5 are empty; nothing to build")
-        for key in ("text_clusters", "visual_clusters", "parse_batch_size", "encode_batch_size",
+        for key in ("text_clusters", "visual_clusters", "parse_batch_size", "parse_processes", "encode_batch_size",
                     "kmeans_batch_size", "kmeans_max_iter", "kmeans_n_init"):  # fmt: skip
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -467,7 +473,10 @@ def build_confounders(
         encoder = encoder_factory(config.text_encoder["name"], **kwargs)
         nlp = nlp if nlp is not None else load_parser()
         start = time.perf_counter()
-        components = parse_qa_batch(pairs, nlp, rules=config.parse_rules, batch_size=config.parse_batch_size, progress=progress)
+        components = parse_qa_batch(
+            pairs, nlp, rules=config.parse_rules, batch_size=config.parse_batch_size,
+            n_process=config.parse_processes, progress=progress,
+        )  # fmt: skip
         parse_s = time.perf_counter() - start
         log(f"parsed {len(pairs)} QA pairs in {parse_s:.1f} s ({len(pairs) / max(parse_s, 1e-9):.0f} pairs/s, {parser_name(nlp)})")
         node_emb = encode_graph_nodes(components, encoder, batch_size=config.encode_batch_size, progress=progress)

@@ -280,3 +280,23 @@ def test_overrides_reach_nested_keys():
     assert values == {"text_encoder": {"name": "clip", "model": "ViT-B-32"}, "qa_csv": ["a.csv", "b.csv"]}
     with pytest.raises(ValueError, match="is not a mapping"):
         apply_overrides({"seed": 1}, ["seed.x=2"])
+
+
+def test_module_encoder_runs_in_eval_mode_and_is_restored():
+    class DropoutEncoder(torch.nn.Module):
+        name = "dropout-test"
+
+        def __init__(self):
+            super().__init__()
+            self.dim = 8
+            self.hash = HashEncoder(dim=8)
+            self.drop = torch.nn.Dropout(0.5)
+
+        def encode(self, texts):
+            return self.drop(self.hash.encode(texts))
+
+    encoder = DropoutEncoder().train()
+    comps = make_components(10)
+    first = cf.encode_graph_nodes(comps, encoder)
+    assert torch.equal(first, cf.encode_graph_nodes(comps, encoder))  # no dropout noise
+    assert encoder.training

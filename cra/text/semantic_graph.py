@@ -34,6 +34,7 @@ Two rule sets read the same parse:
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -171,12 +172,14 @@ def parse_texts(
     nlp: "Language | None" = None,
     *,
     batch_size: int = 256,
+    n_process: int = 1,
     progress: bool = False,
 ) -> dict[str, "Doc"]:
-    """Parse each distinct text once with ``nlp.pipe``; returns ``text -> Doc``."""
+    """Parse each distinct text once with ``nlp.pipe`` (``n_process`` worker processes); returns
+    ``text -> Doc``."""
     nlp = nlp if nlp is not None else load_parser()
     unique = list(dict.fromkeys(str(t) for t in texts))
-    docs = nlp.pipe(unique, batch_size=batch_size)
+    docs = nlp.pipe(unique, batch_size=batch_size, n_process=n_process)
     if progress:
         from tqdm.auto import tqdm
 
@@ -190,11 +193,13 @@ def parse_qa_batch(
     *,
     rules: str = "wh",
     batch_size: int = 256,
+    n_process: int = 1,
     progress: bool = False,
 ) -> list[QAComponents]:
     """Components of many ``(question, answer)`` pairs; questions and answers go through one
     ``nlp.pipe`` stream, each distinct text parsed once."""
-    docs = parse_texts([t for pair in pairs for t in pair], nlp, batch_size=batch_size, progress=progress)
+    texts = [t for pair in pairs for t in pair]
+    docs = parse_texts(texts, nlp, batch_size=batch_size, n_process=n_process, progress=progress)
     return [components_from_docs(docs[str(q)], docs[str(a)], rules) for q, a in pairs]
 
 
@@ -250,10 +255,11 @@ def edge_index() -> list[list[int]]:
     return [sources, targets]
 
 
-# Fixed positions: question side on the left, answer side on the right, the subject bridging both.
+# Fixed positions: the question inside the subject-verbs-objects triangle, the answer side on the
+# right; no edge passes through a node it does not join.
 _LAYOUT = {
-    Q: (0.0, 0.0), QTYPE: (-1.2, 0.9), SUBJ: (0.9, 1.1), QVERB: (-0.6, -1.3), QOBJ: (0.9, -1.0),
-    A: (2.6, 0.0), AVERB: (3.6, 1.0), AOBJ: (3.6, -1.0),
+    Q: (0.0, 0.0), QTYPE: (-1.7, 1.0), SUBJ: (0.4, 1.25), QVERB: (-1.3, -1.1), QOBJ: (1.1, -1.15),
+    A: (2.7, 0.0), AVERB: (3.7, 1.0), AOBJ: (3.7, -1.0),
 }  # fmt: skip
 
 
@@ -267,15 +273,15 @@ def draw_semantic_graph(graph: nx.Graph, ax: "Axes | None" = None, *, title: str
     colors = ["#cfe2f3" if n in question_side else "#fce5cd" for n in graph.nodes]
     labels = {}
     for n, data in graph.nodes(data=True):
-        text = data.get("text", "")
-        if len(text) > 28:
-            text = text[:26] + "..."
-        labels[n] = f"{data.get('name', n)}\n{text!r}" if text else f"{data.get('name', n)}\n(empty)"
+        lines = textwrap.wrap(data.get("text", ""), 16) or ["(empty)"]
+        if len(lines) > 2:
+            lines = [lines[0], lines[1][:13] + "..."]
+        labels[n] = "\n".join([data.get("name", str(n)).replace("_", " "), *lines])
     nx.draw_networkx_edges(graph, _LAYOUT, ax=ax, edge_color="#888888", width=1.5)
     nx.draw_networkx_nodes(graph, _LAYOUT, ax=ax, node_color=colors, node_size=2600, edgecolors="#555555")
     nx.draw_networkx_labels(graph, _LAYOUT, labels=labels, ax=ax, font_size=7.5)
-    ax.set_xlim(-2.0, 4.4)
-    ax.set_ylim(-1.9, 1.7)
+    ax.set_xlim(-2.4, 4.5)
+    ax.set_ylim(-1.75, 1.85)
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
