@@ -126,6 +126,7 @@ def answer_word_distribution(analysed: pd.DataFrame, entities: Sequence[str], to
     ]
     out = pd.DataFrame(rows, columns=["word", "count", "share", "share_distractors", "share_all"])
     out.attrs["num_questions"] = len(subset)
+    out.attrs["entities"] = tuple(entities)
     return out
 
 
@@ -214,3 +215,23 @@ def entity_answer_cooccurrence(analysed: pd.DataFrame, entities: Sequence[str], 
     """Counts of questions mentioning entity (rows) whose correct answer contains word (columns)."""
     counts = Counter((e, w) for ents, ws in zip(analysed["entities"], analysed["answer_words"]) for e in ents for w in ws)
     return pd.DataFrame([[counts[e, w] for w in words] for e in entities], index=list(entities), columns=list(words))
+
+
+def plot_answer_words(words: pd.DataFrame, ax=None, *, title: str | None = None):
+    """Bar chart of :func:`answer_word_distribution`: each word's share among the correct answers
+    next to its share among the distractors (the paper's Figure 1b, by words). Returns the axes."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    x = np.arange(len(words))
+    ax.bar(x - 0.2, words["share"], width=0.4, label="correct answers", color="#3d85c6")
+    ax.bar(x + 0.2, words["share_distractors"], width=0.4, label="distractors", color="#bbbbbb")
+    ax.set_xticks(x, words["word"], rotation=45, ha="right")
+    ax.set_ylabel("share containing the word")
+    ax.legend(frameon=False)
+    entities = words.attrs.get("entities")
+    default = f"{words.attrs.get('num_questions', '?')} questions mentioning {' + '.join(entities)}" if entities else None
+    ax.set_title(title or default or "", fontsize=9)
+    return ax

@@ -58,6 +58,19 @@ def test_mentions_and_answer_distribution():
     assert bias.answer_words("the baby's hand, a cup", {"the", "a"}) == ("baby's", "hand", "cup")
 
 
+def test_plot_answer_words_headless():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    words = bias.answer_word_distribution(hand_table(), ["baby"])
+    ax = bias.plot_answer_words(words)
+    assert list(words["word"]) == ["hand", "hold", "sit"]
+    assert ax.get_title() == "3 questions mentioning baby" and len(ax.patches) == 2 * 3
+    plt.close(ax.figure)
+
+
 @pytest.mark.real_data
 def test_bias_on_real_val(nextgqa_dir):
     from cra.text.semantic_graph import ParserNotAvailableError, load_parser
