@@ -211,6 +211,21 @@ def evaluate_shortcuts(analysed: pd.DataFrame, rules: pd.DataFrame | Iterable[tu
     return pd.DataFrame(_rule_rows(_rule_counts(analysed), list(rules), len(analysed)), columns=_RULE_COLUMNS)
 
 
+def overlap_shortcut(analysed: pd.DataFrame) -> dict[str, float]:
+    """The rule "choose the only candidate that repeats a noun of the question" (lexical overlap).
+
+    ``applicable``: questions where exactly one candidate contains one of the question's entities;
+    ``correct``: how often that candidate is the right answer; ``accuracy`` (chance: 0.2)."""
+    applicable = correct = 0
+    for entities, candidate_words, answer_idx in zip(analysed["entities"], analysed["candidate_words"], analysed["answer_idx"]):
+        entity_set = set(entities)
+        hits = [k for k, words in enumerate(candidate_words) if entity_set & set(words)]
+        if len(hits) == 1:
+            applicable += 1
+            correct += hits[0] == answer_idx
+    return {"applicable": applicable, "correct": correct, "accuracy": correct / applicable if applicable else float("nan")}
+
+
 def entity_answer_cooccurrence(analysed: pd.DataFrame, entities: Sequence[str], words: Sequence[str]) -> pd.DataFrame:
     """Counts of questions mentioning entity (rows) whose correct answer contains word (columns)."""
     counts = Counter((e, w) for ents, ws in zip(analysed["entities"], analysed["answer_words"]) for e in ents for w in ws)

@@ -40,6 +40,15 @@ def test_shortcut_counts_by_hand():
     assert scored[["applicable", "correct"]].values.tolist() == [[1, 1], [0, 0]]
 
 
+def test_overlap_shortcut_by_hand():
+    table = hand_table().assign(entities=[("baby", "hand"), ("cup",), ("wave", "sit")])
+    # Q1: only candidate 0 contains "hand" -> applies, right; Q2: no candidate has "cup" -> n/a;
+    # Q3: candidates 1 ("wave") and 2 ("sit") both overlap -> n/a
+    assert bias.overlap_shortcut(table) == {"applicable": 1, "correct": 1, "accuracy": 1.0}
+    table.at[2, "entities"] = ("wave",)
+    assert bias.overlap_shortcut(table) == {"applicable": 2, "correct": 1, "accuracy": 0.5}
+
+
 def test_wilson_lower_bound():
     assert bias.wilson_lower_bound(2, 3) == pytest.approx(0.2077, abs=1e-4)
     assert bias.wilson_lower_bound(0, 0) == 0.0
@@ -87,5 +96,7 @@ def test_bias_on_real_val(nextgqa_dir):
     assert words.attrs["num_questions"] >= 20
     # the correct answers of "baby + woman" questions name the baby more often than the distractors do
     assert words.loc["baby", "share"] > words.loc["baby", "share_distractors"]
+    overlap = bias.overlap_shortcut(analysed)  # measured: 314 / 866 on val
+    assert overlap["applicable"] > 500 and overlap["accuracy"] > 0.3
     rules = bias.entity_answer_shortcuts(analysed, min_applicable=15, top=10)
     assert len(rules) == 10 and (rules["accuracy"] > 0.2).all()

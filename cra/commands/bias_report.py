@@ -47,6 +47,12 @@ def run(args: argparse.Namespace) -> int:
     print("\nwords of those correct answers (share_distractors: share of their wrong candidates containing the word;"
           " share_all: share of all correct answers):")
     print(words.round(3).to_string(index=False))
+    overlap = bias.overlap_shortcut(analysed)
+    print(f"\nrule 'choose the only candidate that repeats a noun of the question': applies to {overlap['applicable']} "
+          f"questions, right on {overlap['correct']} (accuracy {overlap['accuracy']:.3f}; chance 0.2)")  # fmt: skip
+    for split, part in analysed.groupby("split"):
+        o = bias.overlap_shortcut(part)
+        print(f"  {split}: {o['correct']}/{o['applicable']} = {o['accuracy']:.3f}")
     rules = bias.entity_answer_shortcuts(analysed, min_applicable=args.min_applicable, top=args.top)
     print(f"\nmost predictive 'entity -> answer word' rules on {'+'.join(args.splits)} (chance accuracy 0.2):")
     print(rules.round(3).to_string(index=False))
