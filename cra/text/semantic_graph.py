@@ -3,7 +3,7 @@
 A QA pair is parsed with an English dependency parser (spaCy) and reduced to eight texts, the nodes
 of a fixed graph with twelve undirected edges (paper digest 4.2):
 
-    index  node              rule (UPOS tags, dependency labels)
+    index  node              rule of the authors' notebook (UPOS tags, dependency labels)
     0      question          the question text
     1      question_type     first token with UPOS in {PRON, ADV, DET}          ("what", "why", ...)
     2      subject           tokens with dependency nsubj / nsubjpass
