@@ -44,14 +44,14 @@ import torch
 from torch import nn
 
 from cra.model.ops import masked_softmax
+from cra.text.semantic_graph import EDGES, NODE_NAMES
 
 __all__ = ["SEMANTIC_GRAPH_NODES", "SEMANTIC_GRAPH_EDGES", "normalized_adjacency", "GraphConv", "BackDoor", "FrontDoor"]
 
-#: Node order of a semantic structure graph (paper_digest.md 4.2).
-SEMANTIC_GRAPH_NODES = ("question", "question_type", "subject", "question_verbs", "question_objects",
-                        "answer", "answer_verbs", "answer_objects")
-#: The 12 undirected edges between those nodes, as index pairs.
-SEMANTIC_GRAPH_EDGES = ((0, 5), (0, 1), (0, 2), (0, 3), (0, 4), (2, 4), (2, 3), (4, 3), (5, 6), (5, 7), (6, 7), (2, 5))
+#: Node order and the 12 undirected edges of a semantic structure graph (paper_digest.md 4.2); their
+#: one home is :mod:`cra.text.semantic_graph`, which builds the graphs from parsed QA pairs.
+SEMANTIC_GRAPH_NODES = NODE_NAMES
+SEMANTIC_GRAPH_EDGES = EDGES
 
 
 def normalized_adjacency(num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES) -> torch.Tensor:
