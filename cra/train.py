@@ -89,6 +89,18 @@ def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
     return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool, device: torch.device):
+    """Deterministic kernels inside the block (errors on CPU if an op has none; warnings on CUDA)."""
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    if enabled:
+        torch.use_deterministic_algorithms(True, warn_only=device.type != "cpu")
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
 def _rng_state() -> dict:
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -349,7 +361,6 @@ class Trainer:
         self.device = select_device(t.device)
         self.amp, self.amp_dtype, use_scaler = autocast_settings(t.amp, self.device)
         if t.deterministic:
-            torch.use_deterministic_algorithms(True, warn_only=self.device.type != "cpu")
             torch.backends.cudnn.benchmark = False
         seed_everything(t.seed)
         self.train_data = load_split(config, config.data.train_split, grounding=False)
@@ -448,29 +459,35 @@ class Trainer:
                  f"{' (' + str(self.amp_dtype).removeprefix('torch.') + ' autocast)' if self.amp else ''}; "
                  f"{sum(p.numel() for p in self.model.parameters() if p.requires_grad):,} trainable parameters; "
                  f"run folder {self.run_dir}")
-        while self.epoch < t.epochs and (stop_after is None or done < stop_after):
-            epoch = self.epoch
-            start = time.perf_counter()
-            lr = self.optimizer.param_groups[0]["lr"]
-            train_stats = self.train_epoch(epoch)
-            scores = evaluate(self.model, self.val_data, self.config, self.device)
-            value = selection_value(scores, self.config)
-            improved = value > self.best
-            self.epoch = epoch + 1
-            if improved:
-                self.best = value
-                save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict(), "epoch": self.epoch,
-                                                      "config": to_dict(self.config), "selection": {t.select_metric: value},
-                                                      "dictionaries": dictionary_shapes(self.model)})
-            save_torch(self.run_dir / "last.pt", self._state())
-            record = {"epoch": self.epoch, "lr_start": lr, "train": train_stats, "val": scores, "selected": improved,
-                      "select_metric": t.select_metric, "seconds": time.perf_counter() - start}
-            self._write_metrics(record)
-            records.append(record)
-            done += 1
-            row = scores.get(t.select_readout, {})
-            self.log(f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f} | "
-                     f"val Acc@QA {scores['qa_acc']:.2f}"
-                     + (f" Acc@GQA ({t.select_readout}) {row['Acc@GQA']:.2f} mIoP {row['mIoP']:.2f}" if row else "")
-                     + (" *" if improved else ""))
+        with deterministic_algorithms(t.deterministic, self.device):
+            while self.epoch < t.epochs and (stop_after is None or done < stop_after):
+                records.append(self._one_epoch())
+                done += 1
         return records
+
+    def _one_epoch(self) -> dict:
+        """Train one epoch, score val, save checkpoints, append a line to metrics.jsonl."""
+        t = self.config.train
+        epoch = self.epoch
+        start = time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        train_stats = self.train_epoch(epoch)
+        scores = evaluate(self.model, self.val_data, self.config, self.device)
+        value = selection_value(scores, self.config)
+        improved = value > self.best
+        self.epoch = epoch + 1
+        if improved:
+            self.best = value
+            save_torch(self.run_dir / "best.pt", {"model": self.model.state_dict(), "epoch": self.epoch,
+                                                  "config": to_dict(self.config), "selection": {t.select_metric: value},
+                                                  "dictionaries": dictionary_shapes(self.model)})
+        save_torch(self.run_dir / "last.pt", self._state())
+        record = {"epoch": self.epoch, "lr_start": lr, "train": train_stats, "val": scores, "selected": improved,
+                  "select_metric": t.select_metric, "seconds": time.perf_counter() - start}
+        self._write_metrics(record)
+        row = scores.get(t.select_readout, {})
+        self.log(f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f} | "
+                 f"val Acc@QA {scores['qa_acc']:.2f}"
+                 + (f" Acc@GQA ({t.select_readout}) {row['Acc@GQA']:.2f} mIoP {row['mIoP']:.2f}" if row else "")
+                 + (" *" if improved else ""))
+        return record
