@@ -198,12 +198,21 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
     if dictionaries is None:
         dictionaries = load_dictionaries(config)
     encoder = build_text_encoder(m.text_encoder, **m.text_encoder_kwargs)
+    encoder.bucket_size = text_bucket_size(config)
     if config.train.text_mode == "frozen_cached":
         from cra.text.cached import CachedTextEncoder
 
         encoder = CachedTextEncoder(encoder)
     return CRA(m, encoder, Z_l=dictionaries.get("Z_l"), X_hat=dictionaries.get("X_hat"),
                Z_prior=dictionaries.get("Z_prior"))
+
+
+def text_bucket_size(config: RunConfig) -> int | None:
+    """``train.text_bucket_size`` with ``auto`` resolved: 16 texts per chunk on CPU, one batch on CUDA."""
+    size = config.train.text_bucket_size
+    if size == "auto":
+        return None if select_device(config.train.device).type == "cuda" else 16
+    return size
 
 
 def load_dictionaries(config: RunConfig) -> dict:

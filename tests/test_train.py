@@ -224,3 +224,30 @@ def test_schedule_and_device_helpers():
     assert autocast_settings("auto", torch.device("cuda"))[:2] == (True, torch.bfloat16)
     with pytest.raises(ValueError, match="CUDA"):
         autocast_settings("fp16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("name", ["word", "roberta"])
+def test_length_bucketed_encoding_gives_the_same_outputs_and_gradients(name):
+    from cra.text.encoders import ROBERTA_TINY_CONFIG, build_text_encoder
+
+    torch.manual_seed(0)
+    kwargs = dict(dim=16, num_heads=2, num_buckets=64) if name == "word" else dict(pretrained=None, config=ROBERTA_TINY_CONFIG)
+    encoder = build_text_encoder(name, **kwargs).eval()
+    texts = ["why did the boy pick up the ball </s> to throw it", "a", "", "what is on the table </s> cup",
+             "how many dogs are there", "the girl waves her hand at the man near the red car"]
+    ref = encoder(texts)
+
+    def loss(enc):  # padding positions are masked everywhere downstream, so they are left out
+        return (enc.tokens * enc.mask[..., None]).pow(2).sum() + enc.pooled.pow(2).sum()
+
+    loss(ref).backward()
+    grads = [p.grad.clone() for p in encoder.parameters() if p.grad is not None]
+    encoder.zero_grad()
+    encoder.bucket_size = 2
+    out = encoder(texts)
+    loss(out).backward()
+    torch.testing.assert_close(out.pooled, ref.pooled, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.tokens[out.mask], ref.tokens[ref.mask], atol=1e-5, rtol=1e-5)
+    assert torch.equal(out.mask, ref.mask)
+    for g, p in zip(grads, [p for p in encoder.parameters() if p.grad is not None]):
+        torch.testing.assert_close(p.grad, g, atol=1e-4, rtol=1e-4)
