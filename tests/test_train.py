@@ -90,6 +90,9 @@ def test_unknown_key_missing_data_and_dimension_mismatch_fail_before_training(ti
     assert main(train_argv(tiny_root, run, **{"model.feature_dim": 24})) == 2
     err = capsys.readouterr().err
     assert "CLIPL_I_train.h5" in err and "feature dimension 16" in err and "dimension 24" in err
+    assert main(train_argv(tiny_root, run, "--set", "model.text_encoder_kwargs.dims=3")) == 2
+    err = capsys.readouterr().err
+    assert "model.text_encoder_kwargs" in err and "'dims'" in err
     assert not run.exists()  # nothing was written
 
 
