@@ -25,7 +25,9 @@ Variants (each runs in its own process, so that its peak memory is its own):
 * ``frozen_cached``: text encoder frozen and its outputs cached (warm cache), the CPU fast mode;
 * ``ablation:<name>``: ``frozen_cached`` with a packaged ablation (``no_gsg``, ``no_cma``, ...).
 
-Step times are the median of ``--repeats`` steps after one warm-up step; peak memory is the
+Step times are the median of ``--repeats`` steps after one warm-up step, with the process's CPU time
+(user + system, all threads) for the same step and the 1-minute load average: on a shared machine
+the wall time grows with the load, the CPU time much less. Peak memory is the
 process's peak resident set size on CPU (it includes the Python interpreter and libraries) and
 ``torch.cuda.max_memory_allocated`` on CUDA.
 """
@@ -162,7 +164,7 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
             for b in batches:
                 model.text.encoder([t for g in b["qa_texts"] + b["question_candidates"] for t in g])
     model.train()
-    times = []
+    times, cpu = [], []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     tokens = 0
@@ -170,7 +172,7 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
         batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        start = time.perf_counter()
+        start, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         with torch.autocast(device.type, dtype=dtype, enabled=enabled):
             out = model(batch)
             loss = model.losses(batch, out)["loss"]
@@ -182,12 +184,14 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
             torch.cuda.synchronize(device)
         if i:  # the first step is a warm-up
             times.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            cpu.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
         texts = [t for g in batch["qa_texts"] + batch["question_candidates"] for t in g]
         tokens = computed_tokens(roberta.tokenize(texts)[1], roberta.bucket_size)
     step = statistics.median(times)
     peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"variant": variant, "B": B, "step_s": step, "samples_per_s": B / step, "peak_mib": peak / 2**20,
+    return {"variant": variant, "B": B, "step_s": step, "cpu_s": statistics.median(cpu), "load": os.getloadavg()[0], "samples_per_s": B / step, "peak_mib": peak / 2**20,
             "text_tokens_per_step": tokens, "trainable_params": sum(p.numel() for p in params),
             "device": str(device), "threads": torch.get_num_threads(), "repeats": len(times)}
 
@@ -224,13 +228,14 @@ def main() -> None:
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s  {row['samples_per_s']:7.2f} samples/s  "
+            print(f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, load {row['load']:.1f})  "
+                  f"{row['samples_per_s']:7.2f} samples/s  "
                   f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}", flush=True)
     print(f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps after 1 warm-up\n")
-    print("| variant | B | step (s) | samples/s | peak memory (MiB) | text tokens computed/step |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
+        print(f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['cpu_s']:.2f} | {r['load']:.1f} | {r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
               f"{r['text_tokens_per_step']} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -83,6 +83,11 @@ class TrainConfig:
             raise ValueError(f"train.text_mode={self.text_mode!r}: expected 'finetune' or 'frozen_cached'")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ValueError(f"train.amp={self.amp!r}: expected 'auto', 'off', 'bf16' or 'fp16'")
+        metrics = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")  # cra.metrics.METRIC_KEYS
+        if self.select_metric not in metrics:
+            raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {metrics}")
+        if self.select_readout not in ("window", "posthoc", "merge"):
+            raise ValueError(f"train.select_readout={self.select_readout!r}: expected window, posthoc or merge")
         if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
             raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
         for name in ("epochs", "batch_size"):

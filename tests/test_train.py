@@ -183,6 +183,13 @@ def test_resume_after_epoch_one_reproduces_epoch_two_exactly(two_epoch_run, tiny
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_training_never_reads_the_test_split(tmp_path):
+    root = write_tiny_nextgqa(tmp_path / "no_test", videos={"train": 4, "val": 2})  # no test files at all
+    run = tmp_path / "run"
+    assert main(train_argv(root, run, **{"train.epochs": 1, "train.select_metric": "Acc@GQA"})) == 0
+    assert read_metrics(run)[0]["select_metric"] == "Acc@GQA" and (run / "best.pt").is_file()
+
+
 def test_a_finished_run_folder_is_not_overwritten(two_epoch_run, tiny_root, capsys):
     assert main(train_argv(tiny_root, two_epoch_run)) == 2
     assert "--resume" in capsys.readouterr().err
