@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("cra.commands.info", "show the version, the data location and what data is present"),
     "download": ("cra.commands.download", "fetch the official NExT-GQA annotations (sha256-checked)"),
     "evaluate": ("cra.commands.evaluate", "score grounded-QA predictions with the official NExT-GQA metrics"),
+    "make-synthetic": ("cra.commands.make_synthetic", "write a synthetic confounded VideoQG world in the NExT-GQA layout"),
 }
 
 
