@@ -97,7 +97,7 @@ def _doc(text: str) -> dict:
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Every parameter of the world. Fixed before any ablation; change them only with ``--set``.
+    """Every parameter of the world, fixed before any ablation (change one with ``--set k=v`` or a keyword).
 
     The defaults follow the causal story (strongly confounded training world, confounders broken at
     test-OOD) and are small enough for CPU training; they were not tuned for any model.
