@@ -98,7 +98,7 @@ def test_dataset_and_batches(world):
     dataset = synthetic.load_split(world, "test-ood")
     truth = synthetic.load_truth(world, "test-ood")
     batch = collate([dataset[i] for i in range(4)])
-    assert batch["frames"].shape == (4, 32, SMALL.feature_dim) and batch["mask"].all()
+    assert batch["frames"].shape == (4, 32, SMALL.feature_dim) and batch["frame_mask"].all()
     for b, key in enumerate(batch["key"]):
         assert batch["candidates"][b][int(batch["answer"][b])] == truth[key]["answer"]
         assert batch["qa_texts"][b][0].startswith(batch["question"][b])
