@@ -88,6 +88,8 @@ def test_segment_table_and_ratio_histogram():
     assert shares.sum() == pytest.approx(100.0)
     # 0.1 lands in bin 1 ([0.1, 0.2)), 0.25 in bin 2, 0.55 in bin 5, 1.05 clipped into the last bin
     assert shares.tolist() == pytest.approx([0, 25, 25, 0, 0, 25, 0, 0, 0, 25])
+    # 0.7 - 0.4 is 0.29999999999999993 in floating point: still the bin [0.3, 0.4); 1.0 is in the last bin
+    assert ratio_histogram([0.7 - 0.4, 1.0, 0.0, 0.05]).tolist() == pytest.approx([50, 0, 0, 25, 0, 0, 0, 0, 0, 25])
 
 
 def test_question_table(tmp_path):

@@ -58,8 +58,12 @@ def question_table(qa: QAFile, gsub: Mapping[str, Mapping]):
 
 
 def ratio_histogram(ratios, bins: int = 10) -> np.ndarray:
-    """Percent of ``ratios`` in ``bins`` equal-width bins over [0, 1]; values outside [0, 1] (segments
-    that run past the video) are counted in the first or last bin."""
-    ratios = np.clip(np.asarray(ratios, dtype=float), 0.0, 1.0)
-    counts, _ = np.histogram(ratios, bins=bins, range=(0.0, 1.0))
-    return 100.0 * counts / max(len(ratios), 1)
+    """Percent of ``ratios`` in ``bins`` equal-width bins [a, b) over [0, 1].
+
+    A ratio on a bin edge goes to the upper bin; ``ratio * bins`` is rounded to 9 decimals first so
+    that floating-point noise (0.7 - 0.4 = 0.2999...) does not move it down. Values outside [0, 1]
+    (segments that run past the video) are counted in the first or last bin.
+    """
+    scaled = np.round(np.clip(np.asarray(ratios, dtype=float), 0.0, 1.0) * bins, 9)
+    index = np.minimum(np.floor(scaled).astype(int), bins - 1)
+    return 100.0 * np.bincount(index, minlength=bins) / max(len(index), 1)
