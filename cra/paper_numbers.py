@@ -9,8 +9,8 @@ from __future__ import annotations
 # Source: Chen et al., "Cross-modal Causal Relation Alignment for Video Question Grounding", CVPR 2025
 # (arXiv 2503.07635), main results table, NExT-GQA **test** split, percent. The paper's table itself
 # could not be read here; the values are the paper's rows as transcribed by third parties (the
-# GroundFormer project page data file; CRA's Acc@QA 70.2 also in the papernotes.org summary), see
-# docs/paper_digest.md section 7.1. PH and NG+ are the baselines of the NExT-GQA paper (Xiao et al.,
+# GroundFormer project page data file; CRA's Acc@QA 70.2 also in the papernotes.org summary), as
+# collected in the project's paper digest, section 7.1. PH and NG+ are the baselines of the NExT-GQA paper (Xiao et al.,
 # CVPR 2024) as listed in those transcriptions.
 NEXTGQA_TEST_FROZENBILM = {
     "PH (post-hoc), FrozenBiLM": {"Acc@QA": 69.1, "Acc@GQA": 15.8, "mIoP": 22.7, "IoP@0.3": 25.8, "IoP@0.5": 22.1,
@@ -21,4 +21,4 @@ NEXTGQA_TEST_FROZENBILM = {
                         "mIoU": 13.5, "IoU@0.3": 20.1, "IoU@0.5": 9.6},
 }
 NEXTGQA_TEST_FROZENBILM_SOURCE = ("CRA paper (CVPR 2025), NExT-GQA test, as transcribed by third parties "
-                                  "(docs/paper_digest.md section 7.1); quoted, not computed")
+                                  "(the project's paper digest, section 7.1); quoted, not computed")
