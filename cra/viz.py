@@ -22,6 +22,11 @@ from cra import metrics
 if TYPE_CHECKING:  # imported lazily: cra.released reads data files
     from cra.released import ReleasedQuestion, ReleasedVal
 
+def say(text: str, width: int = 88) -> None:
+    """Print a sentence wrapped to the width of a book page (chapters print their numbers in prose)."""
+    print(textwrap.fill(text, width, break_on_hyphens=False, subsequent_indent="  "))
+
+
 GT_COLOR = "tab:red"
 SPAN_COLOR = "tab:blue"
 READOUT_COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
@@ -199,18 +204,21 @@ def question_html(q: ReleasedQuestion) -> str:
         line = html.escape(text) + (f" &nbsp;<b>← {' and '.join(marks)}</b>" if marks else "")
         items.append(f"<li>{line}</li>")
     segments = ", ".join(f"[{s:.1f}, {e:.1f}]" for s, e in q.segments)
-    rows = "".join(f"<tr><td>{html.escape(name)}</td><td>[{sp[0]:.1f}, {sp[-1]:.1f}]</td><td>{iou:.2f}</td>"
-                   f"<td>{iop:.2f}</td></tr>" for (name, sp), (iou, iop) in zip(q.spans.items(), q.scores().values()))
+    cell = "<td style='padding: 0 0.8em'>{}</td>"
+    rows = "".join("<tr>" + "".join(cell.format(v) for v in (html.escape(name), f"[{sp[0]:.1f}, {sp[-1]:.1f}]",
+                                                             f"{iou:.2f}", f"{iop:.2f}")) + "</tr>"
+                   for (name, sp), (iou, iop) in zip(q.spans.items(), q.scores().values()))
+    head = "".join(f"<th style='padding: 0 0.8em'>{h}</th>" for h in ("read-out", "span (s)", "IoU", "IoP"))
     return (f"<p><b>{html.escape(q.record.question)}?</b> &nbsp;(<code>{q.key}</code>, type {q.record.type}, "
             f"video {q.duration:.0f} s, evidence {segments} s)</p><ol start='0'>{''.join(items)}</ol>"
-            f"<table><tr><th>read-out</th><th>span (s)</th><th>IoU</th><th>IoP</th></tr>{rows}</table>")
+            f"<table><tr>{head}</tr>{rows}</table>")
 
 
 def _question_label(q: ReleasedQuestion) -> str:
     return textwrap.shorten(f"{q.key} [{q.record.type}, {'right' if q.correct else 'wrong'}] {q.record.question}", 80)
 
 
-def question_explorer(released: ReleasedVal, keys: Sequence[str], prerender: bool = True, dpi: int = 72):
+def question_explorer(released: ReleasedVal, keys: Sequence[str], prerender: bool = True, dpi: int = 80):
     """Choose a question, see :func:`question_html` and :func:`question_figure`.
 
     ``prerender=True`` draws every question of ``keys`` once and links the dropdown to a stack of
