@@ -220,3 +220,9 @@ def test_paper_numbers_are_labelled_quotations():
     assert "quoted" in paper_numbers.NEXTGQA_TEST_FROZENBILM_SOURCE
     for row in paper_numbers.NEXTGQA_TEST_FROZENBILM.values():
         assert list(row) == list(metrics.METRIC_KEYS)
+
+
+def test_say_wraps_to_the_page(capsys):
+    viz.say("word " * 40, width=30)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 3 and all(len(line) <= 30 for line in lines) and lines[1].startswith("  ")
