@@ -217,26 +217,27 @@ def evaluate_grounding(
 # --------------------------------------------------------------------------------------------
 # From per-frame weights to spans
 # --------------------------------------------------------------------------------------------
-def posthoc_span(
+def posthoc_indices(
     w: Sequence[float],
     frame_times: Sequence[float],
     thd_weight: float = 0.3,
     dis: float = 10.0,
     *,
     official: bool = True,
-) -> list[float]:
-    """The official post-hoc span (``find_seg_ada``) of per-frame weights ``w``, in seconds.
+) -> tuple[int, int]:
+    """The official post-hoc rule (``find_seg_ada``) on per-frame weights ``w``: (first, last) kept
+    frame, both inclusive. This is the per-question reference; :func:`cra.model.gsg.posthoc_readout`
+    is its batched, vectorised twin and is tested against it.
 
     1. min-max normalise: w' = (w - min w) / (max w - min w + 1e-12);
     2. start at i* = argmax w' (first maximum), threshold thd = (1 + thd_weight) * mean(w');
     3. walk away from i* on each side; frame j joins when w'_j / (1 + |t_j - t_i*| / dis) >= thd;
        the walk stops at the first failing frame more than ``dis`` seconds away (failing frames
        nearer than that are stepped over, so the kept set can have gaps);
-    4. span = [t_min kept, t_max kept] with ``frame_times`` t (``frame2time``).
+    4. return (min kept, max kept), with ``frame_times`` t (``frame2time``) giving the distances.
 
     ``official=True`` keeps the official quirk that the left walk never reaches frame 0 (its loop
-    runs while j > 0); ``official=False`` lets it reach frame 0. A single kept frame gives a
-    zero-length span.
+    runs while j > 0); ``official=False`` lets it reach frame 0.
     """
     w = np.asarray(w, dtype=float)  # (T,)
     t = np.asarray(frame_times, dtype=float)  # (T,)
@@ -258,7 +259,21 @@ def posthoc_span(
     first_left = 1 if official else 0
     walk(range(peak - 1, first_left - 1, -1))  # leftwards
     walk(range(peak + 1, len(w)))  # rightwards
-    return [float(t[min(kept)]), float(t[max(kept)])]
+    return min(kept), max(kept)
+
+
+def posthoc_span(
+    w: Sequence[float],
+    frame_times: Sequence[float],
+    thd_weight: float = 0.3,
+    dis: float = 10.0,
+    *,
+    official: bool = True,
+) -> list[float]:
+    """The official post-hoc span in seconds: [t_first, t_last] of :func:`posthoc_indices`.
+    A single kept frame gives a zero-length span."""
+    first, last = posthoc_indices(w, frame_times, thd_weight, dis, official=official)
+    return [float(frame_times[first]), float(frame_times[last])]
 
 
 def window_indices(w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5)) -> tuple[int, int]:
@@ -266,14 +281,17 @@ def window_indices(w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5)) 
 
     Among the windows of the given sizes (sizes above T // 2 skipped) that contain the arg-max
     frame, the one with the largest sum of ``w``; ties keep the first found (sizes in order, then
-    starts left to right). With positive weights the widest window always wins.
+    starts left to right). With positive weights the widest window always wins. A one-frame window
+    is always allowed (so a one-frame video gives (0, 1)); with no allowed size the result is the
+    peak frame alone. :func:`cra.model.gsg.window_readout` is
+    the batched, vectorised twin, tested against this reference.
     """
     w = np.asarray(w, dtype=float)  # (T,)
     n = len(w)
     peak = int(np.argmax(w))
-    best, best_sum = (0, 0), -math.inf
+    best, best_sum = (peak, peak + 1), -math.inf  # the peak frame alone when no size is allowed
     for size in window_sizes:
-        if size > n // 2:
+        if size > n // 2 and size != 1:
             continue
         for start in range(max(0, peak - size + 1), min(peak, n - size) + 1):
             total = float(w[start:start + size].sum())

@@ -83,7 +83,7 @@ def test_dataset_batches(tmp_path):
     assert len(ds) == 9
     batch = next(iter(make_loader(ds, batch_size=4)))
     assert batch["frames"].shape == (4, 32, DIM) and batch["frames"].dtype == torch.float32
-    assert batch["mask"].shape == (4, 32) and batch["mask"].dtype == torch.bool and batch["mask"].all()
+    assert batch["frame_mask"].shape == (4, 32) and batch["frame_mask"].dtype == torch.bool and batch["frame_mask"].all()
     assert batch["answer"].tolist() == [0, 1, 2, 0]
     assert batch["key"] == ["100_0", "100_1", "100_2", "200_0"]
     assert len(batch["qa_texts"]) == 4 and len(batch["qa_texts"][0]) == 5
@@ -118,11 +118,11 @@ def test_question_negatives_follow_video_or_type(tmp_path):
 
 
 def test_collate_pads_to_the_longest():
-    items = [{"frames": torch.ones(t, 3), "mask": torch.ones(t, dtype=torch.bool), "answer": 0, "question_answer": 1,
+    items = [{"frames": torch.ones(t, 3), "frame_mask": torch.ones(t, dtype=torch.bool), "answer": 0, "question_answer": 1,
               **{k: k for k in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type")}}
              for t in (2, 4)]
     batch = collate(items)
-    assert batch["frames"].shape == (2, 4, 3) and batch["mask"].sum(1).tolist() == [2, 4]
+    assert batch["frames"].shape == (2, 4, 3) and batch["frame_mask"].sum(1).tolist() == [2, 4]
 
 
 def test_dataset_errors_and_skipping(tmp_path):

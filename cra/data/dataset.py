@@ -5,8 +5,8 @@ A batch (``B`` questions, ``T`` frames, ``D`` feature size, ``K`` = 5 candidates
 =======================  =====================  ===============================================
 key                      type / shape           meaning
 =======================  =====================  ===============================================
-``frames``               float ``(B, T, D)``    frame features (zero rows where ``mask`` is off)
-``mask``                 bool ``(B, T)``        real frames
+``frames``               float ``(B, T, D)``    frame features (zero rows where ``frame_mask`` is off)
+``frame_mask``           bool ``(B, T)``        real frames
 ``qa_texts``             ``B`` lists of ``K``   candidate texts :math:`q \\oplus a_k`
 ``question``             ``B`` str              the question
 ``candidates``           ``B`` lists of ``K``   the answers a0..a4
@@ -108,7 +108,7 @@ class NextGQADataset(torch.utils.data.Dataset):
         question_candidates, question_answer = self.question_candidates(index, rng)
         return {
             "frames": torch.from_numpy(frames),
-            "mask": torch.from_numpy(mask),
+            "frame_mask": torch.from_numpy(mask),
             "question": r.question,
             "candidates": list(r.candidates),
             "qa_texts": [self.qa_template.format(question=r.question, answer=a) for a in r.candidates],
@@ -131,8 +131,8 @@ def collate(items: Sequence[dict]) -> dict:
     for b, item in enumerate(items):
         t = item["frames"].shape[0]
         frames[b, :t] = item["frames"]
-        mask[b, :t] = item["mask"]
-    batch = {"frames": frames, "mask": mask,
+        mask[b, :t] = item["frame_mask"]
+    batch = {"frames": frames, "frame_mask": mask,
              "answer": torch.tensor([item["answer"] for item in items], dtype=torch.long),
              "question_answer": torch.tensor([item["question_answer"] for item in items], dtype=torch.long)}
     for key in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type"):

@@ -1,0 +1,102 @@
+"""``python -m cra build-confounders --config <yaml> [--set key=value ...]``: build Z_l and X_hat.
+
+Reads QA csv files (semantic structure graphs -> text clusters ``Z_l``) and/or official-layout HDF5
+frame features (-> visual clusters ``X_hat``), then writes one confounder file atomically and reads
+it back. ``--config`` is a YAML file or the name of a packaged config (``cra/configs/confounders/``,
+for example ``nextgqa_train``); its keys are those of :class:`cra.confounders.BuildConfig` and an
+unknown key is an error. ``--set`` overrides a key (``--set text_clusters=64``,
+``--set text_encoder.name=word``); values are parsed as YAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "confounders"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    names = ", ".join(sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml")))
+    parser.add_argument("--config", required=True, help=f"YAML file, or a packaged config: {names}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key (dotted for text_encoder.*); repeatable")  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def config_path(name_or_path: str) -> Path:
+    """A YAML path as given, else the packaged config of that name."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    packaged = PACKAGED_CONFIGS / f"{name_or_path}.yaml"
+    if packaged.is_file():
+        return packaged
+    known = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+    raise FileNotFoundError(f"config {name_or_path!r}: no such file, and not a packaged config (known: {known})")
+
+
+def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``values`` with each ``a.b=c`` override applied (``c`` parsed as YAML); returns a new dict."""
+    values = dict(values)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        *parents, leaf = key.strip().split(".")
+        target = values
+        for depth, part in enumerate(parents):
+            child = target.get(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is not a mapping")
+            target[part] = child = dict(child)
+            target = child
+        target[leaf] = yaml.safe_load(raw)
+    return values
+
+
+def load_config(name_or_path: str, overrides: list[str]):
+    from cra.confounders import BuildConfig
+
+    path = config_path(name_or_path)
+    values = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+    return BuildConfig.from_mapping(apply_overrides(values, overrides), where=str(path))
+
+
+def text_encoder_factory():
+    """``cra.text.encoders.build_text_encoder``, imported only when text clusters are built."""
+    try:
+        from cra.text.encoders import build_text_encoder
+    except ModuleNotFoundError as err:
+        if err.name not in ("cra.text.encoders", "cra.text"):
+            raise
+        raise RuntimeError(
+            "build-confounders needs the text-encoder interface cra.text.encoders "
+            "(build_text_encoder(name, **kwargs) -> object with .encode(texts) -> (N, D) and .dim), "
+            "which this checkout does not have. Use a checkout that includes it, or build only the "
+            "visual clusters with --set qa_csv=[]"
+        ) from err
+    return build_text_encoder
+
+
+def run(args: argparse.Namespace) -> int:
+    from cra.confounders import build_confounders, describe, load_confounders, save_confounders
+
+    try:
+        config = load_config(args.config, args.overrides)
+        factory = text_encoder_factory() if config.qa_csv else None
+        result = build_confounders(config, factory, progress=not args.no_progress, log=print)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # bad config or input: no traceback
+        print(f"build-confounders: error: {err}", file=sys.stderr)
+        return 2
+    out = save_confounders(Path(config.out), result)
+    check = load_confounders(out, text_dim=result.text_dim, visual_dim=result.visual_dim)
+    print(describe(check))
+    print(f"wrote {out}")
+    return 0

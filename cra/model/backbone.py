@@ -1,0 +1,70 @@
+r"""Temp[CLIP] backbone: a small temporal transformer over frozen CLIP frame features, and the
+text head that turns each candidate text into one vector.
+
+Video:  $\bar x = \mathrm{Transformer}(\mathrm{Dropout}(\mathrm{LN}(W_{in} v) + P))$, with learned
+temporal position embeddings $P$ (paper_digest.md 2.1, 6).
+
+Text:   tokens of "question </s> answer" from a :class:`cra.text.encoders.TextEncoder`, a linear map
+to $D$, then word-attention pooling $l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ (paper_digest.md 5.1).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from cra.model.ops import check_frame_mask, masked_softmax
+from cra.text.encoders import TextEncoder
+
+__all__ = ["TemporalEncoder", "TextHead"]
+
+
+class TemporalEncoder(nn.Module):
+    """frames (B, T, D_in) + frame_mask (B, T) -> frame_states (B, T, D)."""
+
+    def __init__(self, feature_dim: int = 768, d_model: int = 768, num_layers: int = 2, num_heads: int = 8,
+                 d_ff: int = 768, max_frames: int = 32, dropout: float = 0.1, pos_dropout: float = 0.3):
+        super().__init__()
+        self.input = nn.Sequential(nn.Linear(feature_dim, d_model), nn.LayerNorm(d_model))
+        self.position = nn.Parameter(torch.zeros(max_frames, d_model))
+        nn.init.normal_(self.position, std=0.02)
+        self.dropout = nn.Dropout(pos_dropout)
+        layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward=d_ff, dropout=dropout,
+                                           activation="gelu", batch_first=True)
+        self.layers = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.max_frames = max_frames
+
+    def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, T, _ = frames.shape
+        if T > self.max_frames:
+            raise ValueError(f"frames: {T} frames per video, the model was built for at most {self.max_frames}")
+        mask = check_frame_mask(frame_mask, (B, T), frames.device, full=False)
+        x = self.dropout(self.input(frames) + self.position[:T])  # (B, T, D)
+        return self.layers(x, src_key_padding_mask=~mask)  # (B, T, D)
+
+
+class TextHead(nn.Module):
+    """Texts -> one D-vector each: encoder tokens, linear to D, word-attention pooling."""
+
+    def __init__(self, encoder: TextEncoder, d_model: int):
+        super().__init__()
+        self.encoder = encoder
+        self.proj = nn.Linear(encoder.token_dim, d_model)
+        self.word_score = nn.Linear(d_model, 1)  # u
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        enc = self.encoder(texts)
+        h = self.proj(enc.tokens)  # (N, L, D)
+        alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask)  # (N, L)
+        return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)
+
+    def encode_groups(self, groups: Sequence[Sequence[str]], name: str) -> tuple[torch.Tensor, list[int]]:
+        """Many lists of texts in one encoder call (one dynamic padding): -> (sum of sizes, D), sizes."""
+        sizes = []
+        for i, group in enumerate(groups):
+            if isinstance(group, str) or not all(isinstance(t, str) for t in group):
+                raise TypeError(f"batch[{name!r}][{i}]: expected a list of strings")
+            sizes.append(len(group))
+        return self([t for group in groups for t in group]), sizes

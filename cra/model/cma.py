@@ -1,0 +1,55 @@
+r"""CMA, Cross-Modal Alignment: InfoNCE between grounded video features and QA text features.
+
+.. math::
+
+    \mathcal L_{NCE}(x, x^+, \{x^-_k\}) = -\log
+        \frac{e^{\cos(x, x^+)/\tau}}{e^{\cos(x, x^+)/\tau} + \sum_k e^{\cos(x, x^-_k)/\tau}}
+
+    \mathcal L_{CMA} = \underbrace{\mathcal L_{NCE}(l^+, v^+, \{v^-\})}_{\text{text to video}}
+                     + \underbrace{\mathcal L_{NCE}(v^+, l^+, \{l^-\})}_{\text{video to text}}
+
+For sample i of the batch, the positive is the other modality of the same sample; negatives are the
+other modality of the other samples: all B-1 of them (default), or ``num_negatives`` drawn uniformly
+with replacement (the released code's sampler). The released code computes only the text-to-video
+direction. Each term is averaged over the batch. CMA has no parameters.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["info_nce", "cma_loss"]
+
+
+def info_nce(anchor: torch.Tensor, others: torch.Tensor, temperature: float = 0.07, negatives: str = "all",
+             num_negatives: int = 32, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mean over i of L_NCE(anchor_i, others_i, {others_j : j != i}); anchor, others (B, D) -> scalar."""
+    B = anchor.shape[0]
+    if others.shape != anchor.shape:
+        raise ValueError(f"info_nce: anchor {tuple(anchor.shape)} and others {tuple(others.shape)} differ")
+    if B < 2:
+        return anchor.sum() * 0.0  # no negatives: the loss is log(1) = 0
+    sim = F.normalize(anchor, dim=-1) @ F.normalize(others, dim=-1).T / temperature  # (B, B) cos / tau
+    if negatives == "all":
+        return F.cross_entropy(sim, torch.arange(B, device=sim.device))
+    if negatives != "sampled":
+        raise ValueError(f"negatives={negatives!r}: expected 'all' or 'sampled'")
+    # uniform over the B-1 other samples, with replacement: draw from 0..B-2 and skip the anchor's index
+    draw = torch.randint(0, B - 1, (B, num_negatives), generator=generator, device="cpu").to(sim.device)
+    idx = draw + (draw >= torch.arange(B, device=sim.device)[:, None]).long()  # (B, k), never i
+    logits = torch.cat([sim.diagonal()[:, None], sim.gather(1, idx)], 1)  # (B, 1 + k), positive first
+    return F.cross_entropy(logits, torch.zeros(B, dtype=torch.long, device=sim.device))
+
+
+def cma_loss(text: torch.Tensor, video: torch.Tensor, temperature: float = 0.07, directions: str = "both",
+             negatives: str = "all", num_negatives: int = 32, generator: torch.Generator | None = None) -> dict:
+    """{"text_to_video", "video_to_text" (only with directions="both"), "total"}; text, video (B, D)."""
+    kw = dict(temperature=temperature, negatives=negatives, num_negatives=num_negatives, generator=generator)
+    parts = {"text_to_video": info_nce(text, video, **kw)}
+    if directions == "both":
+        parts["video_to_text"] = info_nce(video, text, **kw)
+    elif directions != "text_to_video":
+        raise ValueError(f"directions={directions!r}: expected 'both' or 'text_to_video'")
+    parts["total"] = sum(parts.values())
+    return parts

@@ -1,0 +1,104 @@
+"""One configuration object for the CRA model, with every ablation switch.
+
+``CRAConfig()`` is the paper's intent; ``CRAConfig.released_code()`` reproduces what the authors'
+released code does where it differs (each difference is one field in :data:`RELEASED_CODE`).
+A switched-off part builds no module, so it has no parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+#: Where the released code deviates from the paper's description (paper_digest.md section 9).
+RELEASED_CODE = dict(
+    renorm="softmax",  # GSG: softmax after smoothing (flattens w towards uniform) instead of l1
+    use_backdoor=False,  # the linguistic back-door call is commented out in the released model
+    frontdoor_mode="batch",  # "in-sample" attention runs across the B samples of the mini-batch
+    cma_directions="text_to_video",  # one-directional InfoNCE (language anchor only)
+    cma_negatives="sampled",  # 32 negatives drawn at random, with replacement
+    sigma_param="raw",  # sigma is an unconstrained scalar, not kept positive
+)
+
+
+@dataclass
+class CRAConfig:
+    """Sizes, switches and loss weights of :class:`cra.model.cra.CRA`. Defaults: Temp[CLIP] on NExT-GQA."""
+
+    # --- backbone (Temp[CLIP]) ---
+    feature_dim: int = 768  # D_in, frozen CLIP ViT-L/14 frame features
+    d_model: int = 768  # D
+    num_layers: int = 2
+    num_heads: int = 8
+    d_ff: int = 768
+    max_frames: int = 32  # T (learned temporal position embeddings)
+    dropout: float = 0.1  # transformer layers
+    pos_dropout: float = 0.3  # after the position embedding (released config)
+    proj_dropout: float = 0.1  # W_p: dropout + linear before pooling outputs
+    # --- text side ---
+    text_encoder: str = "roberta"  # "roberta" (paper), "clip", "word" (fast CPU chapters)
+    text_encoder_kwargs: dict = field(default_factory=dict)
+    # --- GSG ---
+    use_gsg: bool = True  # off: parameter-free dot-product attention pooling (post-hoc baseline)
+    use_smoothing: bool = True  # the adaptive Gaussian filter
+    kernel_size: int = 5
+    sigma_init: float = 1.0
+    sigma_param: str = "softplus"  # "softplus": sigma = softplus(rho) > 0; "raw": released scalar
+    renorm: str = "l1"  # after smoothing: "l1" (paper intent) or "softmax" (released)
+    window_sizes: tuple = (1, 3, 5)  # read-out (a); windows longer than T/2 are skipped
+    posthoc_thd_weight: float = 0.3  # read-out (b): threshold = (1 + 0.3) * mean
+    posthoc_dis: float = 10.0  # read-out (b): distance scale, seconds
+    # --- CMA ---
+    use_cma: bool = True
+    temperature: float = 0.07
+    cma_directions: str = "both"  # "both" or "text_to_video" (released)
+    cma_negatives: str = "all"  # "all" other samples of the batch, or "sampled" (released)
+    cma_num_negatives: int = 32
+    # --- ECI ---
+    use_backdoor: bool = True
+    num_z_entries: int = 512  # K_l, entries of Z_l (used when no dictionary is given)
+    z_node_dim: int = 768  # node vector size of Z_l (CLIP text features)
+    gcn_dim: int | None = None  # per-node GCN output; default d_model // 8 so 8 nodes concat to d_model
+    use_frontdoor: bool = True
+    frontdoor_mode: str = "in_sample"  # "in_sample" (frames of the same video) or "batch" (released B x B)
+    num_x_entries: int = 512  # K_v, entries of X_hat (used when no dictionary is given)
+    x_hat_dim: int | None = None  # size of X_hat vectors; default feature_dim
+    learn_dictionaries: bool = True  # Z_l and X_hat are trained further (released) or frozen buffers
+    # --- losses ---
+    weight_vqa: float = 1.0
+    weight_vq: float = 1.0
+    weight_cma: float = 0.5  # total = w_vqa CE_vqa + w_vq CE_vq + w_cma (CMA_vq + CMA_vqa)
+
+    def __post_init__(self):
+        choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
+                       cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
+                       frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"))
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
+        if self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise ValueError(f"CRAConfig.kernel_size={self.kernel_size}: expected an odd positive integer")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"CRAConfig: d_model={self.d_model} not divisible by num_heads={self.num_heads}")
+        self.window_sizes = tuple(int(s) for s in self.window_sizes)
+
+    @property
+    def gcn_out(self) -> int:
+        return self.gcn_dim or max(1, self.d_model // 8)
+
+    @property
+    def x_hat_size(self) -> int:
+        return self.x_hat_dim or self.feature_dim
+
+    @classmethod
+    def released_code(cls, **overrides) -> "CRAConfig":
+        """The released code's behaviour (:data:`RELEASED_CODE`), then ``overrides``."""
+        return cls(**{**RELEASED_CODE, **overrides})
+
+    def replace(self, **changes) -> "CRAConfig":
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise ValueError(f"CRAConfig has no fields {sorted(unknown)}")
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

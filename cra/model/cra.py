@@ -1,0 +1,235 @@
+r"""The full CRA model: Temp[CLIP] backbone, GSG, ECI (back-door, front-door), answer scoring,
+the VQA and VQ passes, and the training loss.
+
+Batch contract (a dict; the data loader yields it, :meth:`CRA.forward` reads it):
+
+=======================  ==========================  ===========================================
+key                      type / shape                meaning
+=======================  ==========================  ===========================================
+``frames``               float (B, T, D_in)          frozen CLIP frame features, T <= max_frames
+``frame_mask``           bool (B, T), optional       True for real frames; padding only at the end
+``qa_texts``             B lists of K str            candidate texts "question </s> answer_k"
+``answer``               long (B,), training only    index of the correct candidate
+``question_candidates``  B lists of K_q str, opt.    the true question and K_q - 1 negative questions
+``question_answer``      long (B,), with the above   index of the true question among them
+``frame_times``          float (B, T), optional      frame timestamps in seconds (read-outs only)
+=======================  ==========================  ===========================================
+
+Other keys are ignored. The VQ pass runs when ``question_candidates`` is present; losses need
+``answer`` (and ``question_answer`` for the VQ pass).
+
+One pass (VQA: candidates = ``qa_texts``; VQ: candidates = ``question_candidates``):
+
+.. math::
+
+    l_k = \mathrm{BackDoor}(\mathrm{TextHead}(c_k)),\quad
+    l = \max_k l_k \;(\text{VQA})\ \text{or}\ l_{true} \;(\text{VQ}),\quad
+    (w^0, w) = \mathrm{GSG}(\bar x, l),\quad
+    v_t = W_p \textstyle\sum_i w_i \bar x_i,\quad \bar v = W_p\, \mathrm{mean}_i\, \bar x_i
+
+.. math::
+
+    m' = \mathrm{FrontDoor}(v_t, \bar v),\quad v_{final} = W_a m',\quad
+    \mathrm{logit}_k = \langle l_k, v_{final} \rangle
+
+Loss: $\mathcal L = w_{vqa} CE^{VQA} + w_{vq} CE^{VQ} + w_{cma}(CMA^{VQ} + CMA^{VQA})$, where each CMA
+aligns the true candidate's $l$ with $v_{final}$ across the batch (:mod:`cra.model.cma`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cra.model.backbone import TemporalEncoder, TextHead
+from cra.model.causal import SEMANTIC_GRAPH_NODES, BackDoor, FrontDoor
+from cra.model.cma import cma_loss
+from cra.model.config import CRAConfig
+from cra.model.gsg import (GSG, AttentionPooling, interval_seconds, merge_readout, posthoc_readout,
+                           window_readout)
+from cra.model.ops import check_frame_mask
+from cra.text.encoders import TextEncoder, build_text_encoder
+
+__all__ = ["CRA", "PassOutput", "CRAOutput"]
+
+
+@dataclass
+class PassOutput:
+    logits: torch.Tensor  # (B, K) candidate scores
+    text_emb: torch.Tensor  # (B, K, D) l_k after the back-door
+    l_global: torch.Tensor  # (B, D)
+    w0: torch.Tensor  # (B, T)
+    w: torch.Tensor  # (B, T)
+    v_grounded: torch.Tensor  # (B, D) v_t, the mediator M
+    v_mean: torch.Tensor  # (B, D) v-bar, the treatment X
+    v_final: torch.Tensor  # (B, D) after the front-door and W_a
+
+
+@dataclass
+class CRAOutput:
+    vqa: PassOutput
+    vq: PassOutput | None
+    frame_states: torch.Tensor  # (B, T, D)
+    frame_mask: torch.Tensor  # (B, T)
+
+
+class CRA(nn.Module):
+    """CRA for video question grounding. ``Z_l`` (K_l, 8, D_z), ``X_hat`` (K_v, D_x) and the optional
+    ``Z_prior`` (K_l,) are tensors (for example loaded from the confounder file); when a causal part is
+    on and its dictionary is not given, a random one of the configured size is used (tests, demos)."""
+
+    def __init__(self, config: CRAConfig | None = None, text_encoder: TextEncoder | None = None,
+                 Z_l: torch.Tensor | None = None, X_hat: torch.Tensor | None = None,
+                 Z_prior: torch.Tensor | None = None):
+        super().__init__()
+        self.config = cfg = config or CRAConfig()
+        d = cfg.d_model
+        if text_encoder is None:
+            text_encoder = build_text_encoder(cfg.text_encoder, **cfg.text_encoder_kwargs)
+        self.backbone = TemporalEncoder(cfg.feature_dim, d, cfg.num_layers, cfg.num_heads, cfg.d_ff,
+                                        cfg.max_frames, cfg.dropout, cfg.pos_dropout)
+        self.text = TextHead(text_encoder, d)
+        if cfg.use_gsg:
+            self.grounding = GSG(d, cfg.use_smoothing, cfg.kernel_size, cfg.sigma_init, cfg.sigma_param, cfg.renorm)
+        else:
+            self.grounding = AttentionPooling()
+        self.pool_proj = nn.Sequential(nn.Dropout(cfg.proj_dropout), nn.Linear(d, d))  # W_p
+        self.backdoor = None
+        if cfg.use_backdoor:
+            if Z_l is None:
+                Z_l = torch.randn(cfg.num_z_entries, len(SEMANTIC_GRAPH_NODES), cfg.z_node_dim)
+            self.backdoor = BackDoor(d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries)
+        self.frontdoor = None
+        if cfg.use_frontdoor:
+            if X_hat is None:
+                X_hat = torch.randn(cfg.num_x_entries, cfg.x_hat_size)
+            self.frontdoor = FrontDoor(d, X_hat, cfg.frontdoor_mode, cfg.learn_dictionaries)
+        self.answer_proj = nn.Linear(d, d)  # W_a, the "Linear" before the dot product
+
+    # ---- pieces ------------------------------------------------------------------------------
+
+    def encode_candidates(self, *groups_by_key: tuple[str, list]) -> list[torch.Tensor]:
+        """Text embeddings (B, K, D) for each (key, B lists of K strings), in one encoder call."""
+        groups, names, counts = [], [], []
+        for name, value in groups_by_key:
+            if not isinstance(value, (list, tuple)):
+                raise TypeError(f"batch[{name!r}]: expected a list of B lists of strings")
+            sizes = {len(g) for g in value}
+            if len(sizes) != 1 or 0 in sizes:
+                raise ValueError(f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}")
+            groups.extend(value)
+            names.append(name)
+            counts.append((len(value), sizes.pop()))
+        emb, _ = self.text.encode_groups(groups, "/".join(names))  # (sum B*K, D)
+        if self.backdoor is not None:
+            emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
+        out, offset = [], 0
+        for B, K in counts:
+            out.append(emb[offset: offset + B * K].view(B, K, -1))
+            offset += B * K
+        return out
+
+    def video_pass(self, frame_states: torch.Tensor, frame_mask: torch.Tensor, text_emb: torch.Tensor,
+                   l_global: torch.Tensor) -> PassOutput:
+        weights = self.grounding(frame_states, l_global, frame_mask)  # w0, w: (B, T)
+        valid = frame_mask.to(frame_states.dtype)
+        pooled = torch.einsum("bt,btd->bd", weights.w, frame_states)  # (B, D)  sum_i w_i x_i
+        mean = torch.einsum("bt,btd->bd", valid, frame_states) / valid.sum(1, keepdim=True)  # (B, D)
+        v_grounded, v_mean = self.pool_proj(pooled), self.pool_proj(mean)
+        m = v_grounded
+        if self.frontdoor is not None:
+            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask)  # m' = LN(m + W_o[h1; h2])
+        v_final = self.answer_proj(m)  # (B, D)
+        logits = torch.einsum("bkd,bd->bk", text_emb, v_final)  # (B, K)  <l_k, v_final>
+        return PassOutput(logits, text_emb, l_global, weights.w0, weights.w, v_grounded, v_mean, v_final)
+
+    # ---- forward and loss --------------------------------------------------------------------
+
+    def forward(self, batch: dict) -> CRAOutput:
+        frames = batch.get("frames")
+        if not torch.is_tensor(frames) or frames.ndim != 3 or not frames.is_floating_point():
+            raise ValueError("batch['frames']: expected a float tensor (B, T, D_in)")
+        if frames.shape[-1] != self.config.feature_dim:
+            raise ValueError(f"batch['frames']: feature size {frames.shape[-1]}, config.feature_dim={self.config.feature_dim}")
+        B, T, _ = frames.shape
+        mask = check_frame_mask(batch.get("frame_mask"), (B, T), frames.device)
+        for key in ("qa_texts", "question_candidates"):
+            if key in batch and len(batch[key]) != B:
+                raise ValueError(f"batch[{key!r}]: {len(batch[key])} samples, frames has {B}")
+        frame_states = self.backbone(frames, mask)  # (B, T, D)
+
+        has_vq = batch.get("question_candidates") is not None
+        texts = [("qa_texts", batch["qa_texts"])]
+        if has_vq:
+            if "question_answer" not in batch:
+                raise ValueError("batch['question_answer'] is required with batch['question_candidates']")
+            texts.append(("question_candidates", batch["question_candidates"]))
+        embs = self.encode_candidates(*texts)
+
+        cand = embs[0]  # (B, K, D)
+        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values)  # l = max_k l_k
+        vq = None
+        if has_vq:
+            questions = embs[1]  # (B, K_q, D)
+            true_q = self._index(batch, "question_answer", questions.shape[1], questions.device)
+            l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
+            vq = self.video_pass(frame_states, mask, questions, l_true)
+        return CRAOutput(vqa, vq, frame_states, mask)
+
+    @staticmethod
+    def _index(batch: dict, key: str, size: int, device) -> torch.Tensor:
+        idx = batch.get(key)
+        if not torch.is_tensor(idx) or idx.dtype != torch.long or idx.ndim != 1:
+            raise ValueError(f"batch[{key!r}]: expected a long tensor (B,)")
+        if bool(((idx < 0) | (idx >= size)).any()):
+            raise ValueError(f"batch[{key!r}]: indices must lie in [0, {size}), got {idx.tolist()}")
+        return idx.to(device)
+
+    def losses(self, batch: dict, out: CRAOutput) -> dict:
+        """{"loss", "loss_vqa", "loss_vq", "loss_cma", "cma_vqa", "cma_vq", ...}: scalars."""
+        cfg = self.config
+        B = out.vqa.logits.shape[0]
+        rows = torch.arange(B, device=out.vqa.logits.device)
+        answer = self._index(batch, "answer", out.vqa.logits.shape[1], rows.device)
+        result = {"loss_vqa": F.cross_entropy(out.vqa.logits, answer)}
+        total = cfg.weight_vqa * result["loss_vqa"]
+        passes = [("vqa", out.vqa, answer)]
+        if out.vq is not None:
+            true_q = self._index(batch, "question_answer", out.vq.logits.shape[1], rows.device)
+            result["loss_vq"] = F.cross_entropy(out.vq.logits, true_q)
+            total = total + cfg.weight_vq * result["loss_vq"]
+            passes.append(("vq", out.vq, true_q))
+        if cfg.use_cma:
+            cma_total = 0.0
+            for name, p, target in passes:
+                parts = cma_loss(p.text_emb[rows, target], p.v_final, cfg.temperature, cfg.cma_directions,
+                                 cfg.cma_negatives, cfg.cma_num_negatives)
+                result[f"cma_{name}"] = parts["total"]
+                for direction, value in parts.items():
+                    if direction != "total":
+                        result[f"cma_{name}_{direction}"] = value
+                cma_total = cma_total + parts["total"]
+            result["loss_cma"] = cma_total
+            total = total + cfg.weight_cma * cma_total
+        result["loss"] = total
+        return result
+
+    # ---- grounding read-out ------------------------------------------------------------------
+
+    @torch.no_grad()
+    def ground(self, w: torch.Tensor, frame_times: torch.Tensor, frame_mask: torch.Tensor | None = None,
+               readout: str = "posthoc") -> torch.Tensor:
+        """Interval in seconds (B, 2) from frame weights: ``"window"``, ``"posthoc"`` or ``"merge"``."""
+        cfg = self.config
+        if readout == "window":
+            span = window_readout(w, cfg.window_sizes, frame_mask)
+        elif readout in ("posthoc", "merge"):
+            span = posthoc_readout(w, frame_times, frame_mask, cfg.posthoc_thd_weight, cfg.posthoc_dis)
+            if readout == "merge":
+                span = merge_readout(window_readout(w, cfg.window_sizes, frame_mask), span)
+        else:
+            raise ValueError(f"readout={readout!r}: expected 'window', 'posthoc' or 'merge'")
+        return interval_seconds(*span, frame_times)

@@ -1,0 +1,183 @@
+"""GSG: the Gaussian kernel, the learned width, re-normalisation, and the three interval read-outs
+against literal loop references."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cra.model.gsg import (GSG, AttentionPooling, GaussianSmoothing, gaussian_kernel, interval_seconds,
+                           merge_readout, merge_readout_loop, posthoc_readout, posthoc_readout_loop,
+                           released_window_seconds, renormalise, window_readout, window_readout_loop)
+
+
+@pytest.mark.parametrize("sigma,size", [(0.3, 5), (1.0, 5), (2.5, 7), (1.0, 1)])
+def test_gaussian_kernel_normalised_symmetric_and_matches_formula(sigma, size):
+    k = gaussian_kernel(torch.tensor(sigma, dtype=torch.float64), size)
+    assert k.shape == (size,)
+    torch.testing.assert_close(k.sum(), torch.tensor(1.0, dtype=torch.float64))
+    torch.testing.assert_close(k, k.flip(0))
+    raw = [math.exp(-(j * j) / (2 * sigma * sigma)) for j in range(-(size // 2), size // 2 + 1)]
+    torch.testing.assert_close(k, torch.tensor([r / sum(raw) for r in raw], dtype=torch.float64))
+
+
+def test_width_is_learned_and_stays_positive():
+    smoothing = GaussianSmoothing(5, sigma_init=1.0)
+    torch.testing.assert_close(smoothing.sigma, torch.tensor(1.0))
+    w0 = torch.zeros(1, 9)
+    w0[0, 4] = 1.0
+    before = smoothing.sigma.item()
+    opt = torch.optim.SGD(smoothing.parameters(), lr=10.0)
+    for _ in range(3):  # reward a sharp peak: pushes sigma down hard
+        loss = -smoothing(w0)[0, 4]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert smoothing.sigma.item() != before
+    assert 0 < smoothing.sigma.item() < before
+
+
+def test_raw_sigma_parameter_is_the_released_option():
+    soft, raw = GaussianSmoothing(5, 1.0, "softplus"), GaussianSmoothing(5, 1.0, "raw")
+    torch.testing.assert_close(soft.kernel(), raw.kernel())  # same filter at initialisation
+    w0 = torch.rand(2, 9)
+    for module in (soft, raw):
+        module(w0)[:, 4].sum().backward()
+    # d/d rho of softplus(rho) is sigmoid(rho) < 1: the two parametrisations learn differently
+    ratio = soft.sigma_param.grad / raw.sigma_param.grad
+    torch.testing.assert_close(ratio, torch.sigmoid(soft.sigma_param.detach()))
+    assert abs(ratio.item() - 1) > 0.1
+
+
+def test_gsg_weights_are_distributions_and_padding_is_zero():
+    torch.manual_seed(0)
+    gsg = GSG(16)
+    frames, l = torch.randn(3, 10, 16), torch.randn(3, 16)
+    mask = torch.ones(3, 10, dtype=torch.bool)
+    mask[1, 7:] = False
+    out = gsg(frames, l, mask)
+    for w in (out.w0, out.w):
+        torch.testing.assert_close(w.sum(1), torch.ones(3))
+        assert bool((w >= 0).all()) and bool((w[~mask] == 0).all())
+    assert out.gate.shape == (3, 10) and bool((out.gate.abs() <= 1).all())
+
+
+def test_softmax_renormalisation_flattens_the_weights():
+    """The released code re-normalises with a softmax. The smoothed weights s_i lie in [0, 1], so
+    w_max / w_min = exp(s_max - s_min) <= e whatever w0 was: the peak is squashed towards uniform.
+    The l1 re-normalisation only rescales, so it keeps the shape."""
+    torch.manual_seed(0)
+    w0 = torch.softmax(4 * torch.randn(6, 32), 1)  # peaked raw weights
+    mask = torch.ones(6, 32, dtype=torch.bool)
+    smoothed = GaussianSmoothing(5)(w0).detach()
+    paper, released = renormalise(smoothed, mask, "l1"), renormalise(smoothed, mask, "softmax")
+    torch.testing.assert_close(paper, smoothed / smoothed.sum(1, keepdim=True))  # l1 only rescales
+    def peak_ratio(w):
+        return w.max(1).values / w.min(1).values
+
+    assert bool((peak_ratio(released) <= math.e).all())
+    assert bool((peak_ratio(paper) > 100).all())
+    # the same through GSG: identical w0, different w
+    gsg_paper, gsg_released = GSG(16, renorm="l1"), GSG(16, renorm="softmax")
+    gsg_released.load_state_dict(gsg_paper.state_dict())
+    frames, l = torch.randn(4, 32, 16), torch.randn(4, 16)
+    a, b = gsg_paper(frames, l), gsg_released(frames, l)
+    torch.testing.assert_close(a.w0, b.w0)
+    assert not torch.allclose(a.w, b.w)
+    assert bool((b.w.std(1) < a.w.std(1)).all())
+
+
+def test_no_smoothing_and_no_gsg():
+    torch.manual_seed(0)
+    gsg = GSG(16, use_smoothing=False)
+    assert not any("sigma" in n for n, _ in gsg.named_parameters())
+    frames, l = torch.randn(2, 6, 16), torch.randn(2, 16)
+    out = gsg(frames, l)
+    assert out.w is out.w0
+    pool = AttentionPooling()
+    assert list(pool.parameters()) == []
+    expected = torch.softmax(torch.einsum("btd,bd->bt", frames, l) / 4.0, 1)
+    torch.testing.assert_close(pool(frames, l).w, expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# read-outs
+# ---------------------------------------------------------------------------------------------
+
+def random_cases(seed: int, n_cases: int = 300, T: int = 32):
+    """Weights of several shapes (flat, peaked, spiky, with exact ties), prefix masks and timestamps
+    (sorted, some repeated as for short videos)."""
+    g = torch.Generator().manual_seed(seed)
+    kind = torch.randint(0, 4, (n_cases,), generator=g)
+    w = torch.rand(n_cases, T, generator=g, dtype=torch.float64)
+    w[kind == 1] = torch.softmax(5 * torch.randn(int((kind == 1).sum()), T, generator=g, dtype=torch.float64), 1)
+    w[kind == 2] = torch.rand(int((kind == 2).sum()), T, generator=g, dtype=torch.float64) ** 8
+    w[kind == 3] = torch.randint(0, 3, (int((kind == 3).sum()), T), generator=g).double() + 0.5  # exact ties (binary fractions)
+    lengths = torch.where(torch.rand(n_cases, generator=g) < 0.7, T, torch.randint(1, T + 1, (n_cases,), generator=g))
+    mask = torch.arange(T)[None, :] < lengths[:, None]
+    duration = 5 + 120 * torch.rand(n_cases, 1, generator=g, dtype=torch.float64)
+    steps = torch.rand(n_cases, T, generator=g, dtype=torch.float64) * (torch.rand(n_cases, T, generator=g) > 0.2)
+    times = steps.cumsum(1) / steps.sum(1, keepdim=True).clamp_min(1e-9) * duration  # repeats where step = 0
+    return w, mask, times
+
+
+@pytest.mark.parametrize("sizes", [(1, 3, 5), (2, 4), (5, 3, 1, 9), (3,)])
+def test_window_readout_equals_brute_force(sizes):
+    w, mask, _ = random_cases(1)
+    start, end = window_readout(w, sizes, mask)
+    ref_start, ref_end = window_readout_loop(w, sizes, mask)
+    assert torch.equal(start, ref_start) and torch.equal(end, ref_end)
+    peak = w.masked_fill(~mask, -1).argmax(1)
+    assert bool((start <= peak).all() and (peak <= end).all())
+    assert bool((end < mask.sum(1)).all())
+
+
+def test_window_readout_quirk_largest_window_wins():
+    """With positive weights every 1- or 3-frame window holding the peak lies inside a 5-frame window
+    that holds it too and has a larger sum: the released read-out always has width 5."""
+    w, _, _ = random_cases(2)
+    start, end = window_readout(w, (1, 3, 5))
+    assert bool((end - start + 1 == 5).all())
+
+
+def test_posthoc_readout_equals_brute_force():
+    for seed in (3, 4):
+        w, mask, times = random_cases(seed)
+        for thd_weight, dis in ((0.3, 10.0), (0.0, 3.0), (0.8, 30.0)):
+            start, end = posthoc_readout(w, times, mask, thd_weight, dis)
+            ref_start, ref_end = posthoc_readout_loop(w, times, mask, thd_weight, dis)
+            assert torch.equal(start, ref_start) and torch.equal(end, ref_end)
+            peak = w.masked_fill(~mask, -1).argmax(1)
+            assert bool((start <= peak).all() and (peak <= end).all() and (end < mask.sum(1)).all())
+
+
+def test_posthoc_left_walk_never_adds_frame_zero():
+    w = torch.tensor([[0.9, 0.95, 1.0, 0.0, 0.0, 0.0]])
+    times = torch.arange(6.0)[None, :]
+    start, end = posthoc_readout(w, times)
+    assert (start.item(), end.item()) == (1, 2)
+    w0_peak = torch.tensor([[1.0, 0.9, 0.0, 0.0]])
+    assert posthoc_readout(w0_peak, torch.arange(4.0)[None, :])[0].item() == 0
+
+
+def test_merge_readout_equals_brute_force_and_falls_back():
+    w, mask, times = random_cases(5)
+    window, post = window_readout(w, (1, 3, 5), mask), posthoc_readout(w, times, mask)
+    merged, ref = merge_readout(window, post), merge_readout_loop(window, post)
+    assert torch.equal(merged[0], ref[0]) and torch.equal(merged[1], ref[1])
+    assert bool((merged[0] <= merged[1]).all())
+    disjoint = merge_readout((torch.tensor([0]), torch.tensor([2])), (torch.tensor([5]), torch.tensor([8])))
+    assert (disjoint[0].item(), disjoint[1].item()) == (5, 8)
+    inside = merge_readout((torch.tensor([3]), torch.tensor([7])), (torch.tensor([5]), torch.tensor([9])))
+    assert (inside[0].item(), inside[1].item()) == (5, 7)
+
+
+def test_span_conversions():
+    times = torch.tensor([[1.0, 2.0, 4.0, 8.0]])
+    torch.testing.assert_close(interval_seconds(torch.tensor([1]), torch.tensor([3]), times), torch.tensor([[2.0, 8.0]]))
+    # the released conversion uses an exclusive end over T-1 steps: a window ending on the last frame
+    # runs past the video's end
+    span = released_window_seconds(torch.tensor([27]), torch.tensor([31]), 32, torch.tensor([31.0]))
+    torch.testing.assert_close(span, torch.tensor([[27.0, 32.0]]))

@@ -1,0 +1,92 @@
+"""Text encoders: the shared interface, dynamic padding, and the offline fallbacks."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from cra.text.encoders import (ROBERTA_TINY_CONFIG, ByteTokenizer, WordEncoder, build_text_encoder,
+                               ensure_torchvision_importable, split_words)
+
+TEXTS = ["why did the boy cry at the end </s> he fell off the bike", "", "what is on the table </s> a cup"]
+
+
+def check_interface(encoder):
+    out = encoder(TEXTS)
+    lengths = out.mask.sum(1)
+    assert out.pooled.shape == (3, encoder.dim)
+    assert out.tokens.shape == (3, out.mask.shape[1], encoder.token_dim)
+    assert out.mask.dtype == torch.bool and int(lengths.max()) == out.mask.shape[1]  # padded to the longest
+    assert bool((lengths >= 1).all())  # the empty string still has tokens
+    encoder.train()
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == (3, encoder.dim) and not vectors.requires_grad
+    assert encoder.training  # encode() restores the mode
+    # padding must not change a text's vectors: alone vs in a batch with a longer text
+    alone = encoder.encode(TEXTS[2:])
+    torch.testing.assert_close(alone, vectors[2:], atol=1e-5, rtol=1e-4)
+    assert encoder.encode([]).shape == (0, encoder.dim)
+    chunked = encoder.encode(TEXTS * 3, batch_size=2)  # chunks grouped by length, returned in order
+    torch.testing.assert_close(chunked, vectors.repeat(3, 1), atol=1e-5, rtol=1e-4)
+    with pytest.raises(TypeError):
+        encoder.encode("one string")
+    with pytest.raises(TypeError):
+        encoder.encode(["ok", 3])
+
+
+def test_word_encoder():
+    torch.manual_seed(0)
+    encoder = build_text_encoder("word", dim=32, num_heads=2)
+    check_interface(encoder)
+    assert split_words("Why did he go? </s> To eat") == ["why", "did", "he", "go", "?", "</s>", "to", "eat"]
+    ids, mask = encoder.tokenize(["a b c", "a"])
+    assert ids.shape == (2, 3) and ids[1, 1:].tolist() == [0, 0] and ids[0, 0] == ids[1, 0]
+    vocab_encoder = WordEncoder(dim=8, num_heads=2, vocab=["a", "b"])
+    assert vocab_encoder.tokenize(["a zzz"])[0].tolist() == [[3, WordEncoder.UNK]]
+
+
+def test_word_encoder_is_trainable():
+    torch.manual_seed(0)
+    encoder = WordEncoder(dim=16, num_heads=2)
+    (encoder(["a man runs"]).pooled * torch.randn(1, 16)).sum().backward()  # (a plain sum of LN outputs is constant)
+    assert encoder.embedding.weight.grad.abs().sum() > 0
+
+
+def test_factory_rejects_unknown_names():
+    with pytest.raises(ValueError, match="word"):
+        build_text_encoder("bert")
+
+
+def test_roberta_offline_random_with_byte_tokenizer():
+    pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encoder = build_text_encoder("roberta", pretrained="no-such-local-model-cra-test", config=ROBERTA_TINY_CONFIG)
+    assert any("random weights" in str(w.message) for w in caught)
+    assert encoder.hf_tokenizer is None and encoder.dim == ROBERTA_TINY_CONFIG["hidden_size"]
+    check_interface(encoder)
+    ids = ByteTokenizer()("hi </s> yo", max_length=100)
+    assert ids == [0, ord("h") + 3, ord("i") + 3, 2, ord("y") + 3, ord("o") + 3, 2]
+    assert len(ByteTokenizer()("x" * 500, max_length=20)) == 20
+    with pytest.raises(OSError):
+        build_text_encoder("roberta", pretrained="no-such-local-model-cra-test", allow_random=False)
+
+
+def test_clip_tiny_tower_dynamic_padding_is_exact():
+    pytest.importorskip("open_clip")
+    torch.manual_seed(0)
+    encoder = build_text_encoder("clip", model_name="tiny").eval()
+    check_interface(encoder)
+    # trimmed to the longest text == the tower's own 77-token forward (causal mask, end-of-text pooling)
+    full_ids = encoder.tokenizer(TEXTS)
+    with torch.no_grad():
+        reference = encoder.tower(full_ids)
+    torch.testing.assert_close(encoder.encode(TEXTS), reference, atol=1e-5, rtol=1e-4)
+
+
+def test_torchvision_workaround_is_idempotent():
+    ensure_torchvision_importable()
+    ensure_torchvision_importable()  # a second call must be a no-op, not a second schema definition
