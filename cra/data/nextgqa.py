@@ -236,17 +236,23 @@ def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_
 # --------------------------------------------------------------------------------------------
 # Result files
 # --------------------------------------------------------------------------------------------
-def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, bool]:
-    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key -> correct."""
+def read_qa_answers(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, tuple[int, int]]:
+    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key ->
+    (predicted index, right index)."""
     what = 'QA results json: {"<video_id>_<qid>": {"prediction": int, "answer": int}}'
 
-    def check(key: str, entry: Any) -> bool:
+    def check(key: str, entry: Any) -> tuple[int, int]:
         if not isinstance(entry, dict) or not all(isinstance(entry.get(f), int) and not isinstance(entry.get(f), bool)
                                                   for f in ("prediction", "answer")):
             raise DataFormatError(path, f"key {key}", f"entry {entry!r}", "an object with integer 'prediction' and 'answer'")
-        return entry["prediction"] == entry["answer"]
+        return entry["prediction"], entry["answer"]
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, bool]:
+    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key -> correct."""
+    return {key: pred == answer for key, (pred, answer) in read_qa_answers(path, skip_bad_rows=skip_bad_rows).items()}
 
 
 def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
