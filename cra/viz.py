@@ -95,7 +95,7 @@ def gsg_figure(w0: Sequence[float], frame_times: Sequence[float], segments: Sequ
 
 
 def gsg_explorer(examples: Sequence[Mapping], sigmas: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
-                 renorms: Sequence[str] = ("l1", "softmax"), dpi: int = 64):
+                 renorms: Sequence[str] = ("l1", "softmax"), dpi: int = 80):
     """Choose a question, the kernel width sigma and the re-normalisation; see :func:`gsg_figure`.
 
     ``examples``: mappings with ``label``, ``w0``, ``frame_times``, ``segments``, ``duration``. Every
