@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("cra.commands.train", "train CRA from layered YAML configs (metrics.jsonl, best.pt, last.pt; --resume)"),
     "predict": ("cra.commands.predict", "write a trained run's predictions in the official NExT-GQA formats"),
     "extract-features": ("cra.commands.extract_features", "decode videos, sample frames as NExT-GQA does, write CLIP features (HDF5)"),
+    "ablation": ("cra.commands.ablation", "the CRA ablation study and confounder-strength sweep on the synthetic world"),
 }
 
 
