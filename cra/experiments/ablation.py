@@ -54,6 +54,8 @@ SPLITS = ("test-id", "test-ood")
 RUN_SECTIONS = ("data.", "model.", "train.", "eval.")
 OUTPUT_FILES = ("results.csv", "results.json", "runs.csv", "sweep.csv", "sweep.json", "ablation.png", "sweep.png")
 RANDOM_SPAN = "random_span"
+SWEEP_COLUMNS = ("axis", "strength", "variant", "split", "seeds",
+                 *(f"{c}_{s}" for c in METRICS + FAITH for s in ("mean", "std")))
 
 
 @dataclass(frozen=True)
@@ -399,9 +401,9 @@ def _clean(x):
     return x
 
 
-def _csv_bytes(rows: Sequence[Mapping]) -> bytes:
+def _csv_bytes(rows: Sequence[Mapping], columns: Sequence[str] = ()) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else list(columns), lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else
@@ -625,7 +627,7 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         atomic_write_bytes(out / "runs.csv", _csv_bytes(runs))
         atomic_write_bytes(out / "results.csv", _csv_bytes(summary))
         atomic_write_bytes(out / "results.json", _json_bytes({"meta": meta, "summary": summary, "runs": runs}))
-        atomic_write_bytes(out / "sweep.csv", _csv_bytes(sweep_summary))
+        atomic_write_bytes(out / "sweep.csv", _csv_bytes(sweep_summary, SWEEP_COLUMNS))
         atomic_write_bytes(out / "sweep.json", _json_bytes({"meta": meta, "summary": sweep_summary, "runs": sweep_runs}))
         _save_figure(plot_ablation(summary, study.readout, order), out / "ablation.png")
         _save_figure(plot_sweep(sweep_summary, study.sweep_axes, study.sweep_variants), out / "sweep.png")
