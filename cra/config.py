@@ -73,6 +73,7 @@ class TrainConfig:
     amp: str = "auto"  # "auto": bfloat16 autocast on CUDA, off on CPU; "off"; "bf16"; "fp16" (CUDA, with a scaler)
     deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
+    text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
     progress: bool = True  # tqdm bar with loss and accuracy
@@ -82,6 +83,13 @@ class TrainConfig:
             raise ValueError(f"train.text_mode={self.text_mode!r}: expected 'finetune' or 'frozen_cached'")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ValueError(f"train.amp={self.amp!r}: expected 'auto', 'off', 'bf16' or 'fp16'")
+        metrics = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")  # cra.metrics.METRIC_KEYS
+        if self.select_metric not in metrics:
+            raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {metrics}")
+        if self.select_readout not in ("window", "posthoc", "merge"):
+            raise ValueError(f"train.select_readout={self.select_readout!r}: expected window, posthoc or merge")
+        if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
+            raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
         for name in ("epochs", "batch_size"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"train.{name}={getattr(self, name)!r}: expected a positive integer")

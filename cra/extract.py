@@ -68,9 +68,18 @@ def frame_time(index_2fps: int) -> float:
     return round((KEEP_EVERY * index_2fps + 1) / DECODE_FPS, 1)
 
 
+def import_av():
+    """``import av`` (PyAV), or an ImportError saying how to install it."""
+    try:
+        import av
+    except ModuleNotFoundError as err:
+        raise ImportError("extract-features decodes videos with PyAV: pip install 'cra-book[video]'") from err
+    return av
+
+
 def _stream_times(path: Path) -> tuple[list[float], float]:
     """Presentation times (s) of every video frame, sorted, and the video's duration (s), without decoding."""
-    import av
+    av = import_av()
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
@@ -87,7 +96,7 @@ def _stream_times(path: Path) -> tuple[list[float], float]:
 
 def sample_video(path: Path | str, num_frames: int = 32) -> tuple[list, list[float]]:
     """Decode ``path`` and return its ``num_frames`` sampled frames (PIL RGB images) and their times (s)."""
-    import av
+    av = import_av()
 
     path = Path(path)
     try:

@@ -36,7 +36,7 @@ import torch
 import yaml
 
 from cra import metrics
-from cra.config import RunConfig, from_dict, to_dict
+from cra.config import ConfigError, RunConfig, from_dict, to_dict
 from cra.data import (FeatureStore, QAFile, feature_path, read_frame2time, read_gsub, read_qa_csv)
 from cra.data.errors import DataFormatError
 from cra.model import CRA
@@ -197,13 +197,26 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
     m = config.model
     if dictionaries is None:
         dictionaries = load_dictionaries(config)
-    encoder = build_text_encoder(m.text_encoder, **m.text_encoder_kwargs)
+    try:
+        encoder = build_text_encoder(m.text_encoder, **m.text_encoder_kwargs)
+    except TypeError as err:  # an argument the encoder does not take
+        raise ConfigError(f"model.text_encoder_kwargs={m.text_encoder_kwargs!r} for text_encoder "
+                          f"{m.text_encoder!r}: {err}") from None
+    encoder.bucket_size = text_bucket_size(config)
     if config.train.text_mode == "frozen_cached":
         from cra.text.cached import CachedTextEncoder
 
         encoder = CachedTextEncoder(encoder)
     return CRA(m, encoder, Z_l=dictionaries.get("Z_l"), X_hat=dictionaries.get("X_hat"),
                Z_prior=dictionaries.get("Z_prior"))
+
+
+def text_bucket_size(config: RunConfig) -> int | None:
+    """``train.text_bucket_size`` with ``auto`` resolved: 16 texts per chunk on CPU, one batch on CUDA."""
+    size = config.train.text_bucket_size
+    if size == "auto":
+        return None if select_device(config.train.device).type == "cuda" else 16
+    return size
 
 
 def load_dictionaries(config: RunConfig) -> dict:

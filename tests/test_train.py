@@ -90,6 +90,9 @@ def test_unknown_key_missing_data_and_dimension_mismatch_fail_before_training(ti
     assert main(train_argv(tiny_root, run, **{"model.feature_dim": 24})) == 2
     err = capsys.readouterr().err
     assert "CLIPL_I_train.h5" in err and "feature dimension 16" in err and "dimension 24" in err
+    assert main(train_argv(tiny_root, run, "--set", "model.text_encoder_kwargs.dims=3")) == 2
+    err = capsys.readouterr().err
+    assert "model.text_encoder_kwargs" in err and "'dims'" in err
     assert not run.exists()  # nothing was written
 
 
@@ -180,6 +183,13 @@ def test_resume_after_epoch_one_reproduces_epoch_two_exactly(two_epoch_run, tiny
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+def test_training_never_reads_the_test_split(tmp_path):
+    root = write_tiny_nextgqa(tmp_path / "no_test", videos={"train": 4, "val": 2})  # no test files at all
+    run = tmp_path / "run"
+    assert main(train_argv(root, run, **{"train.epochs": 1, "train.select_metric": "Acc@GQA"})) == 0
+    assert read_metrics(run)[0]["select_metric"] == "Acc@GQA" and (run / "best.pt").is_file()
+
+
 def test_a_finished_run_folder_is_not_overwritten(two_epoch_run, tiny_root, capsys):
     assert main(train_argv(tiny_root, two_epoch_run)) == 2
     assert "--resume" in capsys.readouterr().err
@@ -224,3 +234,30 @@ def test_schedule_and_device_helpers():
     assert autocast_settings("auto", torch.device("cuda"))[:2] == (True, torch.bfloat16)
     with pytest.raises(ValueError, match="CUDA"):
         autocast_settings("fp16", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("name", ["word", "roberta"])
+def test_length_bucketed_encoding_gives_the_same_outputs_and_gradients(name):
+    from cra.text.encoders import ROBERTA_TINY_CONFIG, build_text_encoder
+
+    torch.manual_seed(0)
+    kwargs = dict(dim=16, num_heads=2, num_buckets=64) if name == "word" else dict(pretrained=None, config=ROBERTA_TINY_CONFIG)
+    encoder = build_text_encoder(name, **kwargs).eval()
+    texts = ["why did the boy pick up the ball </s> to throw it", "a", "", "what is on the table </s> cup",
+             "how many dogs are there", "the girl waves her hand at the man near the red car"]
+    ref = encoder(texts)
+
+    def loss(enc):  # padding positions are masked everywhere downstream, so they are left out
+        return (enc.tokens * enc.mask[..., None]).pow(2).sum() + enc.pooled.pow(2).sum()
+
+    loss(ref).backward()
+    grads = [p.grad.clone() for p in encoder.parameters() if p.grad is not None]
+    encoder.zero_grad()
+    encoder.bucket_size = 2
+    out = encoder(texts)
+    loss(out).backward()
+    torch.testing.assert_close(out.pooled, ref.pooled, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.tokens[out.mask], ref.tokens[ref.mask], atol=1e-5, rtol=1e-5)
+    assert torch.equal(out.mask, ref.mask)
+    for g, p in zip(grads, [p for p in encoder.parameters() if p.grad is not None]):
+        torch.testing.assert_close(p.grad, g, atol=1e-4, rtol=1e-4)

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
                                    feat_type=args.feat_type, num_frames=args.num_frames,
                                    device=select_device(args.device), batch_size=args.batch_size,
                                    progress=not args.no_progress)
-    except (ValueError, FileNotFoundError, OSError) as err:
+    except (ValueError, FileNotFoundError, OSError, ImportError) as err:
         print(f"extract-features: error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {h5} ({len(videos)} videos) and {f2t}")
