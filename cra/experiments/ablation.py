@@ -471,6 +471,7 @@ def plot_sweep(summary: Sequence[Mapping], axes_names: Sequence[str], variants: 
                     ax.errorbar(s, m, yerr=np.nan_to_num(e), fmt=style + "o", color=colours[v], ms=4, capsize=2,
                                 label=f"{v} {split}")
             ax.set_xlabel(f"train confounder strength ({axis}); test-ood: 0")
+            ax.set_title(f"{metric}: test-id solid, test-ood dashed", fontsize=10)
             ax.set_ylabel(f"{metric} (%)")
             ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=7)
