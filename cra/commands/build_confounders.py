@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-import yaml
+from cra import config as cra_config
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "confounders"
 
@@ -30,42 +29,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_path(name_or_path: str) -> Path:
     """A YAML path as given, else the packaged config of that name."""
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    packaged = PACKAGED_CONFIGS / f"{name_or_path}.yaml"
-    if packaged.is_file():
-        return packaged
-    known = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
-    raise FileNotFoundError(f"config {name_or_path!r}: no such file, and not a packaged config (known: {known})")
+    return cra_config.config_path(name_or_path, PACKAGED_CONFIGS)
 
 
-def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``values`` with each ``a.b=c`` override applied (``c`` parsed as YAML); returns a new dict."""
-    values = dict(values)
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        *parents, leaf = key.strip().split(".")
-        target = values
-        for depth, part in enumerate(parents):
-            child = target.get(part, {})
-            if not isinstance(child, dict):
-                raise ValueError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is not a mapping")
-            target[part] = child = dict(child)
-            target = child
-        target[leaf] = yaml.safe_load(raw)
-    return values
+apply_overrides = cra_config.apply_overrides  # ``a.b=c`` overrides, shared with ``train``
 
 
 def load_config(name_or_path: str, overrides: list[str]):
     from cra.confounders import BuildConfig
 
     path = config_path(name_or_path)
-    values = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+    values = cra_config.read_yaml(path)
     return BuildConfig.from_mapping(apply_overrides(values, overrides), where=str(path))
 
 

@@ -99,6 +99,10 @@ class TextEncoder(nn.Module):
     name: str = "base"
     dim: int
     token_dim: int
+    #: Encode a call's texts in length-sorted chunks of this many (``None``: one padded batch). Each
+    #: text's output is unchanged (padding is masked) while far less padding is computed, which is
+    #: what a CPU step spends its time on; on a GPU one large batch is usually faster.
+    bucket_size: int | None = None
 
     def _device(self) -> torch.device:
         return next(self.parameters()).device
@@ -120,7 +124,24 @@ class TextEncoder(nn.Module):
                 torch.zeros(0, 1, dtype=torch.bool, device=device),
             )
         ids, mask = self.tokenize(texts)
-        return self.encode_ids(ids, mask)
+        if self.bucket_size is None or len(texts) <= self.bucket_size:
+            return self.encode_ids(ids, mask)
+        return self._encode_bucketed(ids, mask)
+
+    def _encode_bucketed(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
+        """:meth:`encode_ids` on chunks of similar length, each trimmed to its own longest text
+        (right-padded ids), reassembled in the original order and padded to the batch's length."""
+        lengths = mask.sum(1)  # (N,)
+        order = torch.argsort(lengths, stable=True)
+        pooled, tokens = [], []
+        for chunk in order.split(self.bucket_size):
+            width = int(lengths[chunk].max())
+            enc = self.encode_ids(ids[chunk, :width], mask[chunk, :width])
+            pooled.append(enc.pooled)
+            tokens.append(nn.functional.pad(enc.tokens, (0, 0, 0, ids.shape[1] - width)))  # (n, L, D)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order), device=order.device)
+        return TextEncoding(torch.cat(pooled)[inverse], torch.cat(tokens)[inverse], mask)
 
     @torch.no_grad()
     def encode(self, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:

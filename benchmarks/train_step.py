@@ -1,0 +1,245 @@
+"""One CRA training step at the paper's shapes: samples/s and peak memory, on CPU or CUDA.
+
+    PYTHONPATH=. python benchmarks/train_step.py [--batch 8 32] [--repeats 3] [--device auto]
+                                                 [--variants full fixed_padding frozen_cached ...]
+
+Shapes: T = 32 frames of D = 768 features, K = 5 candidates and K_q = 5 question candidates per
+sample, a 2-layer temporal transformer (d_model = d_ff = 768, 8 heads), a RoBERTa-base text encoder
+(random weights from ``RobertaConfig()``; the weights do not change the cost), QA texts of at most
+38 and questions of at most 30 tokens. One step = forward of both passes (VQA, VQ), the loss,
+backward, gradient clipping and an Adam (amsgrad) update.
+
+Texts are real NExT-GQA val questions and answers when ``$CRA_DATA_DIR/nextgqa/val.csv`` exists
+(else generated sentences of similar length). Offline there is no RoBERTa BPE vocabulary, so a
+word-level stand-in tokenizer gives one token per word or punctuation mark (close to BPE counts for
+such plain English; ids hashed into RoBERTa's 50,265-entry vocabulary).
+
+Variants (each runs in its own process, so that its peak memory is its own):
+
+* ``full``: the package's step (fine-tuned RoBERTa): the step's 2 x B x 5 texts are encoded in
+  length-sorted chunks (``train.text_bucket_size``, 16 on CPU), each padded to its own longest text;
+* ``one_batch``: the same, all texts in one batch padded to the longest;
+* ``fixed_padding``: one batch with every text padded to 38 tokens, the QA length of the released
+  code's loader (its questions are padded to 30: this reference computes somewhat more);
+* ``bf16``: ``full`` under CPU/CUDA bfloat16 autocast (not equal fidelity: lower precision);
+* ``frozen_cached``: text encoder frozen and its outputs cached (warm cache), the CPU fast mode;
+* ``ablation:<name>``: ``frozen_cached`` with a packaged ablation (``no_gsg``, ``no_cma``, ...).
+
+Step times are the median of ``--repeats`` steps after one warm-up step, with the process's CPU time
+(user + system, all threads) for the same step and the 1-minute load average: on a shared machine
+the wall time grows with the load, the CPU time much less. Peak memory is the
+process's peak resident set size on CPU (it includes the Python interpreter and libraries) and
+``torch.cuda.max_memory_allocated`` on CUDA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import torch
+
+QA_MAX, Q_MAX = 38, 30
+ABLATIONS = ("no_gsg", "no_smoothing", "no_cma", "no_backdoor", "no_frontdoor", "no_eci")
+DEFAULT_VARIANTS = ("full", "one_batch", "fixed_padding", "bf16", "frozen_cached", *(f"ablation:{a}" for a in ABLATIONS))
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+def load_texts() -> list[tuple[str, list[str]]]:
+    """(question, 5 answers) pairs: real val questions when present, else generated."""
+    from cra import paths
+
+    csv = paths.data_dir() / "nextgqa" / "val.csv"
+    if csv.is_file():
+        from cra.data import read_qa_csv
+
+        return [(r.question, list(r.candidates)) for r in read_qa_csv(csv).records]
+    rng = random.Random(0)
+    words = "the man woman boy girl dog ball toy why how what did does do after before while when pick up " \
+            "look at hold walk run play sit stand near table sofa camera baby hand".split()
+    return [(" ".join(rng.choices(words, k=rng.randint(8, 16))), [" ".join(rng.choices(words, k=rng.randint(2, 6)))
+             for _ in range(5)]) for _ in range(500)]
+
+
+def make_batch(pairs, B: int, rng: random.Random) -> dict:
+    from cra.data.dataset import QA_TEMPLATE
+
+    chosen = rng.sample(pairs, B)
+    questions = [q for q, _ in pairs]
+    qcands, qanswer = [], []
+    for q, _ in chosen:
+        negatives = rng.sample(questions, 4)
+        pos = rng.randrange(5)
+        qcands.append(negatives[:pos] + [q] + negatives[pos:])
+        qanswer.append(pos)
+    g = torch.Generator().manual_seed(rng.randrange(2**31))
+    return {"frames": torch.randn(B, 32, 768, generator=g), "frame_mask": torch.ones(B, 32, dtype=torch.bool),
+            "qa_texts": [[QA_TEMPLATE.format(question=q, answer=a) for a in answers] for q, answers in chosen],
+            "answer": torch.randint(0, 5, (B,), generator=g),
+            "question_candidates": qcands, "question_answer": torch.tensor(qanswer)}
+
+
+_WORDS = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+
+
+def word_tokenizer(encoder, fixed: bool):
+    """A stand-in for RoBERTa's BPE: <s> words </s>, ids hashed into the vocabulary; QA texts hold
+    the question and the answer. ``fixed``: pad QA texts to 38 and questions to 30 tokens."""
+    from cra.data.dataset import QA_TEMPLATE
+    from cra.text.encoders import pad_ids
+
+    vocab = encoder.model.config.vocab_size
+    is_qa = re.compile(re.escape(QA_TEMPLATE.format(question="@@", answer="@@")).replace("@@", ".*"))
+
+    def tokenize(texts):
+        seqs = []
+        for text in texts:
+            limit = QA_MAX if is_qa.fullmatch(text) else Q_MAX
+            ids = [3 + zlib.crc32(w.encode()) % (vocab - 3) for w in _WORDS.findall(text.lower())]
+            seqs.append([0] + ids[: limit - 2] + [2])
+        ids, mask = pad_ids(seqs, 1, encoder._device())
+        if fixed:  # the released loader's fixed lengths: every row as long as its kind's maximum
+            width = QA_MAX if any(is_qa.fullmatch(t) for t in texts) else Q_MAX
+            pad = width - ids.shape[1]
+            ids = torch.nn.functional.pad(ids, (0, pad), value=1)
+            mask = torch.nn.functional.pad(mask, (0, pad), value=False)
+        return ids, mask
+
+    return tokenize
+
+
+def computed_tokens(mask: torch.Tensor, bucket_size: int | None) -> int:
+    """Token positions the encoder computes (padding included) for one call with this mask."""
+    lengths = mask.sum(1).sort().values
+    if bucket_size is None or len(lengths) <= bucket_size:
+        return mask.numel()
+    return sum(len(chunk) * int(chunk.max()) for chunk in lengths.split(bucket_size))
+
+
+# --------------------------------------------------------------------------------------------
+# One variant (runs in a child process)
+# --------------------------------------------------------------------------------------------
+def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dict:
+    from cra.config import load_run_config
+    from cra.text.encoders import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
+    from cra.train import autocast_settings, build_model
+
+    layers = ["variants/frozen_text"] if variant == "frozen_cached" else []
+    if variant.startswith("ablation:"):
+        layers = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"]
+    overrides = ["model.text_encoder_kwargs={pretrained: null, max_length: 38}", "data.confounders=null",
+                 f"train.device={device}"]
+    if variant in ("one_batch", "fixed_padding"):
+        overrides.append("train.text_bucket_size=null")
+    config, _ = load_run_config(layers, overrides)
+    torch.manual_seed(0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_model(config).to(device)
+    roberta = model.text.encoder.encoder if config.train.text_mode == "frozen_cached" else model.text.encoder
+    roberta.tokenize = word_tokenizer(roberta, fixed=variant == "fixed_padding")
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=1e-5, amsgrad=True)
+    amp = "bf16" if variant == "bf16" else "off"
+    enabled, dtype, _ = autocast_settings(amp, device)
+    pairs = load_texts()
+    rng = random.Random(0)
+    batches = [make_batch(pairs, B, rng) for _ in range(repeats + 1)]
+    if config.train.text_mode == "frozen_cached":  # warm cache: every text of these batches seen once
+        with torch.no_grad():
+            for b in batches:
+                model.text.encoder([t for g in b["qa_texts"] + b["question_candidates"] for t in g])
+    model.train()
+    times, cpu = [], []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    tokens = 0
+    for i, batch in enumerate(batches):
+        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        with torch.autocast(device.type, dtype=dtype, enabled=enabled):
+            out = model(batch)
+            loss = model.losses(batch, out)["loss"]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 12.0)
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i:  # the first step is a warm-up
+            times.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_SELF)
+            cpu.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
+        texts = [t for g in batch["qa_texts"] + batch["question_candidates"] for t in g]
+        tokens = computed_tokens(roberta.tokenize(texts)[1], roberta.bucket_size)
+    step = statistics.median(times)
+    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    return {"variant": variant, "B": B, "step_s": step, "cpu_s": statistics.median(cpu), "load": os.getloadavg()[0], "samples_per_s": B / step, "peak_mib": peak / 2**20,
+            "text_tokens_per_step": tokens, "trainable_params": sum(p.numel() for p in params),
+            "device": str(device), "threads": torch.get_num_threads(), "repeats": len(times)}
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this json file")
+    parser.add_argument("--child", nargs=2, metavar=("VARIANT", "B"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from cra.train import select_device
+
+    device = select_device(args.device)
+    if args.child:
+        print(json.dumps(run_variant(args.child[0], int(args.child[1]), args.repeats, device)))
+        return
+    rows = []
+    for B in args.batch:
+        for variant in args.variants:
+            cmd = [sys.executable, __file__, "--child", variant, str(B), "--repeats", str(args.repeats),
+                   "--device", args.device] + (["--threads", str(args.threads)] if args.threads else [])
+            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+            if done.returncode:
+                print(f"{variant} B={B}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            rows.append(row)
+            print(f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, load {row['load']:.1f})  "
+                  f"{row['samples_per_s']:7.2f} samples/s  "
+                  f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}", flush=True)
+    print(f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps after 1 warm-up\n")
+    print("| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['cpu_s']:.2f} | {r['load']:.1f} | {r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
+              f"{r['text_tokens_per_step']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Layered YAML configuration: packaged layers, ``--set a.b=c`` overrides, unknown keys rejected.
+
+A run's settings are one dataclass tree (:class:`RunConfig`: ``data``, ``model`` = :class:`CRAConfig`,
+``train``, ``eval``). They are built from layers, each a YAML mapping applied on top of the ones before:
+
+1. ``cra/configs/base.yaml`` (always first);
+2. each ``--config`` given, in order: a YAML path or a packaged name such as ``nextgqa``,
+   ``synthetic`` or ``ablations/no_gsg`` (``cra/configs/<name>.yaml``);
+3. each ``--set a.b=c`` (``c`` is parsed as YAML: ``--set train.epochs=2``, ``--set model.window_sizes=[1,3]``).
+
+Nested mappings merge key by key; any other value replaces the one below. Every layer is checked on
+its own, so an unknown key is reported with the file (or the ``--set``) it came from. Fields typed
+``dict`` (such as ``model.text_encoder_kwargs``) are free-form: their keys go to the code they name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from cra.model.config import CRAConfig
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+
+__all__ = ["ConfigError", "RunConfig", "DataConfig", "TrainConfig", "EvalConfig", "PACKAGED_CONFIGS", "config_path",
+           "packaged_names", "read_yaml", "apply_overrides", "check_keys", "merge", "from_dict", "to_dict",
+           "load_layers", "load_run_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file or ``--set`` and the key."""
+
+
+# --------------------------------------------------------------------------------------------
+# The run configuration
+# --------------------------------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    """Where the official-layout files are. Relative paths are taken under ``root``."""
+
+    root: str | None = None  # null: $CRA_DATA_DIR (cra.paths.data_dir())
+    annotations: str = "nextgqa"  # {split}.csv, gsub_{split}.json, frame2time_{split}.json
+    features: str = "features"  # <features>/<feat_type>/<feat_type>_I_<split>.h5
+    feat_type: str = "CLIPL"
+    train_split: str = "train"
+    val_split: str = "val"  # checkpoint selection uses this split only
+    test_split: str | None = "test"  # never read during training
+    num_frames: int = 32  # T
+    confounders: str | None = None  # confounder file (build-confounders); null: random dictionaries, warned
+    same_video_prob: float = 0.3  # VQ negatives drawn from the same video
+    num_workers: int = 0
+    limit: int | None = None  # use only the first N questions of each split (quick runs)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (defaults: the released NExT-GQA settings, paper_digest.md section 6)."""
+
+    seed: int = 2024
+    device: str = "auto"  # "auto": cuda when available, else cpu; or "cpu", "cuda", "cuda:1", ...
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1.0e-5
+    weight_decay: float = 0.0
+    amsgrad: bool = True
+    warmup_epochs: float = 1.0  # linear warm-up from 0, then linear decay to 0 at the last step
+    grad_clip: float | None = 12.0  # max global gradient norm; null: no clipping
+    amp: str = "auto"  # "auto": bfloat16 autocast on CUDA, off on CPU; "off"; "bf16"; "fp16" (CUDA, with a scaler)
+    deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
+    text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
+    text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
+    select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
+    select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
+    progress: bool = True  # tqdm bar with loss and accuracy
+
+    def __post_init__(self):
+        if self.text_mode not in ("finetune", "frozen_cached"):
+            raise ValueError(f"train.text_mode={self.text_mode!r}: expected 'finetune' or 'frozen_cached'")
+        if self.amp not in ("auto", "off", "bf16", "fp16"):
+            raise ValueError(f"train.amp={self.amp!r}: expected 'auto', 'off', 'bf16' or 'fp16'")
+        metrics = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")  # cra.metrics.METRIC_KEYS
+        if self.select_metric not in metrics:
+            raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {metrics}")
+        if self.select_readout not in ("window", "posthoc", "merge"):
+            raise ValueError(f"train.select_readout={self.select_readout!r}: expected window, posthoc or merge")
+        if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
+            raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
+        for name in ("epochs", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"train.{name}={getattr(self, name)!r}: expected a positive integer")
+
+
+@dataclass
+class EvalConfig:
+    readouts: tuple = ("window", "posthoc", "merge")  # grounding read-outs scored every epoch
+    batch_size: int = 64
+
+    def __post_init__(self):
+        self.readouts = tuple(self.readouts)
+        bad = [r for r in self.readouts if r not in ("window", "posthoc", "merge")]
+        if bad or not self.readouts:
+            raise ValueError(f"eval.readouts={list(self.readouts)}: expected some of window, posthoc, merge")
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: CRAConfig = field(default_factory=CRAConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------------------------
+# Files and overrides
+# --------------------------------------------------------------------------------------------
+def packaged_names(folder: Path = PACKAGED_CONFIGS) -> list[str]:
+    return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
+
+
+def config_path(name_or_path: str | Path, folder: Path = PACKAGED_CONFIGS) -> Path:
+    """A YAML path as given, else the packaged config ``<folder>/<name>.yaml``."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    packaged = folder / f"{name_or_path}.yaml"
+    if packaged.is_file():
+        return packaged
+    raise FileNotFoundError(f"config {str(name_or_path)!r}: no such file, and not a packaged config "
+                            f"(known: {packaged_names(folder)})")
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML file holding a mapping (an empty file is an empty mapping)."""
+    try:
+        values = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    values = {} if values is None else values
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(values).__name__}")
+    return values
+
+
+def apply_overrides(values: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``values`` with each ``a.b=c`` override applied (``c`` parsed as YAML); returns a new dict."""
+    values = dict(values)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        *parents, leaf = key.strip().split(".")
+        target = values
+        for depth, part in enumerate(parents):
+            child = target.get(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is not a mapping")
+            target[part] = child = dict(child)
+            target = child
+        target[leaf] = yaml.safe_load(raw)
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# Schema checks and construction
+# --------------------------------------------------------------------------------------------
+def _hints(schema: type) -> dict[str, Any]:
+    return typing.get_type_hints(schema)
+
+
+def check_keys(values: Mapping[str, Any], schema: type, where: str, prefix: str = "") -> None:
+    """Raise :class:`ConfigError` for a key of ``values`` that ``schema`` (a dataclass) lacks."""
+    hints = _hints(schema)
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; known keys"
+                              f"{' in ' + prefix.rstrip('.') if prefix else ''}: {sorted(hints)}")
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {prefix + key} must be a mapping, got {value!r}")
+            check_keys(value, hints[key], where, f"{prefix}{key}.")
+
+
+def merge(base: Mapping[str, Any], layer: Mapping[str, Any], schema: type | None = None,
+          merge_free: bool = False) -> dict[str, Any]:
+    """``layer`` on top of ``base``: sections (dataclass fields of ``schema``) merge key by key, other
+    values replace. A free-form ``dict`` field is replaced by a file layer (a new text encoder's
+    keyword arguments must not inherit the old one's) and merged by a ``--set`` (``merge_free``)."""
+    hints = _hints(schema) if schema is not None else {}
+    out = dict(base)
+    for key, value in layer.items():
+        sub = hints.get(key)
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            if sub is not None and dataclasses.is_dataclass(sub):
+                out[key] = merge(out[key], value, sub, merge_free)
+                continue
+            if schema is None or merge_free:
+                out[key] = merge(out[key], value)
+                continue
+        out[key] = value
+    return out
+
+
+def from_dict(schema: type, values: Mapping[str, Any], prefix: str = ""):
+    """Build the dataclass ``schema`` from (checked) ``values``; a bad value names its key."""
+    hints = _hints(schema)
+    kwargs = {}
+    for key, value in values.items():
+        kwargs[key] = from_dict(hints[key], value, f"{prefix}{key}.") if dataclasses.is_dataclass(hints[key]) else value
+    try:
+        return schema(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{prefix.rstrip('.') or schema.__name__}: {err}") from None
+
+
+def to_dict(config) -> dict:
+    """A plain, YAML-ready dict (tuples become lists)."""
+    def plain(x):
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        return x
+
+    return plain(dataclasses.asdict(config))
+
+
+def load_layers(schema: type, layers: list[str | Path], overrides: list[str] = (), *,
+                folder: Path = PACKAGED_CONFIGS, first: str | None = "base") -> tuple[Any, list[str]]:
+    """``schema`` built from ``first`` (a packaged layer), then ``layers``, then ``overrides``.
+
+    Returns the config and the list of sources used (file paths, then the ``--set`` items).
+    """
+    merged, sources = {}, []
+    names = ([first] if first else []) + list(layers)
+    for name in names:
+        path = config_path(name, folder)
+        values = read_yaml(path)
+        check_keys(values, schema, str(path))
+        merged = merge(merged, values, schema)
+        sources.append(str(path))
+    for item in overrides:
+        try:
+            values = apply_overrides({}, [item])
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        check_keys(values, schema, f"--set {item}")
+        merged = merge(merged, values, schema, merge_free=True)
+        sources.append(f"--set {item}")
+    return from_dict(schema, merged), sources
+
+
+def load_run_config(layers: list[str | Path], overrides: list[str] = ()) -> tuple[RunConfig, list[str]]:
+    """:class:`RunConfig` from ``base.yaml`` + ``layers`` + ``overrides`` (see the module docstring)."""
+    return load_layers(RunConfig, layers, overrides)

@@ -1,0 +1,81 @@
+"""The frozen/cached text mode: a fast option for CPU runs (``train.text_mode: frozen_cached``).
+
+With a fine-tuned RoBERTa-base the text encoder's forward and backward are nearly all of a CPU
+training step. :class:`CachedTextEncoder` freezes an encoder (no gradients, always in eval mode,
+so no dropout) and keeps the token states of every distinct text it has seen; each text is encoded
+once per run, and later steps only re-pad stored vectors. The rest of the model (the text head's
+projection and word attention included) still trains.
+
+This is *not* the paper's setting (the paper fine-tunes the encoder). Memory grows with the number
+of distinct texts: about ``tokens x token_dim x 4`` bytes each (float32), e.g. 20 tokens x 768 x 4
+= 60 KB, so 34k NExT-GQA questions x (5 QA texts + 1 question) need ~12 GB; ``cache_dtype=float16``
+halves that. Use it for small and synthetic data.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from cra.text.encoders import TextEncoder, TextEncoding, _check_texts
+
+__all__ = ["CachedTextEncoder"]
+
+
+class CachedTextEncoder(TextEncoder):
+    """A frozen ``encoder`` whose outputs are computed once per distinct text and kept."""
+
+    def __init__(self, encoder: TextEncoder, chunk_size: int = 256, cache_dtype: torch.dtype | None = None):
+        super().__init__()
+        self.encoder = encoder.requires_grad_(False).eval()
+        self.name = f"cached-{encoder.name}"
+        self.dim, self.token_dim = encoder.dim, encoder.token_dim
+        self.chunk_size = chunk_size
+        self.cache_dtype = cache_dtype
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (tokens (L_i, D), pooled (dim,))
+        self.hits = self.misses = 0
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.encoder.eval()  # frozen: never dropout
+        return self
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+    @torch.no_grad()
+    def _fill(self, texts: list[str]) -> None:
+        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        self.misses += len(new)
+        self.hits += len(texts) - len(new)
+        new.sort(key=len)  # length-grouped chunks: little padding is computed
+        for start in range(0, len(new), self.chunk_size):
+            chunk = new[start: start + self.chunk_size]
+            enc = self.encoder(chunk)
+            lengths = enc.mask.sum(1).tolist()
+            for i, text in enumerate(chunk):
+                tokens, pooled = enc.tokens[i, : lengths[i]], enc.pooled[i]
+                if self.cache_dtype is not None:
+                    tokens, pooled = tokens.to(self.cache_dtype), pooled.to(self.cache_dtype)
+                self._cache[text] = (tokens.clone(), pooled.clone())
+
+    def forward(self, texts: Sequence[str]) -> TextEncoding:
+        texts = _check_texts(texts)
+        if not texts:
+            return self.encoder(texts)
+        self._fill(texts)
+        entries = [self._cache[t] for t in texts]
+        length = max(tok.shape[0] for tok, _ in entries)
+        first = entries[0][0]
+        dtype = first.dtype if self.cache_dtype is None else torch.float32
+        tokens = torch.zeros(len(texts), length, self.token_dim, dtype=dtype, device=first.device)  # (N, L, D)
+        mask = torch.zeros(len(texts), length, dtype=torch.bool, device=first.device)  # (N, L)
+        for i, (tok, _) in enumerate(entries):
+            tokens[i, : tok.shape[0]] = tok
+            mask[i, : tok.shape[0]] = True
+        pooled = torch.stack([p for _, p in entries]).to(dtype)  # (N, dim)
+        return TextEncoding(pooled, tokens, mask)
