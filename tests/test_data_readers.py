@@ -114,7 +114,7 @@ def test_invalid_json_names_line(tmp_path):
 def test_frame2time_and_result_files(tmp_path):
     times = [float(i) for i in range(32)]
     assert data.read_frame2time(write(tmp_path, "f.json", json.dumps({"100": times})))["100"] == times
-    with pytest.raises(DataFormatError, match=r"video 100: 31 entries \(or non-numeric\); expected 32 finite timestamps"):
+    with pytest.raises(DataFormatError, match=r"video 100: 31 entries \(or non-finite values\); expected 32 finite timestamps"):
         data.read_frame2time(write(tmp_path, "f.json", json.dumps({"100": times[:31]})))
     res = {"100_3": {"prediction": 1, "answer": 1, "acc": True}, "100_4": {"prediction": 2, "answer": 0}}
     assert data.read_qa_results(write(tmp_path, "r.json", json.dumps(res))) == {"100_3": True, "100_4": False}

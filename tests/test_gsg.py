@@ -10,7 +10,8 @@ import torch
 
 from cra.model.gsg import (GSG, AttentionPooling, GaussianSmoothing, gaussian_kernel, interval_seconds,
                            merge_readout, merge_readout_loop, posthoc_readout, posthoc_readout_loop,
-                           released_window_seconds, renormalise, window_readout, window_readout_loop)
+                           released_window_seconds, renormalise, smooth_weights, weight_stats, window_readout,
+                           window_readout_loop)
 
 
 @pytest.mark.parametrize("sigma,size", [(0.3, 5), (1.0, 5), (2.5, 7), (1.0, 1)])
@@ -181,3 +182,37 @@ def test_span_conversions():
     # runs past the video's end
     span = released_window_seconds(torch.tensor([27]), torch.tensor([31]), 32, torch.tensor([31.0]))
     torch.testing.assert_close(span, torch.tensor([[27.0, 32.0]]))
+
+
+def test_smooth_weights_is_the_module_at_a_fixed_width():
+    torch.manual_seed(0)
+    w0 = torch.softmax(3 * torch.randn(4, 16), 1)
+    module = GaussianSmoothing(5, sigma_init=1.7)
+    mask = torch.ones(4, 16, dtype=torch.bool)
+    for how in ("l1", "softmax"):
+        expected = renormalise(module(w0).detach(), mask, how)
+        torch.testing.assert_close(smooth_weights(w0, 1.7, how), expected)
+    # by hand: one spike in the middle spreads into the kernel itself (l1 keeps it a distribution)
+    spike = torch.zeros(1, 9, dtype=torch.float64)
+    spike[0, 4] = 1.0
+    kernel = gaussian_kernel(torch.tensor(0.8, dtype=torch.float64), 5)
+    torch.testing.assert_close(smooth_weights(spike, 0.8, "l1")[0, 2:7], kernel)
+    # padded frames stay at 0 and do not leak into the valid ones
+    pad = torch.ones(1, 9, dtype=torch.bool)
+    pad[0, 6:] = False
+    w = smooth_weights(torch.rand(1, 9), 1.0, "l1", mask=pad)
+    assert bool((w[0, 6:] == 0).all()) and abs(w.sum().item() - 1) < 1e-6
+
+
+def test_weight_stats_by_hand():
+    uniform, onehot = torch.full((1, 4), 0.25), torch.tensor([[1.0, 0.0, 0.0, 0.0]])
+    u, o = weight_stats(uniform), weight_stats(onehot)
+    torch.testing.assert_close(u["entropy_ratio"], torch.ones(1))
+    torch.testing.assert_close(u["effective_frames"], torch.full((1,), 4.0))
+    torch.testing.assert_close(u["peak_ratio"], torch.ones(1))
+    torch.testing.assert_close(o["entropy_ratio"], torch.zeros(1))
+    assert math.isinf(o["peak_ratio"].item())
+    s = weight_stats(torch.tensor([[2.0, 1.0, 1.0, 9.0]]), mask=torch.tensor([[True, True, True, False]]))
+    h = -(0.5 * math.log(0.5) + 2 * 0.25 * math.log(0.25))  # the valid part normalised: (0.5, 0.25, 0.25)
+    torch.testing.assert_close(s["entropy_ratio"], torch.tensor([h / math.log(3)]))
+    torch.testing.assert_close(s["peak_ratio"], torch.tensor([2.0]))

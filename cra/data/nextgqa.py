@@ -215,33 +215,44 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
     return _read_mapping(path, what, check, skip_bad_rows)[0]
 
 
+def _read_vectors(path: Path | str, what: str, row: str, values: str, num_frames: int, skip_bad_rows: bool) -> dict[str, list[float]]:
+    """A json mapping ``{id: [num_frames finite numbers]}``; ``row``/``values`` name them in errors."""
+
+    def check(key: str, vector: Any) -> list[float]:
+        if not (isinstance(vector, list) and len(vector) == num_frames and all(map(_is_number, vector))):
+            found = f"{len(vector)} entries" if isinstance(vector, list) else f"a json {type(vector).__name__}"
+            raise DataFormatError(path, f"{row} {key}", f"{found} (or non-finite values)", f"{num_frames} finite {values}")
+        return [float(x) for x in vector]
+
+    return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
 def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
     """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames."""
     what = f"frame2time json: {{video_id: [{num_frames} timestamps in seconds]}}"
-
-    def check(vid: str, times: Any) -> list[float]:
-        if not (isinstance(times, list) and len(times) == num_frames and all(map(_is_number, times))):
-            found = f"{len(times)} entries" if isinstance(times, list) else f"a json {type(times).__name__}"
-            raise DataFormatError(path, f"video {vid}", f"{found} (or non-numeric)", f"{num_frames} finite timestamps")
-        return [float(t) for t in times]
-
-    return _read_mapping(path, what, check, skip_bad_rows)[0]
+    return _read_vectors(path, what, "video", "timestamps", num_frames, skip_bad_rows)
 
 
 # --------------------------------------------------------------------------------------------
 # Result files
 # --------------------------------------------------------------------------------------------
-def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, bool]:
-    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key -> correct."""
+def read_qa_answers(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, tuple[int, int]]:
+    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key ->
+    (predicted index, right index)."""
     what = 'QA results json: {"<video_id>_<qid>": {"prediction": int, "answer": int}}'
 
-    def check(key: str, entry: Any) -> bool:
+    def check(key: str, entry: Any) -> tuple[int, int]:
         if not isinstance(entry, dict) or not all(isinstance(entry.get(f), int) and not isinstance(entry.get(f), bool)
                                                   for f in ("prediction", "answer")):
             raise DataFormatError(path, f"key {key}", f"entry {entry!r}", "an object with integer 'prediction' and 'answer'")
-        return entry["prediction"] == entry["answer"]
+        return entry["prediction"], entry["answer"]
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, bool]:
+    """Read ``<split>-res.json`` (``{key: {"prediction": int, "answer": int}}``) into key -> correct."""
+    return {key: pred == answer for key, (pred, answer) in read_qa_answers(path, skip_bad_rows=skip_bad_rows).items()}
 
 
 def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
@@ -260,11 +271,4 @@ def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> d
 def read_frame_weights(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
     """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights)."""
     what = f'per-frame weights json: {{"<video_id>_<qid>": [{num_frames} finite numbers]}}'
-
-    def check(key: str, w: Any) -> list[float]:
-        if not (isinstance(w, list) and len(w) == num_frames and all(map(_is_number, w))):
-            found = f"{len(w)} entries" if isinstance(w, list) else f"a json {type(w).__name__}"
-            raise DataFormatError(path, f"key {key}", f"{found} (or non-finite values)", f"{num_frames} finite weights")
-        return [float(x) for x in w]
-
-    return _read_mapping(path, what, check, skip_bad_rows)[0]
+    return _read_vectors(path, what, "key", "weights", num_frames, skip_bad_rows)

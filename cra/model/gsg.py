@@ -39,6 +39,7 @@ from cra.model.ops import check_frame_mask, masked_softmax
 __all__ = [
     "GroundingWeights", "GaussianSmoothing", "GSG", "AttentionPooling", "gaussian_kernel",
     "window_readout", "posthoc_readout", "merge_readout", "interval_seconds", "released_window_seconds",
+    "gaussian_filter", "renormalise", "smooth_weights", "weight_stats",
     "window_readout_loop", "posthoc_readout_loop", "merge_readout_loop",
 ]
 
@@ -81,8 +82,13 @@ class GaussianSmoothing(nn.Module):
 
     def forward(self, w0: torch.Tensor) -> torch.Tensor:
         """(k_sigma * w0) with zero padding: (B, T) -> (B, T)."""
-        kernel = self.kernel().to(w0.dtype)
-        return F.conv1d(w0[:, None, :], kernel[None, None, :], padding=self.kernel_size // 2)[:, 0]
+        return gaussian_filter(w0, self.kernel())
+
+
+def gaussian_filter(w0: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """(k * w0)_i = sum_j k(j) w0_{i+j}, zero padding (frames outside the video weigh 0): (B, T) -> (B, T)."""
+    kernel = kernel.to(w0.dtype)
+    return F.conv1d(w0[:, None, :], kernel[None, None, :], padding=kernel.shape[0] // 2)[:, 0]
 
 
 def renormalise(smoothed: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
@@ -94,6 +100,32 @@ def renormalise(smoothed: torch.Tensor, mask: torch.Tensor, how: str) -> torch.T
     if how == "softmax":
         return masked_softmax(smoothed, mask)
     raise ValueError(f"renorm={how!r}: expected 'l1' or 'softmax'")
+
+
+def smooth_weights(w0: torch.Tensor, sigma: float, renorm: str = "l1", kernel_size: int = 5,
+                   mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The GSG filter at a given width, without parameters: w = renorm(k_sigma * w0), (B, T) -> (B, T)
+    (what :class:`GSG` does with its learned sigma; for analysing given weights)."""
+    mask = check_frame_mask(mask, tuple(w0.shape), w0.device, full=False)
+    kernel = gaussian_kernel(torch.tensor(float(sigma), dtype=w0.dtype, device=w0.device), kernel_size)
+    return renormalise(gaussian_filter(w0 * mask, kernel), mask, renorm)
+
+
+def weight_stats(w: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """How peaked each row of frame weights is (rows are normalised to sum 1 first), each (B,):
+
+    ``peak_ratio`` = max w / min w over valid frames (1 for a uniform row);
+    ``entropy_ratio`` = H(w) / log n with H(w) = -sum_i w_i log w_i (1 for uniform, 0 for one frame);
+    ``effective_frames`` = exp H(w), the number of equally weighted frames with the same entropy.
+    """
+    mask = check_frame_mask(mask, tuple(w.shape), w.device, full=False)
+    p = (w * mask) / (w * mask).sum(1, keepdim=True)  # (B, T)
+    n = mask.sum(1).to(w.dtype)
+    entropy = -torch.where(p > 0, p * p.clamp_min(torch.finfo(p.dtype).tiny).log(), torch.zeros_like(p)).sum(1)
+    peak = p.masked_fill(~mask, float("-inf")).max(1).values
+    low = p.masked_fill(~mask, float("inf")).min(1).values
+    return {"peak_ratio": peak / low, "entropy_ratio": entropy / n.log().clamp_min(torch.finfo(p.dtype).tiny),
+            "effective_frames": entropy.exp()}
 
 
 class GSG(nn.Module):
