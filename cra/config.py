@@ -21,9 +21,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import re
+import types
+
 import yaml
 
 from cra.model.config import CRAConfig
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-5`` (no dot) as a string; this loader reads it as the float it means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+_Loader.yaml_implicit_resolvers = {  # ints stay ints: keep the int resolver ahead of ours
+    key: sorted(resolvers, key=lambda r: r[0] != "tag:yaml.org,2002:int")
+    for key, resolvers in _Loader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_yaml(text: str):
+    """YAML text with numbers such as ``3e-3`` read as floats."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -137,7 +160,7 @@ def config_path(name_or_path: str | Path, folder: Path = PACKAGED_CONFIGS) -> Pa
 def read_yaml(path: Path) -> dict:
     """A YAML file holding a mapping (an empty file is an empty mapping)."""
     try:
-        values = yaml.safe_load(Path(path).read_text())
+        values = parse_yaml(Path(path).read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     values = {} if values is None else values
@@ -161,7 +184,7 @@ def apply_overrides(values: Mapping[str, Any], overrides: list[str]) -> dict[str
                 raise ValueError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is not a mapping")
             target[part] = child = dict(child)
             target = child
-        target[leaf] = yaml.safe_load(raw)
+        target[leaf] = parse_yaml(raw)
     return values
 
 
@@ -205,12 +228,36 @@ def merge(base: Mapping[str, Any], layer: Mapping[str, Any], schema: type | None
     return out
 
 
+def check_scalar(hint: Any, value: Any, key: str) -> Any:
+    """``value`` checked against a scalar type hint (``int``, ``float``, ``bool``, ``str``, or one of
+    them ``| None``): an int is accepted for a float; anything else wrong is a :class:`ConfigError`."""
+    allowed = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if not all(t in (int, float, bool, str, type(None)) for t in allowed):
+        return value  # containers and free-form fields: checked by the code that uses them
+    if value is None and type(None) in allowed:
+        return value
+    if isinstance(value, bool):
+        ok = bool in allowed
+    elif isinstance(value, int):
+        ok = int in allowed or float in allowed
+        value = value if int in allowed or not ok else float(value)
+    else:
+        ok = isinstance(value, tuple(t for t in allowed if t is not type(None)))
+    if not ok:
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+        raise ConfigError(f"{key}={value!r}: expected {names}")
+    return value
+
+
 def from_dict(schema: type, values: Mapping[str, Any], prefix: str = ""):
     """Build the dataclass ``schema`` from (checked) ``values``; a bad value names its key."""
     hints = _hints(schema)
     kwargs = {}
     for key, value in values.items():
-        kwargs[key] = from_dict(hints[key], value, f"{prefix}{key}.") if dataclasses.is_dataclass(hints[key]) else value
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = from_dict(hints[key], value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = check_scalar(hints[key], value, f"{prefix}{key}")
     try:
         return schema(**kwargs)
     except (TypeError, ValueError) as err:
