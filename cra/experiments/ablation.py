@@ -161,7 +161,7 @@ def study_config(mode: str = "fast", overrides: Sequence[str] = ()) -> StudyConf
     """The study's settings for ``mode`` with ``--set`` items: ``world.<WorldConfig key>=v``,
     ``<data|model|train|eval>.<key>=v`` (run config, checked by :mod:`cra.config`) or a
     :class:`StudyConfig` field (``seeds=[0,1]``); values are parsed as YAML."""
-    import yaml
+    from cra.config import parse_yaml
 
     if mode not in MODES:
         raise ValueError(f"--mode {mode!r}: expected one of {list(MODES)}")
@@ -179,7 +179,7 @@ def study_config(mode: str = "fast", overrides: Sequence[str] = ()) -> StudyConf
         elif key.startswith(RUN_SECTIONS):
             values["run"].append(f"{key}={raw}")
         elif key in known and key not in ("mode", "world", "run"):
-            values[key] = yaml.safe_load(raw)
+            values[key] = parse_yaml(raw)
         else:
             raise ValueError(f"--set {item!r}: unknown key {key!r}; expected world.<key>, "
                              f"{'/'.join(s.rstrip('.') for s in RUN_SECTIONS)}.<key> or one of "
