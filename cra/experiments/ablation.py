@@ -48,7 +48,8 @@ import numpy as np
 from cra.paths import atomic_write_bytes
 
 __all__ = ["Variant", "VARIANTS", "RANDOM_SPAN", "StudyConfig", "study_config", "prepare_world", "blind_copy",
-           "run_config", "train_and_score", "faithfulness", "random_spans", "summarise", "run_study",
+           "run_config", "train_and_score", "faithfulness", "random_spans", "summarise", "run_study", "load_results",
+           "StaleResultsError",
            "METRICS", "FAITH", "OUTPUT_FILES"]
 
 #: Official metric columns reported (percent; UF@0.5 = right answer grounded with IoP < 0.5).
@@ -660,3 +661,46 @@ def _run_config_dict(world: Path, conf: Path, study: StudyConfig) -> dict:
     values["data"]["root"] = "<world>"
     values["data"]["confounders"] = "<world>/confounders.pt"
     return values
+
+
+# --------------------------------------------------------------------------------------------
+# Saved results
+# --------------------------------------------------------------------------------------------
+class StaleResultsError(ValueError):
+    """Saved study files whose settings differ from what the current code would run."""
+
+
+def _differences(saved, current, prefix: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(saved) | set(current), key=str)
+                for d in _differences(saved.get(k, "<absent>"), current.get(k, "<absent>"), f"{prefix}{k}.")]
+    return [] if saved == current else [f"{prefix.rstrip('.')}: saved {saved!r}, current code {current!r}"]
+
+
+def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
+    """Read ``results.json`` and ``sweep.json`` written by :func:`run_study` into ``folder``, after checking
+    that their settings are those the current code runs for the saved mode (and ``overrides``): the
+    study settings, the world's parameters, the variants and the run config of CRA. Returns
+    ``{"summary", "runs", "sweep", "sweep_runs", "meta"}`` like :func:`run_study`; raises
+    :class:`FileNotFoundError` for a missing file and :class:`StaleResultsError` listing every difference."""
+    folder = Path(folder)
+    loaded = {}
+    for name in ("results.json", "sweep.json"):
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: run `python -m cra ablation --out {folder}`")
+        loaded[name] = json.loads(path.read_text())
+    meta = loaded["results.json"]["meta"]
+    if loaded["sweep.json"]["meta"] != meta:
+        raise StaleResultsError(f"{folder}: results.json and sweep.json come from different runs")
+    study = study_config(meta["command_mode"], overrides)
+    current = {"study": asdict(study), "world": asdict(study.world_config()), "readout": study.readout,
+               "variants": {v: VARIANTS[v].doc for v in study.variants},
+               "run_config_example": _run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study)}
+    current = json.loads(_json_bytes(current))
+    diffs = _differences({k: meta.get(k, "<absent>") for k in current}, current)
+    if diffs:
+        raise StaleResultsError(f"{folder}: saved with other settings than the current code's "
+                                f"`--mode {meta['command_mode']}`; rerun the study. Differences:\n  " + "\n  ".join(diffs))
+    return {"summary": loaded["results.json"]["summary"], "runs": loaded["results.json"]["runs"],
+            "sweep": loaded["sweep.json"]["summary"], "sweep_runs": loaded["sweep.json"]["runs"], "meta": meta}
