@@ -110,14 +110,15 @@ def sample_video(path: Path | str, num_frames: int = 32) -> tuple[list, list[flo
     picked = nextgqa_sample_indices(len(grid), num_frames)
     wanted = {int(source[i]) for i in picked}
     images = {}
-    with av.open(str(path)) as container:  # frames come out in presentation order: the i-th is times[i]
-        index = 0
-        for frame in container.decode(container.streams.video[0]):
-            if index in wanted:
-                images[index] = frame.to_image().convert("RGB")
-            index += 1
-            if len(images) == len(wanted):
-                break
+    try:
+        with av.open(str(path)) as container:  # frames come out in presentation order: the i-th is times[i]
+            for index, frame in enumerate(container.decode(container.streams.video[0])):
+                if index in wanted:
+                    images[index] = frame.to_image().convert("RGB")
+                if len(images) == len(wanted):
+                    break
+    except (av.error.FFmpegError, OSError) as err:
+        raise ValueError(f"{path}: decoding failed ({err})") from None
     missing = wanted - set(images)
     if missing:
         raise ValueError(f"{path}: could not decode frame(s) {sorted(missing)[:5]}")

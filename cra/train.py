@@ -36,14 +36,14 @@ import torch
 import yaml
 
 from cra import metrics
-from cra.config import ConfigError, RunConfig, from_dict, to_dict
+from cra.config import ConfigError, RunConfig, TrainConfig, from_dict, to_dict
 from cra.data import (FeatureStore, QAFile, feature_path, read_frame2time, read_gsub, read_qa_csv)
 from cra.data.errors import DataFormatError
 from cra.model import CRA
 from cra.paths import DataNotFoundError, atomic_write_bytes, data_dir
 
 __all__ = ["SplitData", "select_device", "autocast_settings", "seed_everything", "warmup_linear", "load_split",
-           "build_model", "evaluate", "Trainer", "read_run_config", "load_checkpoint", "METRICS_FILE"]
+           "build_model", "make_optimizer", "evaluate", "Trainer", "read_run_config", "load_checkpoint", "METRICS_FILE"]
 
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.yaml"
@@ -99,6 +99,16 @@ def deterministic_algorithms(enabled: bool, device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+
+
+def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Adam:
+    """Adam (amsgrad by default) over the trainable parameters, as one fused kernel where torch has
+    one for the device (the same update; on CPU the per-tensor loop over RoBERTa-base's 125M
+    parameters costs about 3x more)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, amsgrad=train.amsgrad,
+                            fused=fused or None)
 
 
 def _rng_state() -> dict:
@@ -379,8 +389,7 @@ class Trainer:
         self.train_data = load_split(config, config.data.train_split, grounding=False)
         self.val_data = load_split(config, config.data.val_split, grounding=True)
         self.model = build_model(config).to(self.device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay, amsgrad=t.amsgrad)
+        self.optimizer = make_optimizer(self.model, t)
         self.steps_per_epoch = math.ceil(len(self.train_data.dataset) / t.batch_size)
         self.total_steps = self.steps_per_epoch * t.epochs
         warmup = round(t.warmup_epochs * self.steps_per_epoch)

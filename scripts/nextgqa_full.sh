@@ -12,8 +12,9 @@
 # Times: none measured yet (the sessions that wrote this had no GPU); `python -m cra train` prints
 # each epoch's time in metrics.jsonl ("seconds"), so the first run records them.
 #
-# On CPU the same commands run end to end on a small synthetic world in the official layout:
-#   CRA_DATA_DIR=<synthetic root> CONFIG=synthetic STEPS="train predict evaluate" bash scripts/nextgqa_full.sh
+# On CPU the same commands run end to end on the synthetic world (python -m cra make-synthetic):
+#   CRA_DATA_DIR=data_samples/synthetic ANN=data_samples/synthetic CONFIG=synthetic SPLITS="val test-id" \
+#     TEST=test-id STEPS="train predict evaluate" RUN=runs/synthetic bash scripts/nextgqa_full.sh
 set -euo pipefail
 
 PY=${PY:-python}
@@ -24,7 +25,9 @@ CONFIG=${CONFIG:-nextgqa}             # a packaged training config (or a YAML pa
 SET=${SET:-}                          # extra overrides, e.g. SET="--set train.epochs=2"
 STEPS=${STEPS:-data features confounders train predict evaluate}
 VIDEOS=${VIDEOS:-}                    # NExT-QA videos (only for step "features" when no features are provided)
-ANN="$CRA_DATA_DIR/nextgqa"
+ANN=${ANN:-$CRA_DATA_DIR/nextgqa}       # csv, gsub, frame2time
+SPLITS=${SPLITS:-val test}            # splits to predict
+TEST=${TEST:-test}                    # the split of the final table
 
 has_step() { [[ " $STEPS " == *" $1 "* ]]; }
 
@@ -71,7 +74,7 @@ fi
 # 5. Predictions of best.pt in the official formats: <split>-res.json, <split>_ground_att.json
 #    (per-frame weights) and <split>_ground_{window,posthoc,merge}.json (seconds).
 if has_step predict; then
-  for split in val test; do
+  for split in $SPLITS; do
     $PY -m cra predict --run "$RUN" --split "$split"
   done
 fi
@@ -80,9 +83,9 @@ fi
 #    the question-blind baselines beside it.
 if has_step evaluate; then
   P="$RUN/predictions"
-  $PY -m cra evaluate --gsub "$ANN/gsub_test.json" --qa "$P/test-res.json" --pred "$P/test_ground_posthoc.json" --baselines
+  $PY -m cra evaluate --gsub "$ANN/gsub_$TEST.json" --qa "$P/$TEST-res.json" --pred "$P/${TEST}_ground_posthoc.json" --baselines
   for readout in window merge; do
-    $PY -m cra evaluate --gsub "$ANN/gsub_test.json" --qa "$P/test-res.json" --pred "$P/test_ground_$readout.json" \
+    $PY -m cra evaluate --gsub "$ANN/gsub_$TEST.json" --qa "$P/$TEST-res.json" --pred "$P/${TEST}_ground_$readout.json" \
       --name "CRA ($readout read-out)"
   done
 fi

@@ -61,7 +61,8 @@ def write_tiny_nextgqa(root: Path, *, videos: dict | None = None, questions_per_
 
 def tiny_overrides(root: Path, **extra) -> list[str]:
     """``--set`` items for a small, fast model on :func:`write_tiny_nextgqa` data."""
-    values = {"data.root": str(root), "model.feature_dim": 16, "model.d_model": 32, "model.num_heads": 2,
+    values = {"data.root": str(root), "data.annotations": "nextgqa", "data.features": "features", "data.test_split": "test",
+              "model.feature_dim": 16, "model.d_model": 32, "model.num_heads": 2,
               "model.d_ff": 32, "model.text_encoder_kwargs": "{dim: 32, num_heads: 2, num_buckets: 256}",
               "model.num_z_entries": 4, "model.z_node_dim": 8, "model.num_x_entries": 4, "train.batch_size": 4,
               "train.epochs": 2, "train.progress": False, "train.lr": 1e-3, "eval.batch_size": 8, **extra}
