@@ -48,7 +48,8 @@ import numpy as np
 from cra.paths import atomic_write_bytes
 
 __all__ = ["Variant", "VARIANTS", "RANDOM_SPAN", "StudyConfig", "study_config", "prepare_world", "blind_copy",
-           "run_config", "train_and_score", "faithfulness", "random_spans", "summarise", "run_study",
+           "run_config", "train_and_score", "faithfulness", "random_spans", "summarise", "run_study", "load_results",
+           "StaleResultsError",
            "METRICS", "FAITH", "OUTPUT_FILES"]
 
 #: Official metric columns reported (percent; UF@0.5 = right answer grounded with IoP < 0.5).
@@ -429,16 +430,15 @@ def _save_figure(fig, path: Path) -> None:
 
 
 def plot_ablation(summary: Sequence[Mapping], readout: str, order: Sequence[str]):
-    """Bars: Acc@QA, Acc@GQA and the evidence weight mass per variant, test-id beside test-ood."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Bars: Acc@QA, Acc@GQA and the evidence weight mass per variant, test-id beside test-ood.
+    A pyplot-free :class:`matplotlib.figure.Figure` (no backend is switched: safe in notebooks)."""
+    from matplotlib.figure import Figure
 
     rows = {(r["variant"], r["split"]): r for r in summary if r["readout"] == readout}
     panels = [("Acc@QA", "Acc@QA (%)"), ("Acc@GQA", f"Acc@GQA ({readout}, %)"),
               ("mass_evidence", "weight on the evidence (%)"), ("right_on_distractor", "right, grounded on distractor (%)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    fig = Figure(figsize=(4.2 * len(panels), 4.2))
+    axes = fig.subplots(1, len(panels))
     x = np.arange(len(order))
     for ax, (metric, label) in zip(axes, panels):
         for j, (split, colour) in enumerate(zip(SPLITS, ("#4c72b0", "#dd8452"))):
@@ -456,14 +456,14 @@ def plot_ablation(summary: Sequence[Mapping], readout: str, order: Sequence[str]
 
 
 def plot_sweep(summary: Sequence[Mapping], axes_names: Sequence[str], variants: Sequence[str]):
-    """Acc@GQA and Acc@QA against the train confounder strength, test-id solid, test-ood dashed."""
+    """Acc@GQA and Acc@QA against the train confounder strength, test-id solid, test-ood dashed
+    (a pyplot-free :class:`matplotlib.figure.Figure`)."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(axes_names), 2, figsize=(10, 3.8 * len(axes_names)), squeeze=False)
-    colours = dict(zip(variants, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig = Figure(figsize=(10, 3.8 * len(axes_names)))
+    axes = fig.subplots(len(axes_names), 2, squeeze=False)
+    colours = dict(zip(variants, matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]))
     for row, axis in enumerate(axes_names):
         for col, metric in enumerate(("Acc@GQA", "Acc@QA")):
             ax = axes[row, col]
@@ -480,7 +480,8 @@ def plot_sweep(summary: Sequence[Mapping], axes_names: Sequence[str], variants: 
             ax.set_title(f"{metric}: test-id solid, test-ood dashed", fontsize=10)
             ax.set_ylabel(f"{metric} (%)")
             ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
+    if axes[0, 0].get_legend_handles_labels()[0]:  # a study without a sweep draws empty axes
+        axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -639,9 +640,6 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         atomic_write_bytes(out / "sweep.json", _json_bytes({"meta": meta, "summary": sweep_summary, "runs": sweep_runs}))
         _save_figure(plot_ablation(summary, study.readout, order), out / "ablation.png")
         _save_figure(plot_sweep(sweep_summary, study.sweep_axes, study.sweep_variants), out / "sweep.png")
-        import matplotlib.pyplot as plt
-
-        plt.close("all")
         log(f"\nablation, read-out {study.readout} (mean ± std over seeds {study.seeds}; percent):")
         log(format_table(summary, study.readout, order))
         log("\nsweep (read-out " + study.readout + "):")
@@ -660,3 +658,46 @@ def _run_config_dict(world: Path, conf: Path, study: StudyConfig) -> dict:
     values["data"]["root"] = "<world>"
     values["data"]["confounders"] = "<world>/confounders.pt"
     return values
+
+
+# --------------------------------------------------------------------------------------------
+# Saved results
+# --------------------------------------------------------------------------------------------
+class StaleResultsError(ValueError):
+    """Saved study files whose settings differ from what the current code would run."""
+
+
+def _differences(saved, current, prefix: str = "") -> list[str]:
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [d for k in sorted(set(saved) | set(current), key=str)
+                for d in _differences(saved.get(k, "<absent>"), current.get(k, "<absent>"), f"{prefix}{k}.")]
+    return [] if saved == current else [f"{prefix.rstrip('.')}: saved {saved!r}, current code {current!r}"]
+
+
+def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
+    """Read ``results.json`` and ``sweep.json`` written by :func:`run_study` into ``folder``, after checking
+    that their settings are those the current code runs for the saved mode (and ``overrides``): the
+    study settings, the world's parameters, the variants and the run config of CRA. Returns
+    ``{"summary", "runs", "sweep", "sweep_runs", "meta"}`` like :func:`run_study`; raises
+    :class:`FileNotFoundError` for a missing file and :class:`StaleResultsError` listing every difference."""
+    folder = Path(folder)
+    loaded = {}
+    for name in ("results.json", "sweep.json"):
+        path = folder / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: run `python -m cra ablation --out {folder}`")
+        loaded[name] = json.loads(path.read_text())
+    meta = loaded["results.json"]["meta"]
+    if loaded["sweep.json"]["meta"] != meta:
+        raise StaleResultsError(f"{folder}: results.json and sweep.json come from different runs")
+    study = study_config(meta["command_mode"], overrides)
+    current = {"study": asdict(study), "world": asdict(study.world_config()), "readout": study.readout,
+               "variants": {v: VARIANTS[v].doc for v in study.variants},
+               "run_config_example": _run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study)}
+    current = json.loads(_json_bytes(current))
+    diffs = _differences({k: meta.get(k, "<absent>") for k in current}, current)
+    if diffs:
+        raise StaleResultsError(f"{folder}: saved with other settings than the current code's "
+                                f"`--mode {meta['command_mode']}`; rerun the study. Differences:\n  " + "\n  ".join(diffs))
+    return {"summary": loaded["results.json"]["summary"], "runs": loaded["results.json"]["runs"],
+            "sweep": loaded["sweep.json"]["summary"], "sweep_runs": loaded["sweep.json"]["runs"], "meta": meta}

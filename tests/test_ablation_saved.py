@@ -1,0 +1,37 @@
+"""The saved fast-mode study of data_samples/ablation_fast and its settings check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from cra.experiments.ablation import StaleResultsError, load_results
+from cra.paths import samples_dir
+
+SAVED = samples_dir() / "ablation_fast"
+
+
+def test_saved_study_matches_current_code():
+    study = load_results(SAVED)
+    variants = study["meta"]["study"]["variants"]
+    cells = {(r["variant"], r["split"], r["readout"]) for r in study["summary"]}
+    assert all((v, s, "posthoc") in cells for v in variants for s in ("test-id", "test-ood"))
+    assert study["meta"]["models_trained"] == len(variants) * len(study["meta"]["study"]["seeds"]) + 6  # + sweep (w0 shared)
+    assert all(r["seeds"] == 3 for r in study["summary"])
+
+
+def test_changed_settings_are_refused(tmp_path):
+    folder = tmp_path / "saved"
+    shutil.copytree(SAVED, folder)
+    for name in ("results.json", "sweep.json"):
+        data = json.loads((folder / name).read_text())
+        data["meta"]["study"]["clusters"] = 7
+        data["meta"]["run_config_example"]["train"]["epochs"] = 99
+        (folder / name).write_text(json.dumps(data))
+    with pytest.raises(StaleResultsError, match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved 99)"):
+        load_results(folder)
+    (folder / "sweep.json").unlink()
+    with pytest.raises(FileNotFoundError, match="sweep.json"):
+        load_results(folder)
