@@ -1,4 +1,5 @@
-"""Grounded-QA metrics with the exact semantics of the official NExT-GQA evaluation.
+"""Grounded-QA metrics with the exact semantics of the official NExT-GQA evaluation: scoring only
+(spans in, numbers out; the read-outs that turn frame weights into spans are :mod:`cra.readouts`).
 
 Reference: ``eval_ground.py`` and ``tools/getspan.py`` of doc-doc/NExT-GQA (see
 ``docs/nextgqa_eval_semantics.md``). Everything here is written from those semantics; no code is
@@ -17,7 +18,7 @@ prediction are skipped (official; their count and ids are reported) or scored 0 
 zero-length predictions are counted.
 
 Symbols (``book/notation.md``): ``span`` = :math:`t^*=[t_s, t_e]`, ``segments`` = the ground-truth
-segments :math:`\\tau_{gt}`, ``w`` = per-frame weights.
+segments :math:`\\tau_{gt}`.
 """
 
 from __future__ import annotations
@@ -215,156 +216,14 @@ def evaluate_grounding(
 
 
 # --------------------------------------------------------------------------------------------
-# From per-frame weights to spans
+# Prediction keys
 # --------------------------------------------------------------------------------------------
-def posthoc_indices(
-    w: Sequence[float],
-    frame_times: Sequence[float],
-    thd_weight: float = 0.3,
-    dis: float = 10.0,
-    *,
-    official: bool = True,
-) -> tuple[int, int]:
-    """The official post-hoc rule (``find_seg_ada``) on per-frame weights ``w``: (first, last) kept
-    frame, both inclusive. This is the per-question reference; :func:`cra.model.gsg.posthoc_readout`
-    is its batched, vectorised twin and is tested against it.
-
-    1. min-max normalise: w' = (w - min w) / (max w - min w + 1e-12);
-    2. start at i* = argmax w' (first maximum), threshold thd = (1 + thd_weight) * mean(w');
-    3. walk away from i* on each side; frame j joins when w'_j / (1 + |t_j - t_i*| / dis) >= thd;
-       the walk stops at the first failing frame more than ``dis`` seconds away (failing frames
-       nearer than that are stepped over, so the kept set can have gaps);
-    4. return (min kept, max kept), with ``frame_times`` t (``frame2time``) giving the distances.
-
-    ``official=True`` keeps the official quirk that the left walk never reaches frame 0 (its loop
-    runs while j > 0); ``official=False`` lets it reach frame 0.
-    """
-    w = np.asarray(w, dtype=float)  # (T,)
-    t = np.asarray(frame_times, dtype=float)  # (T,)
-    if w.ndim != 1 or t.shape != w.shape:
-        raise ValueError(f"posthoc_span needs 1-d weights and frame times of the same length, got {w.shape} and {t.shape}")
-    w = (w - w.min()) / (w.max() - w.min() + 1e-12)
-    peak = int(np.argmax(w))
-    thd = (1.0 + thd_weight) * w.mean()
-    kept = [peak]
-
-    def walk(frames: Iterable[int]) -> None:
-        for j in frames:
-            elapsed = abs(t[peak] - t[j])
-            if w[j] / (1.0 + elapsed / dis) >= thd:
-                kept.append(j)
-            elif elapsed > dis:
-                break
-
-    first_left = 1 if official else 0
-    walk(range(peak - 1, first_left - 1, -1))  # leftwards
-    walk(range(peak + 1, len(w)))  # rightwards
-    return min(kept), max(kept)
-
-
-def posthoc_span(
-    w: Sequence[float],
-    frame_times: Sequence[float],
-    thd_weight: float = 0.3,
-    dis: float = 10.0,
-    *,
-    official: bool = True,
-) -> list[float]:
-    """The official post-hoc span in seconds: [t_first, t_last] of :func:`posthoc_indices`.
-    A single kept frame gives a zero-length span."""
-    first, last = posthoc_indices(w, frame_times, thd_weight, dis, official=official)
-    return [float(frame_times[first]), float(frame_times[last])]
-
-
-def window_indices(w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5)) -> tuple[int, int]:
-    """CRA's window read-out of weights ``w`` (``find_best_interval_v2``): (start, end), end exclusive.
-
-    Among the windows of the given sizes (sizes above T // 2 skipped) that contain the arg-max
-    frame, the one with the largest sum of ``w``; ties keep the first found (sizes in order, then
-    starts left to right). With positive weights the widest window always wins. A one-frame window
-    is always allowed (so a one-frame video gives (0, 1)); with no allowed size the result is the
-    peak frame alone. :func:`cra.model.gsg.window_readout` is
-    the batched, vectorised twin, tested against this reference.
-    """
-    w = np.asarray(w, dtype=float)  # (T,)
-    n = len(w)
-    peak = int(np.argmax(w))
-    best, best_sum = (peak, peak + 1), -math.inf  # the peak frame alone when no size is allowed
-    for size in window_sizes:
-        if size > n // 2 and size != 1:
-            continue
-        for start in range(max(0, peak - size + 1), min(peak, n - size) + 1):
-            total = float(w[start:start + size].sum())
-            if total > best_sum:
-                best, best_sum = (start, start + size), total
-    return best
-
-
-def window_span(
-    w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5), *, convention: str = "released"
-) -> list[float]:
-    """The window read-out as a normalised span (evaluate with ``normalized=True``).
-
-    ``convention="released"``: [s / (T-1), e / (T-1)] with exclusive end e, as the released CRA code
-    writes it; it can exceed 1 (up to T/(T-1)) and is not clipped. ``"bins"``: frame i covers
-    [i/T, (i+1)/T], so the span is [s / T, e / T] and never leaves the video.
-    """
-    start, end = window_indices(w, window_sizes)
-    n = len(w)
-    if convention == "released":
-        return [start / (n - 1), end / (n - 1)]
-    if convention == "bins":
-        return [start / n, end / n]
-    raise ValueError(f"unknown window convention {convention!r}; expected 'released' or 'bins'")
-
-
-def merge_span(window_seconds: Sequence[float], posthoc_seconds: Sequence[float]) -> list[float]:
-    """The official merge (``combine``, way ``itsc``): the intersection of the two spans, or the
-    post-hoc span when they do not intersect (touching spans give a zero-length intersection)."""
-    start = max(window_seconds[0], posthoc_seconds[0])
-    end = min(window_seconds[1], posthoc_seconds[1])
-    return [start, end] if start <= end else list(posthoc_seconds)
-
-
 def split_key(key: str) -> tuple[str, str]:
     """``"<video_id>_<qid>"`` -> (video_id, qid); the video id is the part before the first ``_``."""
     vid, sep, qid = key.partition("_")
     if not sep:
         raise ValueError(f"prediction key {key!r} is not of the form '<video_id>_<qid>'")
     return vid, qid
-
-
-def posthoc_spans(
-    weights: Mapping[str, Sequence[float]], frame2time: Mapping[str, Sequence[float]], **kwargs
-) -> dict[str, list[float]]:
-    """:func:`posthoc_span` for every key of ``weights``, frame times from ``frame2time[video_id]``."""
-    spans = {}
-    for key, w in weights.items():
-        vid, _ = split_key(key)
-        if vid not in frame2time:
-            raise KeyError(f"no frame2time entry for video {vid!r} (prediction {key!r}); expected one list of "
-                           f"{len(w)} timestamps per video")
-        spans[key] = posthoc_span(w, frame2time[vid], **kwargs)
-    return spans
-
-
-def window_spans(weights: Mapping[str, Sequence[float]], **kwargs) -> dict[str, list[float]]:
-    """:func:`window_span` (normalised) for every key of ``weights``."""
-    return {key: window_span(w, **kwargs) for key, w in weights.items()}
-
-
-def merge_spans(
-    window_normalized: Mapping[str, Sequence[float]], posthoc: Mapping[str, Sequence[float]], gsub: GSub
-) -> dict[str, list[float]]:
-    """:func:`merge_span` per GT question present in both; the window span is converted with
-    :func:`to_seconds` first, as the official ``combine`` does."""
-    merged = {}
-    for vid, entry in gsub.items():
-        for qid in entry["location"]:
-            key = f"{vid}_{qid}"
-            if key in window_normalized and key in posthoc:
-                merged[key] = merge_span(to_seconds(window_normalized[key], entry["duration"]), posthoc[key])
-    return merged
 
 
 # --------------------------------------------------------------------------------------------

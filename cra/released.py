@@ -4,16 +4,17 @@ Files (under ``$CRA_DATA_DIR``; ``cra_released/`` is not downloadable, copy it b
 
     nextgqa/val.csv, gsub_val.json, frame2time_val.json    official annotations (python -m cra download)
     cra_released/val-res.json         key -> {"prediction", "answer"}: the model's answers
-    cra_released/val_ground_att.json  key -> 32 raw temporal attention weights
-    cra_released/val_ground_gs.json   key -> 32 Gaussian-smoothed GSG weights (a softmax: they sum to 1)
+    cra_released/val_ground_att.json  key -> 32 raw temporal attention weights ("raw")
+    cra_released/val_ground_gs.json   key -> 32 Gaussian-smoothed GSG weights ("smoothed"; a softmax: they sum to 1)
 
-Four read-outs turn the weights into spans, all in seconds (``READOUTS``):
+Four (read-out, weights) pairs turn the weights into spans, all in seconds (``READOUTS``, by display
+label; the read-outs are the per-question references of :mod:`cra.readouts`):
 
-* post-hoc on the raw attention: the official NExT-GQA adaptive threshold (:func:`cra.metrics.posthoc_span`);
-* window on the smoothed weights: CRA's best-sum window of 1/3/5 frames (:func:`cra.metrics.window_span`,
-  released convention), converted with :func:`cra.metrics.to_seconds` as the official evaluation does;
+* post-hoc on the raw attention: the official NExT-GQA adaptive threshold;
+* window on the smoothed weights: CRA's best-sum window of 1/3/5 frames, released convention,
+  converted with :func:`cra.metrics.to_seconds` as the official evaluation does;
 * post-hoc on the smoothed weights;
-* merge: the window span intersected with the post-hoc span of the raw attention (:func:`cra.metrics.merge_span`).
+* merge: the window of the smoothed weights intersected with the post-hoc span of the raw attention.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from cra import metrics, paths
+from cra import metrics, paths, readouts
 from cra.data.nextgqa import (
     QARecord,
     read_frame2time,
@@ -41,23 +42,31 @@ POSTHOC_RAW = "post-hoc, raw attention"
 WINDOW = "window, smoothed weights"
 POSTHOC_SMOOTHED = "post-hoc, smoothed weights"
 MERGE = "merge: window ∩ post-hoc raw"
-READOUTS = (POSTHOC_RAW, WINDOW, POSTHOC_SMOOTHED, MERGE)
+#: display label -> (read-out of :data:`cra.readouts.READOUTS`, weights it reads); the merge takes
+#: the window of the smoothed weights and the post-hoc span of the raw attention, as the released code does.
+READOUTS = {
+    POSTHOC_RAW: ("posthoc", "raw"),
+    WINDOW: ("window", "smoothed"),
+    POSTHOC_SMOOTHED: ("posthoc", "smoothed"),
+    MERGE: ("merge", ("smoothed", "raw")),
+}
 
 
 def readout_spans(
     gsub: Mapping[str, Mapping], frame2time: Mapping[str, Sequence[float]],
     att: Mapping[str, Sequence[float]], gs: Mapping[str, Sequence[float]],
 ) -> dict[str, dict[str, list[float]]]:
-    """The spans (seconds) of every read-out in ``READOUTS``, for the questions of ``gsub``."""
-    posthoc_raw = metrics.posthoc_spans(att, frame2time)
-    window_normalized = metrics.window_spans(gs)
+    """The spans (seconds) of every read-out in ``READOUTS``, for the questions of ``gsub``;
+    ``att`` are the raw weights, ``gs`` the smoothed ones."""
+    posthoc_raw = readouts.posthoc_spans(att, frame2time)
+    window_normalized = readouts.window_spans(gs)  # released convention
     durations = {f"{vid}_{qid}": e["duration"] for vid, e in gsub.items() for qid in e["location"]}
     window = {k: metrics.to_seconds(s, durations[k]) for k, s in window_normalized.items() if k in durations}
     return {
         POSTHOC_RAW: posthoc_raw,
         WINDOW: window,
-        POSTHOC_SMOOTHED: metrics.posthoc_spans(gs, frame2time),
-        MERGE: metrics.merge_spans(window_normalized, posthoc_raw, gsub),
+        POSTHOC_SMOOTHED: readouts.posthoc_spans(gs, frame2time),
+        MERGE: readouts.merge_spans(window_normalized, posthoc_raw, gsub),
     }
 
 

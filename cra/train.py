@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 
-from cra import metrics
+from cra import metrics, readouts
 from cra.config import ConfigError, RunConfig, TrainConfig, from_dict, to_dict
 from cra.data import (FeatureStore, QAFile, feature_path, read_frame2time, read_gsub, read_qa_csv)
 from cra.data.errors import DataFormatError
@@ -304,7 +304,9 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
         spans = {}
         if split.frame2time is not None:
             times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float32, device=device)
-            spans = {r: model.ground(w, times, inputs["frame_mask"], r).cpu() for r in config.eval.readouts}  # (B, 2)
+            spans = {r: s.cpu() for r, s in readouts.interval_readouts(  # (B, 2) seconds each
+                w, times, inputs["frame_mask"], readouts=config.eval.readouts, window_sizes=model.config.window_sizes,
+                thd_weight=model.config.posthoc_thd_weight, dis=model.config.posthoc_dis).items()}
         w = w.cpu()
         for b, key in enumerate(batch["key"]):
             out["qa"][key] = {"prediction": int(prediction[b]), "answer": int(batch["answer"][b])}

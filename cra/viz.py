@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from cra import metrics
+from cra import metrics, readouts
 
 if TYPE_CHECKING:  # imported lazily: cra.released reads data files
     from cra.released import ReleasedQuestion, ReleasedVal
@@ -253,18 +253,8 @@ def question_explorer(released: ReleasedVal, keys: Sequence[str], prerender: boo
 # ============================================================================================
 # Chapter "GSG": smoothing real attention curves and reading intervals off them
 # ============================================================================================
-GSG_READOUT_COLORS = {"window": "tab:blue", "post-hoc": "tab:orange", "merge": "tab:green"}
+GSG_READOUT_COLORS = {"window": "tab:blue", "posthoc": "tab:orange", "merge": "tab:green"}
 GSG_GT_COLOR = "tab:red"
-
-
-def gsg_readout_spans(w: Sequence[float], frame_times: Sequence[float], duration: float,
-                      window_sizes: Sequence[int] = (1, 3, 5)) -> dict[str, list[float]]:
-    """The three read-outs of one weight curve, in seconds, as the released pipeline scores them:
-    ``window`` (:func:`cra.metrics.window_span`, released convention, times the integer duration),
-    ``post-hoc`` (:func:`cra.metrics.posthoc_span`) and ``merge`` (their intersection)."""
-    window = metrics.to_seconds(metrics.window_span(list(w), window_sizes), duration)
-    posthoc = metrics.posthoc_span(list(w), list(frame_times))
-    return {"window": window, "post-hoc": posthoc, "merge": metrics.merge_span(window, posthoc)}
 
 
 def gsg_smooth(w0: Sequence[float], sigma: float, renorm: str) -> np.ndarray:
@@ -296,9 +286,12 @@ def gsg_figure(w0: Sequence[float], frame_times: Sequence[float], segments: Sequ
     top.legend(fontsize=7, loc="upper right", framealpha=0.8)
     heading = f"max/min {stats['peak_ratio']:.3g}, effective frames {stats['effective_frames']:.1f} of {len(t)}"
     top.set_title("\n".join(filter(None, [textwrap.shorten(title, 90) if title else None, heading])), fontsize=9)
-    spans = gsg_readout_spans(w, t, duration)
-    labels = {name: "IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop(segments, span)) for name, span in spans.items()}
-    draw_timeline(bottom, duration, segments, spans, colors=[GSG_READOUT_COLORS[name] for name in spans], labels=labels)
+    # the three read-outs of w as the official evaluation scores them (window: released convention)
+    spans = readouts.question_readouts(w, t, duration, window_seconds="released")
+    labels = {readouts.LABELS[r]: "IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop(segments, span))
+              for r, span in spans.items()}
+    draw_timeline(bottom, duration, segments, {readouts.LABELS[r]: span for r, span in spans.items()},
+                  colors=[GSG_READOUT_COLORS[r] for r in spans], labels=labels)
     return fig
 
 

@@ -1,5 +1,5 @@
-"""GSG: the Gaussian kernel, the learned width, re-normalisation, and the three interval read-outs
-against literal loop references."""
+"""GSG: the Gaussian kernel, the learned width and the re-normalisation (the interval read-outs of
+the weights are tested in test_readouts.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import math
 import pytest
 import torch
 
-from cra.model.gsg import (GSG, AttentionPooling, GaussianSmoothing, gaussian_kernel, interval_seconds,
-                           merge_readout, merge_readout_loop, posthoc_readout, posthoc_readout_loop,
-                           released_window_seconds, renormalise, smooth_weights, weight_stats, window_readout,
-                           window_readout_loop)
+from cra.model.gsg import (GSG, AttentionPooling, GaussianSmoothing, gaussian_kernel, renormalise, smooth_weights,
+                           weight_stats)
 
 
 @pytest.mark.parametrize("sigma,size", [(0.3, 5), (1.0, 5), (2.5, 7), (1.0, 1)])
@@ -101,87 +99,6 @@ def test_no_smoothing_and_no_gsg():
     assert list(pool.parameters()) == []
     expected = torch.softmax(torch.einsum("btd,bd->bt", frames, l) / 4.0, 1)
     torch.testing.assert_close(pool(frames, l).w, expected)
-
-
-# ---------------------------------------------------------------------------------------------
-# read-outs
-# ---------------------------------------------------------------------------------------------
-
-def random_cases(seed: int, n_cases: int = 300, T: int = 32):
-    """Weights of several shapes (flat, peaked, spiky, with exact ties), prefix masks and timestamps
-    (sorted, some repeated as for short videos)."""
-    g = torch.Generator().manual_seed(seed)
-    kind = torch.randint(0, 4, (n_cases,), generator=g)
-    w = torch.rand(n_cases, T, generator=g, dtype=torch.float64)
-    w[kind == 1] = torch.softmax(5 * torch.randn(int((kind == 1).sum()), T, generator=g, dtype=torch.float64), 1)
-    w[kind == 2] = torch.rand(int((kind == 2).sum()), T, generator=g, dtype=torch.float64) ** 8
-    w[kind == 3] = torch.randint(0, 3, (int((kind == 3).sum()), T), generator=g).double() + 0.5  # exact ties (binary fractions)
-    lengths = torch.where(torch.rand(n_cases, generator=g) < 0.7, T, torch.randint(1, T + 1, (n_cases,), generator=g))
-    mask = torch.arange(T)[None, :] < lengths[:, None]
-    duration = 5 + 120 * torch.rand(n_cases, 1, generator=g, dtype=torch.float64)
-    steps = torch.rand(n_cases, T, generator=g, dtype=torch.float64) * (torch.rand(n_cases, T, generator=g) > 0.2)
-    times = steps.cumsum(1) / steps.sum(1, keepdim=True).clamp_min(1e-9) * duration  # repeats where step = 0
-    return w, mask, times
-
-
-@pytest.mark.parametrize("sizes", [(1, 3, 5), (2, 4), (5, 3, 1, 9), (3,)])
-def test_window_readout_equals_brute_force(sizes):
-    w, mask, _ = random_cases(1)
-    start, end = window_readout(w, sizes, mask)
-    ref_start, ref_end = window_readout_loop(w, sizes, mask)
-    assert torch.equal(start, ref_start) and torch.equal(end, ref_end)
-    peak = w.masked_fill(~mask, -1).argmax(1)
-    assert bool((start <= peak).all() and (peak <= end).all())
-    assert bool((end < mask.sum(1)).all())
-
-
-def test_window_readout_quirk_largest_window_wins():
-    """With positive weights every 1- or 3-frame window holding the peak lies inside a 5-frame window
-    that holds it too and has a larger sum: the released read-out always has width 5."""
-    w, _, _ = random_cases(2)
-    start, end = window_readout(w, (1, 3, 5))
-    assert bool((end - start + 1 == 5).all())
-
-
-def test_posthoc_readout_equals_brute_force():
-    for seed in (3, 4):
-        w, mask, times = random_cases(seed)
-        for thd_weight, dis in ((0.3, 10.0), (0.0, 3.0), (0.8, 30.0)):
-            start, end = posthoc_readout(w, times, mask, thd_weight, dis)
-            ref_start, ref_end = posthoc_readout_loop(w, times, mask, thd_weight, dis)
-            assert torch.equal(start, ref_start) and torch.equal(end, ref_end)
-            peak = w.masked_fill(~mask, -1).argmax(1)
-            assert bool((start <= peak).all() and (peak <= end).all() and (end < mask.sum(1)).all())
-
-
-def test_posthoc_left_walk_never_adds_frame_zero():
-    w = torch.tensor([[0.9, 0.95, 1.0, 0.0, 0.0, 0.0]])
-    times = torch.arange(6.0)[None, :]
-    start, end = posthoc_readout(w, times)
-    assert (start.item(), end.item()) == (1, 2)
-    w0_peak = torch.tensor([[1.0, 0.9, 0.0, 0.0]])
-    assert posthoc_readout(w0_peak, torch.arange(4.0)[None, :])[0].item() == 0
-
-
-def test_merge_readout_equals_brute_force_and_falls_back():
-    w, mask, times = random_cases(5)
-    window, post = window_readout(w, (1, 3, 5), mask), posthoc_readout(w, times, mask)
-    merged, ref = merge_readout(window, post), merge_readout_loop(window, post)
-    assert torch.equal(merged[0], ref[0]) and torch.equal(merged[1], ref[1])
-    assert bool((merged[0] <= merged[1]).all())
-    disjoint = merge_readout((torch.tensor([0]), torch.tensor([2])), (torch.tensor([5]), torch.tensor([8])))
-    assert (disjoint[0].item(), disjoint[1].item()) == (5, 8)
-    inside = merge_readout((torch.tensor([3]), torch.tensor([7])), (torch.tensor([5]), torch.tensor([9])))
-    assert (inside[0].item(), inside[1].item()) == (5, 7)
-
-
-def test_span_conversions():
-    times = torch.tensor([[1.0, 2.0, 4.0, 8.0]])
-    torch.testing.assert_close(interval_seconds(torch.tensor([1]), torch.tensor([3]), times), torch.tensor([[2.0, 8.0]]))
-    # the released conversion uses an exclusive end over T-1 steps: a window ending on the last frame
-    # runs past the video's end
-    span = released_window_seconds(torch.tensor([27]), torch.tensor([31]), 32, torch.tensor([31.0]))
-    torch.testing.assert_close(span, torch.tensor([[27.0, 32.0]]))
 
 
 def test_smooth_weights_is_the_module_at_a_fixed_width():

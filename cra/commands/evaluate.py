@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _spans(args: argparse.Namespace, gsub: dict):
     """(spans, normalized?) from --pred according to --pred-format."""
-    from cra import metrics
+    from cra import readouts
     from cra.data import read_frame2time, read_frame_weights, read_span_predictions
 
     if args.pred_format in ("attention",) or args.merge_with is not None:
@@ -57,15 +57,15 @@ def _spans(args: argparse.Namespace, gsub: dict):
     if args.pred_format in ("seconds", "normalized"):
         spans, normalized = read_span_predictions(args.pred), args.pred_format == "normalized"
     elif args.pred_format == "window":
-        spans, normalized = metrics.window_spans(read_frame_weights(args.pred)), True
+        spans, normalized = readouts.window_spans(read_frame_weights(args.pred)), True
     else:
-        spans, normalized = metrics.posthoc_spans(read_frame_weights(args.pred), frame2time), False
+        spans, normalized = readouts.posthoc_spans(read_frame_weights(args.pred), frame2time), False
     if args.merge_with is None:
         return spans, normalized
     if not normalized:
         raise SystemExit("error: --merge-with merges normalized spans (--pred-format window or normalized), as the official combine does")
-    posthoc = metrics.posthoc_spans(read_frame_weights(args.merge_with), frame2time)
-    return metrics.merge_spans(spans, posthoc, gsub), False
+    posthoc = readouts.posthoc_spans(read_frame_weights(args.merge_with), frame2time)
+    return readouts.merge_spans(spans, posthoc, gsub), False
 
 
 def _clean(value):

@@ -8,7 +8,7 @@ r"""The CRA model, one idea of the paper per file (a Markdown table, ready for a
 | `../text/encoders.py` | `build_text_encoder("word" / "roberta" / "clip")` | token vectors of $q \oplus a_k$ (6) |
 | `gsg.py` | `GSG` | $g_i = \tanh\langle \tilde v_i, \tilde l\rangle$, $w^0 = \mathrm{softmax}_i\, \mathrm{MLP}(g_i \tilde v_i)$ (2.1) |
 | `gsg.py` | `GaussianSmoothing` | $w \propto k_\sigma * w^0$, one learned $\sigma > 0$ (2.2) |
-| `gsg.py` | `window_readout`, `posthoc_readout`, `merge_readout` | $t^* = \Phi(w)$: best window, adaptive threshold, intersection (2.3) |
+| `../readouts.py` | `interval_readouts` | $t^* = \Phi(w)$: best window, adaptive threshold, intersection (2.3) |
 | `cma.py` | `info_nce`, `cma_loss` | $\mathcal L_{CMA} = \mathcal L_{NCE}(l^+, v^+, \{v^-\}) + \mathcal L_{NCE}(v^+, l^+, \{l^-\})$ (3) |
 | `causal.py` | `BackDoor`, `GraphConv` | $P(a \mid do(L)) = \sum_z P(a \mid L, z) P(z)$, NWGM: $l' = \mathrm{LN}(l + \mathrm{Attn}(l, Z_l))$ (4.2) |
 | `causal.py` | `FrontDoor` | $P(a \mid do(X)) = \sum_m P(m \mid x) \sum_{\hat x} P(\hat x) P(a \mid \hat x, m)$, NWGM: $m' = \mathrm{LN}(m + W_o[h_1; h_2])$ (4.3) |
@@ -21,9 +21,9 @@ from cra.model.causal import BackDoor, FrontDoor, GraphConv
 from cra.model.cma import cma_loss, info_nce
 from cra.model.config import RELEASED_CODE, CRAConfig
 from cra.model.cra import CRA, CRAOutput, PassOutput
-from cra.model.gsg import GSG, AttentionPooling, GaussianSmoothing, merge_readout, posthoc_readout, window_readout
+from cra.model.gsg import GSG, AttentionPooling, GaussianSmoothing
 
 __all__ = [
     "CRA", "CRAConfig", "CRAOutput", "PassOutput", "RELEASED_CODE", "GSG", "AttentionPooling", "GaussianSmoothing",
-    "window_readout", "posthoc_readout", "merge_readout", "info_nce", "cma_loss", "BackDoor", "FrontDoor", "GraphConv",
+    "info_nce", "cma_loss", "BackDoor", "FrontDoor", "GraphConv",
 ]

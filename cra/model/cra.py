@@ -12,7 +12,7 @@ key                      type / shape                meaning
 ``answer``               long (B,), training only    index of the correct candidate
 ``question_candidates``  B lists of K_q str, opt.    the true question and K_q - 1 negative questions
 ``question_answer``      long (B,), with the above   index of the true question among them
-``frame_times``          float (B, T), optional      frame timestamps in seconds (read-outs only)
+``frame_times``          float (B, T), optional      frame timestamps in seconds (for :mod:`cra.readouts`)
 =======================  ==========================  ===========================================
 
 Other keys are ignored. The VQ pass runs when ``question_candidates`` is present; losses need
@@ -48,8 +48,7 @@ from cra.model.backbone import TemporalEncoder, TextHead
 from cra.model.causal import SEMANTIC_GRAPH_NODES, BackDoor, FrontDoor
 from cra.model.cma import cma_loss
 from cra.model.config import CRAConfig
-from cra.model.gsg import (GSG, AttentionPooling, interval_seconds, merge_readout, posthoc_readout,
-                           window_readout)
+from cra.model.gsg import GSG, AttentionPooling
 from cra.model.ops import check_frame_mask
 from cra.text.encoders import TextEncoder, build_text_encoder
 
@@ -216,20 +215,3 @@ class CRA(nn.Module):
             total = total + cfg.weight_cma * cma_total
         result["loss"] = total
         return result
-
-    # ---- grounding read-out ------------------------------------------------------------------
-
-    @torch.no_grad()
-    def ground(self, w: torch.Tensor, frame_times: torch.Tensor, frame_mask: torch.Tensor | None = None,
-               readout: str = "posthoc") -> torch.Tensor:
-        """Interval in seconds (B, 2) from frame weights: ``"window"``, ``"posthoc"`` or ``"merge"``."""
-        cfg = self.config
-        if readout == "window":
-            span = window_readout(w, cfg.window_sizes, frame_mask)
-        elif readout in ("posthoc", "merge"):
-            span = posthoc_readout(w, frame_times, frame_mask, cfg.posthoc_thd_weight, cfg.posthoc_dis)
-            if readout == "merge":
-                span = merge_readout(window_readout(w, cfg.window_sizes, frame_mask), span)
-        else:
-            raise ValueError(f"readout={readout!r}: expected 'window', 'posthoc' or 'merge'")
-        return interval_seconds(*span, frame_times)

@@ -1,5 +1,5 @@
-r"""GSG, Gaussian Smoothing Grounding: frame weights from a cross-modal gate, an adaptive Gaussian
-filter, and the three ways of reading an interval off the weights.
+r"""GSG, Gaussian Smoothing Grounding: frame weights from a cross-modal gate and an adaptive
+Gaussian filter.
 
 Weights (paper_digest.md 2.1-2.2):
 
@@ -11,17 +11,7 @@ Weights (paper_digest.md 2.1-2.2):
     w^0 = \mathrm{softmax}_i\, \mathrm{MLP}(g_i \tilde v_i),\quad
     w \propto k_\sigma * w^0
 
-Read-outs (all vectorised over batch and positions; ``*_loop`` are the literal versions used as
-references by the tests, the benchmark and the book):
-
-(a) :func:`window_readout`: the window, among sizes (1, 3, 5) not longer than T/2, that contains the
-    arg-max frame and has the largest weight sum (the released code's "pre-hoc" span). With positive
-    weights the largest allowed window always wins.
-(b) :func:`posthoc_readout`: NExT-GQA's adaptive threshold (nextgqa_eval_semantics.md 1.4).
-(c) :func:`merge_readout`: the intersection of (a) and (b), or (b) when they are disjoint.
-
-Intervals are inclusive frame indices ``(start, end)``; :func:`interval_seconds` turns them into
-seconds with the frame timestamps.
+Reading an interval off the weights (window, post-hoc threshold, merge) is :mod:`cra.readouts`.
 """
 
 from __future__ import annotations
@@ -33,14 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cra.metrics import merge_span, posthoc_indices, window_indices
 from cra.model.ops import check_frame_mask, masked_softmax
 
 __all__ = [
     "GroundingWeights", "GaussianSmoothing", "GSG", "AttentionPooling", "gaussian_kernel",
-    "window_readout", "posthoc_readout", "merge_readout", "interval_seconds", "released_window_seconds",
     "gaussian_filter", "renormalise", "smooth_weights", "weight_stats",
-    "window_readout_loop", "posthoc_readout_loop", "merge_readout_loop",
 ]
 
 
@@ -164,115 +151,3 @@ class AttentionPooling(nn.Module):
         scores = torch.einsum("btd,bd->bt", frame_states, l_global) / math.sqrt(frame_states.shape[-1])
         w0 = masked_softmax(scores, mask)  # (B, T)
         return GroundingWeights(w0, w0, None)
-
-
-# --------------------------------------------------------------------------------------------
-# Interval read-outs, vectorised
-# --------------------------------------------------------------------------------------------
-
-def _valid(w: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    mask = check_frame_mask(mask, tuple(w.shape), w.device)
-    return mask, mask.sum(1)  # (B, T), (B,)
-
-
-def window_readout(w: torch.Tensor, window_sizes=(1, 3, 5), mask: torch.Tensor | None = None):
-    """(a) Best window containing the arg-max: -> (start, end) inclusive frame indices, each (B,).
-
-    A size s is allowed when s = 1 or 2 s <= n (n = valid frames); windows lie inside the valid
-    frames. Ties go to the earlier size in ``window_sizes``, then the earlier start.
-    """
-    mask, n = _valid(w, mask)
-    B, T = w.shape
-    peak = w.masked_fill(~mask, float("-inf")).argmax(1)  # (B,)
-    starts = torch.arange(T, device=w.device)[None, :]  # (1, T)
-    w_valid = w * mask
-    sums, sizes = [], []
-    for s in window_sizes:  # a handful of sizes; positions and batch are vectorised
-        total = torch.full_like(w, float("-inf"))
-        if s <= T:
-            total[:, : T - s + 1] = w_valid.unfold(1, s, 1).sum(-1)  # (B, T-s+1) window sums
-        ok = (starts + s <= n[:, None]) & (starts <= peak[:, None]) & (peak[:, None] <= starts + s - 1)
-        ok &= ((2 * s <= n) | (s == 1))[:, None]
-        sums.append(total.masked_fill(~ok, float("-inf")))
-        sizes.append(s)
-    flat = torch.stack(sums, 1).flatten(1)  # (B, S*T), ordered (size, start)
-    best = flat.argmax(1)  # first maximum
-    size = torch.as_tensor(sizes, device=w.device)[best // T]
-    start = best % T
-    # no allowed size (possible only if 1 is not among window_sizes): fall back to the peak frame
-    none = torch.isinf(flat.max(1).values)
-    start = torch.where(none, peak, start)
-    end = torch.where(none, peak, start + size - 1)
-    return start, end
-
-
-def posthoc_readout(w: torch.Tensor, frame_times: torch.Tensor, mask: torch.Tensor | None = None,
-                    thd_weight: float = 0.3, dis: float = 10.0):
-    """(b) NExT-GQA's adaptive threshold on min-max normalised weights: -> (start, end) indices.
-
-    From the peak frame p, walk outwards; frame j is kept when
-    a_j / (1 + |t_j - t_p| / dis) >= (1 + thd_weight) * mean(a); each walk stops at the first frame
-    that fails while more than ``dis`` seconds away. As in the official code the left walk never
-    reaches frame 0. The span is [min kept, max kept] (kept frames may have gaps).
-    """
-    mask, n = _valid(w, mask)
-    B, T = w.shape
-    lo = w.masked_fill(~mask, float("inf")).min(1, keepdim=True).values
-    hi = w.masked_fill(~mask, float("-inf")).max(1, keepdim=True).values
-    a = ((w - lo) / (hi - lo + 1e-12)).masked_fill(~mask, 0.0)  # (B, T) min-max normalised
-    peak = a.masked_fill(~mask, float("-inf")).argmax(1, keepdim=True)  # (B, 1)
-    thd = (1 + thd_weight) * a.sum(1, keepdim=True) / n[:, None]  # (B, 1)
-    elapse = (frame_times - frame_times.gather(1, peak)).abs()  # (B, T) seconds from the peak
-    passes = a / (1 + elapse / dis) >= thd
-    stops = ~passes & (elapse > dis) & mask
-    j = torch.arange(T, device=w.device)[None, :]
-    right, left = (j > peak) & mask, (j < peak) & (j >= 1)
-    blocked_right = (stops & right).cumsum(1) > 0  # at or after the first stop to the right
-    blocked_left = (stops & left).flip(1).cumsum(1).flip(1) > 0  # at or before the first stop to the left
-    kept = (passes & right & ~blocked_right) | (passes & left & ~blocked_left) | (j == peak)
-    start = torch.where(kept, j, T).min(1).values
-    end = torch.where(kept, j, -1).max(1).values
-    return start, end
-
-
-def merge_readout(window: tuple, posthoc: tuple):
-    """(c) Intersection of the window and post-hoc intervals; the post-hoc one when they are disjoint."""
-    start, end = torch.maximum(window[0], posthoc[0]), torch.minimum(window[1], posthoc[1])
-    overlap = start <= end
-    return torch.where(overlap, start, posthoc[0]), torch.where(overlap, end, posthoc[1])
-
-
-def interval_seconds(start: torch.Tensor, end: torch.Tensor, frame_times: torch.Tensor) -> torch.Tensor:
-    """[t_start, t_end] in seconds from inclusive frame indices: -> (B, 2)."""
-    return torch.stack([frame_times.gather(1, start[:, None])[:, 0], frame_times.gather(1, end[:, None])[:, 0]], 1)
-
-
-def released_window_seconds(start: torch.Tensor, end: torch.Tensor, num_frames: int, duration: torch.Tensor) -> torch.Tensor:
-    """The released code's conversion of a window: [s/(T-1), (e+1)/(T-1)] x duration (end exclusive,
-    not clamped, so it can run past the video's end): -> (B, 2)."""
-    return torch.stack([start, end + 1], 1).to(duration.dtype) / (num_frames - 1) * duration[:, None]
-
-
-# --------------------------------------------------------------------------------------------
-# The same read-outs as literal loops (references for tests, benchmark and book)
-# --------------------------------------------------------------------------------------------
-
-def window_readout_loop(w, window_sizes=(1, 3, 5), mask=None):
-    """:func:`window_readout` one question at a time with :func:`cra.metrics.window_indices`."""
-    mask, n = _valid(w, mask)
-    spans = [window_indices(row[:length], window_sizes) for row, length in zip(w.tolist(), n.tolist())]
-    return torch.tensor([s for s, _ in spans]), torch.tensor([e - 1 for _, e in spans])  # inclusive end
-
-
-def posthoc_readout_loop(w, frame_times, mask=None, thd_weight=0.3, dis=10.0):
-    """:func:`posthoc_readout` one question at a time with :func:`cra.metrics.posthoc_indices`."""
-    mask, n = _valid(w, mask)
-    spans = [posthoc_indices(row[:length], times[:length], thd_weight, dis)
-             for row, times, length in zip(w.tolist(), frame_times.tolist(), n.tolist())]
-    return torch.tensor([s for s, _ in spans]), torch.tensor([e for _, e in spans])
-
-
-def merge_readout_loop(window, posthoc):
-    """:func:`merge_readout` one question at a time with :func:`cra.metrics.merge_span`."""
-    spans = [merge_span((ws, we), (ps, pe)) for ws, we, ps, pe in zip(*(t.tolist() for t in (*window, *posthoc)))]
-    return torch.tensor([s for s, _ in spans]), torch.tensor([e for _, e in spans])

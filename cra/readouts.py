@@ -1,0 +1,404 @@
+r"""Read-outs: from per-frame weights $w$ to an interval $t^* = [t_s, t_e]$ in seconds. The one home.
+
+Three read-outs (``READOUTS``; symbols of ``book/notation.md``, semantics of
+``docs/nextgqa_eval_semantics.md``):
+
+(a) ``window``: among the windows of the given sizes (1, 3, 5; a size above T/2 is skipped unless
+    it is 1) that contain the arg-max frame, the one with the largest weight sum (the released
+    code's ``find_best_interval_v2``, its "pre-hoc" span). With positive weights the widest wins.
+(b) ``posthoc``: NExT-GQA's adaptive threshold (``find_seg_ada``) on min-max normalised weights.
+(c) ``merge``: the intersection of (a) and (b), or (b) when they are disjoint (``combine``, ``itsc``).
+
+How a window becomes seconds (``WINDOW_SECONDS``; frames s..e inclusive, T frames, e' = e + 1):
+
+* ``"frame_times"``: $[t_s, t_e]$ = [frame_times[s], frame_times[e]], as the post-hoc span; what
+  ``cra train`` and ``cra predict`` write. The merge intersects frame indices (the same as
+  intersecting the seconds unless two frames share a timestamp).
+* ``"released"``: round([s / (T-1), e' / (T-1)] x duration, 1), as the released CRA code writes the
+  span and the official script converts it (``cra evaluate --pred-format window``); it can pass the
+  video's end. The merge intersects seconds, as the official ``combine`` does.
+* ``"bins"``: round([s / T, e' / T] x duration, 1): frame i covers [i/T, (i+1)/T] of the video.
+
+Two forms of the same rules:
+
+* :func:`interval_readouts`, batched and vectorised (torch): ``{name: (B, 2) seconds}``;
+* the per-question references (numpy, the official semantics, one question): :func:`window_indices`,
+  :func:`window_span`, :func:`posthoc_indices`, :func:`posthoc_span`, :func:`merge_span`,
+  :func:`question_readouts` (the reference twin of :func:`interval_readouts`), and the dict
+  helpers :func:`window_spans`, :func:`posthoc_spans`, :func:`merge_spans` over
+  ``"{video}_{question}"`` keys used by :mod:`cra.released` and ``cra evaluate``.
+
+The tests check the batched form against literal loops over the references
+(``tests/readout_oracles.py``). torch is imported only by the batched form, so scoring tools that
+use the references stay light.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from cra.metrics import GSub, split_key, to_seconds
+
+if TYPE_CHECKING:
+    import torch
+
+#: The read-outs, by the names used in configs, prediction files and code.
+READOUTS = ("window", "posthoc", "merge")
+#: How tables and figures name them.
+LABELS = {"window": "window", "posthoc": "post-hoc", "merge": "merge"}
+#: The conventions that turn a window into seconds (see the module docstring).
+WINDOW_SECONDS = ("frame_times", "released", "bins")
+
+__all__ = [
+    "READOUTS", "LABELS", "WINDOW_SECONDS", "interval_readouts", "question_readouts",
+    "window_indices", "window_span", "posthoc_indices", "posthoc_span", "merge_span",
+    "window_spans", "posthoc_spans", "merge_spans",
+]
+
+
+def _check_names(readouts: Sequence[str], window_seconds: str) -> None:
+    bad = [r for r in readouts if r not in READOUTS]
+    if bad or not readouts:
+        raise ValueError(f"readouts={list(readouts)}: expected some of {READOUTS}")
+    if window_seconds not in WINDOW_SECONDS:
+        raise ValueError(f"window_seconds={window_seconds!r}: expected one of {WINDOW_SECONDS}")
+
+
+# ============================================================================================
+# Batched: the one entry point
+# ============================================================================================
+def interval_readouts(
+    w: torch.Tensor,
+    frame_times: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    readouts: Sequence[str] = READOUTS,
+    window_sizes: Sequence[int] = (1, 3, 5),
+    thd_weight: float = 0.3,
+    dis: float = 10.0,
+    window_seconds: str = "frame_times",
+    duration: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """The ``readouts`` of weights ``w`` (B, T) as ``{name: (B, 2) [t_s, t_e] seconds}``, in that order.
+
+    ``frame_times`` (B, T) s; ``mask`` (B, T) bool, valid frames first (``None``: all valid), checked
+    once here; ``window_sizes``, ``thd_weight``, ``dis`` as in the references (a model's come from its
+    config: ``window_sizes``, ``posthoc_thd_weight``, ``posthoc_dis``). ``window_seconds`` names the
+    window's conversion (``WINDOW_SECONDS``); ``"released"`` and ``"bins"`` need ``duration`` (B,) s
+    and are computed in float64 like the official conversion. Results have the dtype of
+    ``frame_times``. The merge is taken from the window and post-hoc results, not recomputed.
+    """
+    import torch
+
+    from cra.model.ops import check_frame_mask
+
+    readouts = tuple(readouts)
+    _check_names(readouts, window_seconds)
+    if window_seconds != "frame_times" and duration is None:
+        raise ValueError(f"window_seconds={window_seconds!r} needs duration: a (B,) tensor of seconds")
+    if frame_times.shape != w.shape:
+        raise ValueError(f"frame_times: expected shape {tuple(w.shape)} like the weights, got {tuple(frame_times.shape)}")
+    mask = check_frame_mask(mask, tuple(w.shape), w.device)  # (B, T), the one check
+    n = mask.sum(1)  # (B,) valid frames
+    need_window = "window" in readouts or "merge" in readouts
+    need_posthoc = "posthoc" in readouts or "merge" in readouts
+    window = _window_frames(w, mask, n, window_sizes) if need_window else None  # (start, end) (B,) each
+    posthoc = _posthoc_frames(w, frame_times, mask, n, thd_weight, dis) if need_posthoc else None
+    seconds = {}
+    if window_seconds == "frame_times":
+        if window is not None:
+            seconds["window"] = _at_times(window, frame_times)
+        if posthoc is not None:
+            seconds["posthoc"] = _at_times(posthoc, frame_times)
+        if "merge" in readouts:
+            seconds["merge"] = _at_times(_intersect_or_second(window, posthoc), frame_times)
+    else:
+        if window_seconds == "released" and bool((n < 2).any()):
+            raise ValueError(f"window_seconds='released' divides by T-1: rows {torch.nonzero(n < 2).flatten().tolist()} "
+                             "have fewer than 2 valid frames")
+        steps = (n - 1 if window_seconds == "released" else n).to(torch.float64)  # (B,) T-1 or T
+        if window is not None:
+            start, end = window[0].to(torch.float64), (window[1] + 1).to(torch.float64)  # exclusive end e'
+            fraction = torch.stack([start / steps, end / steps], 1)  # (B, 2) of the video
+            seconds["window"] = _round_tenth(fraction * duration.to(torch.float64)[:, None])  # official to_seconds
+        if posthoc is not None:
+            seconds["posthoc"] = _at_times(posthoc, frame_times).to(torch.float64)
+        if "merge" in readouts:
+            parts = seconds["window"], seconds["posthoc"]
+            seconds["merge"] = torch.stack(_intersect_or_second(*((p[:, 0], p[:, 1]) for p in parts)), 1)
+        seconds = {k: v.to(frame_times.dtype) for k, v in seconds.items()}
+    return {r: seconds[r] for r in readouts}
+
+
+def _window_frames(w: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, window_sizes: Sequence[int]):
+    """(a) Best window containing the arg-max: (start, end) inclusive frame indices, (B,) each.
+
+    A size s is allowed when s = 1 or 2 s <= n; windows lie inside the valid frames. Ties go to the
+    earlier size in ``window_sizes``, then the earlier start.
+    """
+    import torch
+
+    B, T = w.shape
+    peak = w.masked_fill(~mask, float("-inf")).argmax(1)  # (B,)
+    starts = torch.arange(T, device=w.device)[None, :]  # (1, T)
+    w_valid = w * mask
+    sums = []
+    for s in window_sizes:  # a handful of sizes; positions and batch are vectorised
+        total = torch.full_like(w, float("-inf"))
+        if s <= T:
+            total[:, : T - s + 1] = w_valid.unfold(1, s, 1).sum(-1)  # (B, T-s+1) window sums
+        ok = (starts + s <= n[:, None]) & (starts <= peak[:, None]) & (peak[:, None] <= starts + s - 1)
+        ok &= ((2 * s <= n) | (s == 1))[:, None]
+        sums.append(total.masked_fill(~ok, float("-inf")))
+    flat = torch.stack(sums, 1).flatten(1)  # (B, S*T), ordered (size, start)
+    best = flat.argmax(1)  # first maximum
+    size = torch.as_tensor(tuple(window_sizes), device=w.device)[best // T]
+    start = best % T
+    # no allowed size (possible only if 1 is not among window_sizes): fall back to the peak frame
+    none = torch.isinf(flat.max(1).values)
+    start = torch.where(none, peak, start)
+    end = torch.where(none, peak, start + size - 1)
+    return start, end
+
+
+def _posthoc_frames(w: torch.Tensor, frame_times: torch.Tensor, mask: torch.Tensor, n: torch.Tensor,
+                    thd_weight: float, dis: float):
+    """(b) NExT-GQA's adaptive threshold: (start, end) inclusive frame indices, (B,) each.
+
+    From the peak frame p, walk outwards; frame j is kept when
+    a_j / (1 + |t_j - t_p| / dis) >= (1 + thd_weight) * mean(a), a = min-max normalised w; each walk
+    stops at the first frame that fails while more than ``dis`` seconds away. As in the official
+    code the left walk never reaches frame 0. The span is [min kept, max kept] (gaps possible).
+    """
+    import torch
+
+    B, T = w.shape
+    lo = w.masked_fill(~mask, float("inf")).min(1, keepdim=True).values
+    hi = w.masked_fill(~mask, float("-inf")).max(1, keepdim=True).values
+    a = ((w - lo) / (hi - lo + 1e-12)).masked_fill(~mask, 0.0)  # (B, T) min-max normalised
+    peak = a.masked_fill(~mask, float("-inf")).argmax(1, keepdim=True)  # (B, 1)
+    thd = (1 + thd_weight) * a.sum(1, keepdim=True) / n[:, None]  # (B, 1)
+    elapse = (frame_times - frame_times.gather(1, peak)).abs()  # (B, T) seconds from the peak
+    passes = a / (1 + elapse / dis) >= thd
+    stops = ~passes & (elapse > dis) & mask
+    j = torch.arange(T, device=w.device)[None, :]
+    right, left = (j > peak) & mask, (j < peak) & (j >= 1)
+    blocked_right = (stops & right).cumsum(1) > 0  # at or after the first stop to the right
+    blocked_left = (stops & left).flip(1).cumsum(1).flip(1) > 0  # at or before the first stop to the left
+    kept = (passes & right & ~blocked_right) | (passes & left & ~blocked_left) | (j == peak)
+    start = torch.where(kept, j, T).min(1).values
+    end = torch.where(kept, j, -1).max(1).values
+    return start, end
+
+
+def _intersect_or_second(first: tuple, second: tuple):
+    """(c) [max of starts, min of ends] where first and second meet, else second; (B,) each, of
+    frame indices or seconds."""
+    import torch
+
+    start, end = torch.maximum(first[0], second[0]), torch.minimum(first[1], second[1])
+    meet = start <= end
+    return torch.where(meet, start, second[0]), torch.where(meet, end, second[1])
+
+
+def _at_times(frames: tuple, frame_times: torch.Tensor) -> torch.Tensor:
+    """[t_start, t_end] from inclusive frame indices (B,) each: -> (B, 2) seconds."""
+    import torch
+
+    start, end = frames
+    return torch.stack([frame_times.gather(1, start[:, None])[:, 0], frame_times.gather(1, end[:, None])[:, 0]], 1)
+
+
+def _round_tenth(x: torch.Tensor) -> torch.Tensor:
+    """round(x, 1) half to even, exactly as numpy's round (rint(10 x) / 10)."""
+    import torch
+
+    return torch.round(x * 10) / 10
+
+
+# ============================================================================================
+# Per question: the references (numpy, the official semantics)
+# ============================================================================================
+def posthoc_indices(
+    w: Sequence[float],
+    frame_times: Sequence[float],
+    thd_weight: float = 0.3,
+    dis: float = 10.0,
+    *,
+    official: bool = True,
+) -> tuple[int, int]:
+    """The official post-hoc rule (``find_seg_ada``) on per-frame weights ``w``: (first, last) kept
+    frame, both inclusive.
+
+    1. min-max normalise: w' = (w - min w) / (max w - min w + 1e-12);
+    2. start at i* = argmax w' (first maximum), threshold thd = (1 + thd_weight) * mean(w');
+    3. walk away from i* on each side; frame j joins when w'_j / (1 + |t_j - t_i*| / dis) >= thd;
+       the walk stops at the first failing frame more than ``dis`` seconds away (failing frames
+       nearer than that are stepped over, so the kept set can have gaps);
+    4. return (min kept, max kept), with ``frame_times`` t (``frame2time``) giving the distances.
+
+    ``official=True`` keeps the official quirk that the left walk never reaches frame 0 (its loop
+    runs while j > 0); ``official=False`` lets it reach frame 0.
+    """
+    w = np.asarray(w, dtype=float)  # (T,)
+    t = np.asarray(frame_times, dtype=float)  # (T,)
+    if w.ndim != 1 or t.shape != w.shape:
+        raise ValueError(f"posthoc_span needs 1-d weights and frame times of the same length, got {w.shape} and {t.shape}")
+    w = (w - w.min()) / (w.max() - w.min() + 1e-12)
+    peak = int(np.argmax(w))
+    thd = (1.0 + thd_weight) * w.mean()
+    kept = [peak]
+
+    def walk(frames: Iterable[int]) -> None:
+        for j in frames:
+            elapsed = abs(t[peak] - t[j])
+            if w[j] / (1.0 + elapsed / dis) >= thd:
+                kept.append(j)
+            elif elapsed > dis:
+                break
+
+    first_left = 1 if official else 0
+    walk(range(peak - 1, first_left - 1, -1))  # leftwards
+    walk(range(peak + 1, len(w)))  # rightwards
+    return min(kept), max(kept)
+
+
+def posthoc_span(
+    w: Sequence[float],
+    frame_times: Sequence[float],
+    thd_weight: float = 0.3,
+    dis: float = 10.0,
+    *,
+    official: bool = True,
+) -> list[float]:
+    """The official post-hoc span in seconds: [t_first, t_last] of :func:`posthoc_indices`.
+    A single kept frame gives a zero-length span."""
+    first, last = posthoc_indices(w, frame_times, thd_weight, dis, official=official)
+    return [float(frame_times[first]), float(frame_times[last])]
+
+
+def window_indices(w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5)) -> tuple[int, int]:
+    """CRA's window read-out of weights ``w`` (``find_best_interval_v2``): (start, end), end exclusive.
+
+    Among the windows of the given sizes (sizes above T // 2 skipped) that contain the arg-max
+    frame, the one with the largest sum of ``w``; ties keep the first found (sizes in order, then
+    starts left to right). With positive weights the widest window always wins. A one-frame window
+    is always allowed (so a one-frame video gives (0, 1)); with no allowed size the result is the
+    peak frame alone.
+    """
+    w = np.asarray(w, dtype=float)  # (T,)
+    n = len(w)
+    peak = int(np.argmax(w))
+    best, best_sum = (peak, peak + 1), -math.inf  # the peak frame alone when no size is allowed
+    for size in window_sizes:
+        if size > n // 2 and size != 1:
+            continue
+        for start in range(max(0, peak - size + 1), min(peak, n - size) + 1):
+            total = float(w[start:start + size].sum())
+            if total > best_sum:
+                best, best_sum = (start, start + size), total
+    return best
+
+
+def window_span(
+    w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5), *, convention: str = "released"
+) -> list[float]:
+    """The window read-out as a normalised span (evaluate with ``normalized=True``).
+
+    ``convention="released"``: [s / (T-1), e / (T-1)] with exclusive end e, as the released CRA code
+    writes it; it can exceed 1 (up to T/(T-1)) and is not clipped. ``"bins"``: frame i covers
+    [i/T, (i+1)/T], so the span is [s / T, e / T] and never leaves the video.
+    """
+    start, end = window_indices(w, window_sizes)
+    n = len(w)
+    if convention == "released":
+        if n < 2:
+            raise ValueError(f"the released window convention divides by T-1: needs at least 2 frames, got {n}")
+        return [start / (n - 1), end / (n - 1)]
+    if convention == "bins":
+        return [start / n, end / n]
+    raise ValueError(f"unknown window convention {convention!r}; expected 'released' or 'bins'")
+
+
+def merge_span(window: Sequence[float], posthoc: Sequence[float]) -> list[float]:
+    """The official merge (``combine``, way ``itsc``): the intersection of the two spans, or the
+    post-hoc span when they do not intersect (touching spans give a zero-length intersection).
+    Both in seconds (the official use) or both in inclusive frame indices."""
+    start = max(window[0], posthoc[0])
+    end = min(window[1], posthoc[1])
+    return [start, end] if start <= end else list(posthoc)
+
+
+def question_readouts(
+    w: Sequence[float],
+    frame_times: Sequence[float],
+    duration: float | None = None,
+    *,
+    readouts: Sequence[str] = READOUTS,
+    window_sizes: Sequence[int] = (1, 3, 5),
+    thd_weight: float = 0.3,
+    dis: float = 10.0,
+    window_seconds: str = "frame_times",
+) -> dict[str, list[float]]:
+    """The ``readouts`` of one question's weights ``w`` (T,) as ``{name: [t_s, t_e] seconds}``: the
+    per-question reference of :func:`interval_readouts`, same arguments (``duration`` in seconds).
+    With ``window_seconds="released"`` this is what the official evaluation scores."""
+    _check_names(tuple(readouts), window_seconds)
+    if window_seconds != "frame_times" and duration is None:
+        raise ValueError(f"window_seconds={window_seconds!r} needs the video's duration in seconds")
+    window = posthoc = None
+    if "window" in readouts or "merge" in readouts:
+        if window_seconds == "frame_times":
+            start, end = window_indices(w, window_sizes)
+            window = [start, end - 1]  # inclusive frame indices
+        else:
+            window = to_seconds(window_span(w, window_sizes, convention=window_seconds), duration)
+    if "posthoc" in readouts or "merge" in readouts:
+        posthoc = list(posthoc_indices(w, frame_times, thd_weight, dis))
+        if window_seconds != "frame_times":
+            posthoc = [float(frame_times[i]) for i in posthoc]
+    spans = {"window": window, "posthoc": posthoc}
+    if "merge" in readouts:
+        spans["merge"] = merge_span(window, posthoc)
+    if window_seconds == "frame_times":  # frame indices -> seconds
+        spans = {k: None if s is None else [float(frame_times[s[0]]), float(frame_times[s[1]])] for k, s in spans.items()}
+    return {r: spans[r] for r in readouts}
+
+
+# --------------------------------------------------------------------------------------------
+# Over a prediction file: {"<video_id>_<qid>": weights}
+# --------------------------------------------------------------------------------------------
+def posthoc_spans(
+    weights: Mapping[str, Sequence[float]], frame2time: Mapping[str, Sequence[float]], **kwargs
+) -> dict[str, list[float]]:
+    """:func:`posthoc_span` for every key of ``weights``, frame times from ``frame2time[video_id]``."""
+    spans = {}
+    for key, w in weights.items():
+        vid, _ = split_key(key)
+        if vid not in frame2time:
+            raise KeyError(f"no frame2time entry for video {vid!r} (prediction {key!r}); expected one list of "
+                           f"{len(w)} timestamps per video")
+        spans[key] = posthoc_span(w, frame2time[vid], **kwargs)
+    return spans
+
+
+def window_spans(weights: Mapping[str, Sequence[float]], **kwargs) -> dict[str, list[float]]:
+    """:func:`window_span` (normalised) for every key of ``weights``."""
+    return {key: window_span(w, **kwargs) for key, w in weights.items()}
+
+
+def merge_spans(
+    window_normalized: Mapping[str, Sequence[float]], posthoc: Mapping[str, Sequence[float]], gsub: GSub
+) -> dict[str, list[float]]:
+    """:func:`merge_span` per GT question present in both; the window span is converted with
+    :func:`cra.metrics.to_seconds` first, as the official ``combine`` does."""
+    merged = {}
+    for vid, entry in gsub.items():
+        for qid in entry["location"]:
+            key = f"{vid}_{qid}"
+            if key in window_normalized and key in posthoc:
+                merged[key] = merge_span(to_seconds(window_normalized[key], entry["duration"]), posthoc[key])
+    return merged
