@@ -1,14 +1,15 @@
-"""Interval read-outs of cra.model.gsg: vectorised vs loop versions, at B=64, T=32 (and a whole split).
+"""Interval read-outs of cra.readouts: vectorised vs loop versions, at B=64, T=32 (and a whole split).
 
     PYTHONPATH=. python benchmarks/readout_speed.py [--batch 64 5553] [--frames 32] [--repeats 20] [--threads 1]
 
 Three implementations of each read-out, all checked to give identical intervals first:
 
-* ``vectorised``: the package's functions (no Python loop over batch or positions);
+* ``vectorised``: ``cra.readouts.interval_readouts`` (no Python loop over batch or positions; it
+  includes the mask check and the conversion to seconds);
 * ``numpy loop``: per sample, per window / per frame, numpy slices and scalars: the style of the
   released code and of the official NExT-GQA script (our own transcription of the rules);
-* ``list loop``: ``cra.model.gsg.*_loop``, the literal reference on Python lists used by the tests
-  (the fastest loop we could write).
+* ``list loop``: the test oracles of ``tests/readout_oracles.py``, the per-question references of
+  ``cra.readouts`` on Python lists (the fastest loop we could write).
 
 Times are the best of ``--repeats`` runs. ``--threads 1`` is the default: these are tiny tensors, and on
 a busy 2-core machine two intra-op threads can add milliseconds of hand-off latency per reduction.
@@ -17,13 +18,17 @@ a busy 2-core machine two intra-op threads can add milliseconds of hand-off late
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from cra.model.gsg import (merge_readout, merge_readout_loop, posthoc_readout, posthoc_readout_loop,
-                           window_readout, window_readout_loop)
+from cra.readouts import interval_readouts
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the oracles live with the tests
+from readout_oracles import merge_readout_loop, posthoc_readout_loop, window_readout_loop  # noqa: E402
 
 
 def window_numpy(w: torch.Tensor, sizes=(1, 3, 5)):
@@ -82,22 +87,29 @@ def run(B: int, T: int, repeats: int) -> None:
     w = torch.softmax(3 * torch.randn(B, T, dtype=torch.float64), 1)  # (B, T)
     times = torch.linspace(1.0, 60.0, T, dtype=torch.float64).repeat(B, 1)  # (B, T) seconds
     sizes = (1, 3, 5)
+
+    def vectorised(name):
+        return lambda: interval_readouts(w, times, readouts=(name,), window_sizes=sizes)[name]
+
+    def seconds(frames):  # (start, end) frame indices -> (B, 2) seconds
+        return lambda: torch.stack([times.gather(1, f[:, None])[:, 0] for f in frames()], 1)
+
     cases = {
-        "window (a)": (lambda: window_readout(w, sizes), lambda: window_numpy(w, sizes),
-                       lambda: window_readout_loop(w, sizes)),
-        "post-hoc (b)": (lambda: posthoc_readout(w, times), lambda: posthoc_numpy(w, times),
-                         lambda: posthoc_readout_loop(w, times)),
-        "merge (c) incl. a+b": (lambda: merge_readout(window_readout(w, sizes), posthoc_readout(w, times)),
-                                lambda: merge_readout_loop(window_numpy(w, sizes), posthoc_numpy(w, times)),
-                                lambda: merge_readout_loop(window_readout_loop(w, sizes), posthoc_readout_loop(w, times))),
+        "window (a)": (vectorised("window"), seconds(lambda: window_numpy(w, sizes)),
+                       seconds(lambda: window_readout_loop(w, sizes))),
+        "post-hoc (b)": (vectorised("posthoc"), seconds(lambda: posthoc_numpy(w, times)),
+                         seconds(lambda: posthoc_readout_loop(w, times))),
+        "merge (c) incl. a+b": (vectorised("merge"),
+                                seconds(lambda: merge_readout_loop(window_numpy(w, sizes), posthoc_numpy(w, times))),
+                                seconds(lambda: merge_readout_loop(window_readout_loop(w, sizes),
+                                                                   posthoc_readout_loop(w, times)))),
     }
     print(f"\nB={B}, T={T}: times in ms (best of {repeats}); ratio = loop time / vectorised time")
     print(f"{'read-out':<22}{'vectorised':>11}{'numpy loop':>12}{'ratio':>8}{'list loop':>11}{'ratio':>8}")
     for name, (vec, np_loop, list_loop) in cases.items():
         reference = vec()
         for other in (np_loop, list_loop):
-            got = other()
-            assert all(torch.equal(x, y) for x, y in zip(reference, got)), f"{name}: results differ"
+            assert torch.equal(reference, other()), f"{name}: results differ"
         tv, tn, tl = (best_time(f, repeats) for f in (vec, np_loop, list_loop))
         print(f"{name:<22}{tv * 1e3:>11.3f}{tn * 1e3:>12.3f}{tn / tv:>7.1f}x{tl * 1e3:>11.3f}{tl / tv:>7.1f}x")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cra import metrics, paths
+from cra import metrics, paths, readouts
 from cra.commands import build_confounders as build_command
 from cra.confounders import BuildConfig, build_confounders, load_confounders, save_confounders
 from cra.data import collate
@@ -47,11 +47,12 @@ def test_world_to_dictionaries_to_model_to_metrics(world, tmp_path):
     # Read-outs in seconds from the real frame timestamps, scored by the official evaluation.
     frame2time = read_frame2time(world / "frame2time_val.json")
     times = torch.tensor([frame2time[v] for v in batch["video_id"]], dtype=torch.float32)
-    spans = model.ground(out.vqa.w.detach(), times, batch["frame_mask"], readout="posthoc")
+    spans = readouts.interval_readouts(out.vqa.w.detach(), times, batch["frame_mask"], readouts=("posthoc",),
+                                       thd_weight=model.config.posthoc_thd_weight, dis=model.config.posthoc_dis)["posthoc"]
     predictions = {key: span.tolist() for key, span in zip(batch["key"], spans)}
     correct = dict(zip(batch["key"], (out.vqa.logits.argmax(1) == batch["answer"]).tolist()))
     report = metrics.evaluate_grounding(read_gsub(world / "gsub_val.json"), predictions, correct)
     assert report.n == 6
     # the batched read-out agrees with the official per-question rule
     for key, w, t in zip(batch["key"], out.vqa.w.detach(), times):
-        assert metrics.posthoc_span(w.tolist(), t.tolist()) == pytest.approx(predictions[key])
+        assert readouts.posthoc_span(w.tolist(), t.tolist()) == pytest.approx(predictions[key])

@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 
-from cra import cli, metrics
+from cra import cli, metrics, readouts
 from cra.data import read_frame2time, read_frame_weights, read_gsub, read_qa_results
 
 from conftest import require_data
@@ -125,7 +125,7 @@ def assert_same(report, ref):
 
 
 def test_posthoc_on_raw_attention(released):
-    spans = metrics.posthoc_spans(released["att"], released["f2t"])
+    spans = readouts.posthoc_spans(released["att"], released["f2t"])
     ref_spans = {k: reference_posthoc(w, released["f2t"][k.split("_")[0]]) for k, w in released["att"].items()}
     assert_same_spans(spans, ref_spans)
     report = metrics.evaluate_grounding(released["gsub"], spans, released["correct"])
@@ -135,7 +135,7 @@ def test_posthoc_on_raw_attention(released):
 
 
 def test_window_readout_on_smoothed_weights(released):
-    spans = metrics.window_spans(released["gs"])
+    spans = readouts.window_spans(released["gs"])
     ref_spans = {k: reference_window(w) for k, w in released["gs"].items()}
     assert_same_spans(spans, ref_spans)
     # positive weights: the 5-frame window always wins (paper_digest 2.3)
@@ -147,13 +147,13 @@ def test_window_readout_on_smoothed_weights(released):
 
 
 def test_posthoc_on_smoothed_weights_and_merge(released):
-    spans = metrics.posthoc_spans(released["gs"], released["f2t"])
+    spans = readouts.posthoc_spans(released["gs"], released["f2t"])
     ref_spans = {k: reference_posthoc(w, released["f2t"][k.split("_")[0]]) for k, w in released["gs"].items()}
     report = metrics.evaluate_grounding(released["gsub"], spans, released["correct"])
     assert_same(report, reference_scores(released["gsub"], ref_spans, released["correct"], normalized=False))
     # merge: window span (seconds) intersected with the post-hoc span of the raw attention
-    ph = metrics.posthoc_spans(released["att"], released["f2t"])
-    merged = metrics.merge_spans(metrics.window_spans(released["gs"]), ph, released["gsub"])
+    ph = readouts.posthoc_spans(released["att"], released["f2t"])
+    merged = readouts.merge_spans(readouts.window_spans(released["gs"]), ph, released["gsub"])
     ref_merged = reference_merge(released)
     assert_same_spans(merged, ref_merged)
     report = metrics.evaluate_grounding(released["gsub"], merged, released["correct"])
@@ -163,7 +163,7 @@ def test_posthoc_on_smoothed_weights_and_merge(released):
 def test_acc_qa_matches_the_authors_training_log(released):
     # log.txt is the FrozenBiLM training log of the released run; its last line's val accuracy
     last = [json.loads(line) for line in released["log"].read_text().splitlines() if line.strip()][-1]
-    m = metrics.evaluate_grounding(released["gsub"], metrics.window_spans(released["gs"]), released["correct"],
+    m = metrics.evaluate_grounding(released["gsub"], readouts.window_spans(released["gs"]), released["correct"],
                                    normalized=True).metrics
     assert m["Acc@QA"] == pytest.approx(100 * last["val_nextgqa_acc"], abs=1e-9)
 

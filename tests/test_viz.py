@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from cra import metrics, released, viz
+from cra import metrics, readouts, released, viz
 from cra.data.tables import QUESTION_TYPES, question_table, ratio_histogram, segment_table
 from cra.data import read_qa_answers, read_qa_csv
 
@@ -146,10 +146,12 @@ def test_load_released_val_on_synthetic_files(tmp_path):
     assert released.missing_files(root) == []
     r = released.load_released_val(root)
     assert r.keys == ["v1_0", "v1_1", "v2_0"] and r.correct == {"v1_0": True, "v1_1": False, "v2_0": True}
-    assert set(r.spans) == set(released.READOUTS)
+    assert list(r.spans) == list(released.READOUTS) == [released.POSTHOC_RAW, released.WINDOW, released.POSTHOC_SMOOTHED,
+                                                        released.MERGE]
+    assert {r for r, _ in released.READOUTS.values()} == set(readouts.READOUTS)  # the read-outs of cra.readouts
     # one sharp peak: post-hoc keeps the peak frame only (zero length); the window holds 5 frames around it
     assert r.spans[released.POSTHOC_RAW]["v1_0"] == [3.5, 3.5]
-    assert r.spans[released.WINDOW]["v1_0"] == metrics.to_seconds(metrics.window_span(r.gs["v1_0"]), 32)
+    assert r.spans[released.WINDOW]["v1_0"] == metrics.to_seconds(readouts.window_span(r.gs["v1_0"]), 32)
     start, end = r.spans[released.WINDOW]["v1_0"]
     assert start <= 20.5 <= end and end - start == pytest.approx(5 / 31 * 32, abs=0.1)
     assert r.spans[released.POSTHOC_SMOOTHED]["v1_0"] == [20.5, 20.5]
@@ -205,9 +207,9 @@ def test_released_val_readouts_match_the_official_evaluation():
     assert len(r.keys) == 3358 and set(r.questions) >= set(r.keys)
     reports = r.reports()
     # the window spans were converted to seconds here; scoring the normalised spans gives the same row
-    official = metrics.evaluate_grounding(r.gsub, metrics.window_spans(r.gs), r.correct, normalized=True)
+    official = metrics.evaluate_grounding(r.gsub, readouts.window_spans(r.gs), r.correct, normalized=True)
     assert reports[released.WINDOW].row() == official.row()
-    merged = metrics.merge_spans(metrics.window_spans(r.gs), metrics.posthoc_spans(r.att, r.frame2time), r.gsub)
+    merged = readouts.merge_spans(readouts.window_spans(r.gs), readouts.posthoc_spans(r.att, r.frame2time), r.gsub)
     assert reports[released.MERGE].row() == metrics.evaluate_grounding(r.gsub, merged, r.correct).row()
     assert all(rep.n == 3358 and not rep.missing for rep in reports.values())
     keys = released.showcase_keys(r)

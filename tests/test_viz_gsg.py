@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from cra import metrics, viz  # noqa: E402
+from cra import metrics, readouts, viz  # noqa: E402
 from cra.model.gsg import smooth_weights  # noqa: E402
 
 T = 32
@@ -23,14 +23,19 @@ def curve(peak: int = 10) -> list[float]:
     return list(w)
 
 
-def test_readout_spans_follow_the_metrics_and_the_window_is_five_frames():
+def test_figure_spans_are_the_official_readouts_and_the_window_is_five_frames():
     w = curve(10)
-    spans = viz.gsg_readout_spans(w, TIMES, 32)
-    start, end = metrics.window_indices(w)
+    spans = readouts.question_readouts(w, TIMES, 32, window_seconds="released")  # what gsg_figure draws
+    start, end = readouts.window_indices(w)
     assert end - start == 5  # the always-largest window
     assert spans["window"] == metrics.to_seconds([start / (T - 1), end / (T - 1)], 32)
-    assert spans["post-hoc"] == metrics.posthoc_span(w, TIMES)
-    assert spans["merge"] == metrics.merge_span(spans["window"], spans["post-hoc"])
+    assert spans["posthoc"] == readouts.posthoc_span(w, TIMES)
+    assert spans["merge"] == readouts.merge_span(spans["window"], spans["posthoc"])
+    fig = viz.gsg_figure(w, TIMES, [[9.0, 12.0]], 32, sigma=1.0)
+    drawn = fig.axes[1].texts  # one "IoU .. IoP .." label per read-out, in READOUTS order
+    scores = ["IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop([[9.0, 12.0]], s))
+              for s in readouts.question_readouts(viz.gsg_smooth(w, 1.0, "l1"), TIMES, 32, window_seconds="released").values()]
+    assert [t.get_text() for t in drawn] == scores
 
 
 @pytest.mark.parametrize("renorm", ["l1", "softmax"])
