@@ -107,30 +107,21 @@ def interval_readouts(
     need_posthoc = "posthoc" in readouts or "merge" in readouts
     window = _window_frames(w, mask, n, window_sizes) if need_window else None  # (start, end) (B,) each
     posthoc = _posthoc_frames(w, frame_times, mask, n, thd_weight, dis) if need_posthoc else None
+    if window_seconds == "frame_times":  # merge on frame indices, then [t_start, t_end]
+        frames = {"window": window, "posthoc": posthoc}
+        if "merge" in readouts:
+            frames["merge"] = _intersect_or_second(window, posthoc)
+        return {r: _at_times(frames[r], frame_times) for r in readouts}  # (B, 2) each
+    # the window as a fraction of the video times its duration; merge on seconds (official combine), float64
     seconds = {}
-    if window_seconds == "frame_times":
-        if window is not None:
-            seconds["window"] = _at_times(window, frame_times)
-        if posthoc is not None:
-            seconds["posthoc"] = _at_times(posthoc, frame_times)
-        if "merge" in readouts:
-            seconds["merge"] = _at_times(_intersect_or_second(window, posthoc), frame_times)
-    else:
-        if window_seconds == "released" and bool((n < 2).any()):
-            raise ValueError(f"window_seconds='released' divides by T-1: rows {torch.nonzero(n < 2).flatten().tolist()} "
-                             "have fewer than 2 valid frames")
-        steps = (n - 1 if window_seconds == "released" else n).to(torch.float64)  # (B,) T-1 or T
-        if window is not None:
-            start, end = window[0].to(torch.float64), (window[1] + 1).to(torch.float64)  # exclusive end e'
-            fraction = torch.stack([start / steps, end / steps], 1)  # (B, 2) of the video
-            seconds["window"] = _round_tenth(fraction * duration.to(torch.float64)[:, None])  # official to_seconds
-        if posthoc is not None:
-            seconds["posthoc"] = _at_times(posthoc, frame_times).to(torch.float64)
-        if "merge" in readouts:
-            parts = seconds["window"], seconds["posthoc"]
-            seconds["merge"] = torch.stack(_intersect_or_second(*((p[:, 0], p[:, 1]) for p in parts)), 1)
-        seconds = {k: v.to(frame_times.dtype) for k, v in seconds.items()}
-    return {r: seconds[r] for r in readouts}
+    if window is not None:
+        seconds["window"] = _fraction_seconds(window, n, duration, window_seconds)
+    if posthoc is not None:
+        seconds["posthoc"] = _at_times(posthoc, frame_times).to(torch.float64)
+    if "merge" in readouts:
+        parts = seconds["window"], seconds["posthoc"]
+        seconds["merge"] = torch.stack(_intersect_or_second(*((p[:, 0], p[:, 1]) for p in parts)), 1)
+    return {r: seconds[r].to(frame_times.dtype) for r in readouts}
 
 
 def _window_frames(w: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, window_sizes: Sequence[int]):
@@ -212,11 +203,19 @@ def _at_times(frames: tuple, frame_times: torch.Tensor) -> torch.Tensor:
     return torch.stack([frame_times.gather(1, start[:, None])[:, 0], frame_times.gather(1, end[:, None])[:, 0]], 1)
 
 
-def _round_tenth(x: torch.Tensor) -> torch.Tensor:
-    """round(x, 1) half to even, exactly as numpy's round (rint(10 x) / 10)."""
+def _fraction_seconds(frames: tuple, n: torch.Tensor, duration: torch.Tensor, convention: str) -> torch.Tensor:
+    """round([s / D, e' / D] x duration, 1) with e' = e + 1 (exclusive end) and D = T - 1 (``"released"``)
+    or T (``"bins"``), T = n valid frames: -> (B, 2) float64 seconds, as :func:`cra.metrics.to_seconds`
+    converts :func:`window_span` (numpy's round is rint(10 x) / 10, half to even, as torch.round)."""
     import torch
 
-    return torch.round(x * 10) / 10
+    if convention == "released" and bool((n < 2).any()):
+        raise ValueError(f"window_seconds='released' divides by T-1: rows {torch.nonzero(n < 2).flatten().tolist()} "
+                         "have fewer than 2 valid frames")
+    steps = (n - 1 if convention == "released" else n).to(torch.float64)  # (B,) D
+    start, end = frames[0].to(torch.float64), (frames[1] + 1).to(torch.float64)  # (B,) s, e'
+    fraction = torch.stack([start / steps, end / steps], 1)  # (B, 2) of the video
+    return torch.round(fraction * duration.to(torch.float64)[:, None] * 10) / 10
 
 
 # ============================================================================================

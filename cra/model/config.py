@@ -44,9 +44,9 @@ class CRAConfig:
     sigma_init: float = 1.0
     sigma_param: str = "softplus"  # "softplus": sigma = softplus(rho) > 0; "raw": released scalar
     renorm: str = "l1"  # after smoothing: "l1" (paper intent) or "softmax" (released)
-    window_sizes: tuple = (1, 3, 5)  # read-out (a); windows longer than T/2 are skipped
-    posthoc_thd_weight: float = 0.3  # read-out (b): threshold = (1 + 0.3) * mean
-    posthoc_dis: float = 10.0  # read-out (b): distance scale, seconds
+    window_sizes: tuple = (1, 3, 5)  # read-out "window" (cra.readouts); windows longer than T/2 are skipped
+    posthoc_thd_weight: float = 0.3  # read-out "posthoc": threshold = (1 + 0.3) * mean
+    posthoc_dis: float = 10.0  # read-out "posthoc": distance scale, seconds
     # --- CMA ---
     use_cma: bool = True
     temperature: float = 0.07
