@@ -12,7 +12,7 @@ per epoch::
     ... val_post-hoc, val_merge, then "Test Set" and test_pre-hoc / test_post-hoc / test_merge
 
 Metric names are mapped to this package's (``Acc&GQA`` -> ``Acc@GQA``, ``TIoP@0.3`` -> ``IoP@0.3``, ...);
-``FR`` (= Acc@GQA / Acc@QA x 100) is kept. Read-outs are named as in :mod:`cra.model.gsg`: ``pre-hoc`` ->
+``FR`` (= Acc@GQA / Acc@QA x 100) is kept. Read-outs are named as in :mod:`cra.readouts`: ``pre-hoc`` ->
 ``window``, ``post-hoc`` -> ``posthoc``, ``merge`` -> ``merge``. An epoch whose block is cut off (the
 released log stops at the header of epoch 14) is reported in ``ReleasedLog.incomplete``, never
 half-read.
