@@ -40,7 +40,7 @@ from cra.model.config import CRAConfig
 
 __all__ = ["ConfigError", "RunConfig", "DataConfig", "TrainConfig", "EvalConfig", "PACKAGED_CONFIGS", "parse_yaml",
            "config_path", "packaged_names", "run_layer_names", "read_yaml", "apply_overrides", "overrides_of",
-           "check_keys", "check_values", "check_scalar", "merge", "from_dict", "to_dict", "load_layers",
+           "check_keys", "check_values", "check_scalar", "merge", "defaults", "from_dict", "to_dict", "load_layers",
            "load_run_config"]
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
@@ -335,6 +335,20 @@ def to_dict(config) -> dict:
     return plain(dataclasses.asdict(config))
 
 
+def defaults(schema: type) -> dict[str, Any]:
+    """The dataclass defaults of ``schema`` as a nested dict (fields without a default are left out):
+    the bottom layer of :func:`load_layers`, the one home of every default."""
+    hints, out = _hints(schema), {}
+    for f in dataclasses.fields(schema):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out[f.name] = defaults(hints[f.name])
+        elif f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
 def load_layers(schema: type, layers: Sequence[str | Path], overrides: Sequence[str] = (), *,
                 folder: Path = PACKAGED_CONFIGS, first: str | None = "base") -> tuple[Any, list[str]]:
     """``schema`` built from its dataclass defaults, then ``first`` (a packaged layer), ``layers``
@@ -342,7 +356,7 @@ def load_layers(schema: type, layers: Sequence[str | Path], overrides: Sequence[
 
     Returns the config and the list of sources used (file paths, then the ``--set`` items).
     """
-    merged, sources = {}, []
+    merged, sources = defaults(schema), []
     names = ([first] if first else []) + list(layers)
     for name in names:
         path = config_path(name, folder)
