@@ -254,6 +254,13 @@ def test_study_settings_and_their_errors():
     assert main(["ablation", "--out", "/nonexistent/x", "--set", "bogus=1"]) == 2
 
 
+def test_reported_columns_are_named_by_cra_metrics():
+    from cra.metrics import DIAGNOSTIC_KEYS, METRIC_KEYS
+
+    assert set(ablation.METRICS) <= set(METRIC_KEYS + DIAGNOSTIC_KEYS) and "UF@0.5" in ablation.METRICS
+    assert {"Acc@QA", "Acc@GQA", "mIoP", "IoP@0.5", "mIoU", "IoU@0.5"} <= set(ablation.METRICS)
+
+
 def test_summarise_gives_mean_and_sample_std():
     rows = [{"v": "a", "x": 1.0}, {"v": "a", "x": 3.0}, {"v": "b", "x": 5.0}]
     out = {r["v"]: r for r in ablation.summarise(rows, ("v",), ("x",))}
