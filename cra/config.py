@@ -7,10 +7,12 @@ applied on top of the ones before. :func:`load_layers` does it for any schema; t
   :class:`cra.model.config.CRAConfig`, ``train``, ``eval``; :func:`load_run_config`;
 * :class:`cra.study.plan.StudyConfig` (``python -m cra ablation``), whose ``world`` holds
   overrides of :class:`cra.data.synthetic.WorldConfig` (:func:`overrides_of`);
-* :class:`cra.data.synthetic.WorldConfig` and :class:`cra.confounders.BuildConfig`.
+* :class:`cra.data.synthetic.WorldConfig` (``make-synthetic``) and :class:`cra.confounders.BuildConfig`
+  (``build-confounders``).
 
 Layers of a run config:
 
+0. the dataclass defaults (:func:`defaults`);
 1. ``cra/configs/base.yaml`` (always first);
 2. each ``--config`` given, in order: a YAML path or a packaged name such as ``nextgqa``,
    ``synthetic`` or ``ablations/no_gsg`` (``cra/configs/<name>.yaml``);

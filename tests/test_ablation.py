@@ -86,6 +86,21 @@ def test_tiny_study_writes_every_file_with_the_expected_columns(tmp_path):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_study_resumes_from_its_work_folder(tmp_path):
+    study = ablation.study_config("fast", TINY + ["variants=[cra]", "sweep_strengths=[]"])
+    logs = []
+    first = ablation.run_study(tmp_path / "a", study, work=tmp_path / "work", log=logs.append)
+    assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
+    logs.clear()
+    again = ablation.run_study(tmp_path / "b", study, work=tmp_path / "work", log=logs.append)
+    assert any("1 model(s) already trained" in line for line in logs) and not any("[1/1]" in line for line in logs)
+    assert again["summary"] == first["summary"] and again["runs"] == first["runs"]
+    logs.clear()
+    study.readout = "window"  # other study settings: trained again, not read back
+    ablation.run_study(tmp_path / "c", study, work=tmp_path / "work", log=logs.append)
+    assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
+
+
 def test_a_run_is_deterministic_for_its_seed_and_differs_across_seeds(tiny_world, tiny_study, tmp_path):
     world, conf = tiny_world
     first = ablation.train_and_score(job(world, conf, "cra", 0, tiny_study, tmp_path / "a"))

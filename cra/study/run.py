@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import tempfile
 import time
@@ -52,25 +53,45 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     return result
 
 
-def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable) -> dict:
-    results = {}
-    if n_parallel <= 1 or len(jobs) <= 1:
-        for i, job in enumerate(jobs):
-            results[job["key"]] = r = train_and_score(job)
-            log(f"  [{i + 1}/{len(jobs)}] {job['key']}: {r['seconds']:.1f} s")
+def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None) -> dict:
+    """Every job's result; with ``done`` (a kept ``--work`` folder), a job finished there by an earlier
+    call with the same job settings is read back instead of trained again (an interrupted study resumes)."""
+    results, todo = {}, []
+    for job in jobs:
+        saved = done / f"{job['key'].replace('/', '_')}.pkl" if done else None
+        if saved is not None and saved.is_file():
+            record = pickle.loads(saved.read_bytes())  # written by this function, below
+            if record["job"] == job:
+                results[job["key"]] = record["result"]
+                continue
+        todo.append(job)
+    if len(todo) < len(jobs):
+        log(f"  {len(jobs) - len(todo)} model(s) already trained in {done}: read back")
+
+    def finish(i: int, job: dict, r: dict) -> None:
+        results[job["key"]] = r
+        if done is not None:
+            atomic_write_bytes(done / f"{job['key'].replace('/', '_')}.pkl", pickle.dumps({"job": job, "result": r}))
+        log(f"  [{i + 1}/{len(todo)}] {job['key']}: {r['seconds']:.1f} s")
+
+    if n_parallel <= 1 or len(todo) <= 1:
+        for i, job in enumerate(todo):
+            finish(i, job, train_and_score(job))
         return results
     import multiprocessing
 
     with ProcessPoolExecutor(n_parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for i, r in enumerate(pool.map(train_and_score, jobs)):
-            results[r["key"]] = r
-            log(f"  [{i + 1}/{len(jobs)}] {r['key']}: {r['seconds']:.1f} s")
+        for i, (job, r) in enumerate(zip(todo, pool.map(train_and_score, todo))):
+            finish(i, job, r)
     return results
 
 
 def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = None, keep_work: bool = False,
               log: Callable = print) -> dict:
-    """Run the ablation and the sweep, write :data:`OUTPUT_FILES` into ``out``; returns the results."""
+    """Run the ablation and the sweep, write :data:`OUTPUT_FILES` into ``out``; returns the results.
+
+    ``work`` keeps worlds, dictionaries (and with ``keep_work`` checkpoints) and each finished model's
+    scores; run again with the same ``work``, the study resumes: finished models are read back."""
     import torch
 
     from cra.text.semantic_graph import load_parser
@@ -128,7 +149,7 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
                         for axis, strength, key, world, conf in sweep_points
                         for v in study.sweep_variants for s in study.sweep_seeds}
         log(f"training {len(jobs)} models ({study.jobs} process(es), {study.threads} thread(s) each)")
-        results = _run_jobs(jobs, study.jobs, log)
+        results = _run_jobs(jobs, study.jobs, log, work_dir / "results" if work else None)
 
         # ---- ablation table ------------------------------------------------------------------------
         readouts = run_config(main_world, main_conf, "cra", 0, study).eval.readouts
