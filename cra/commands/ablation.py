@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="world.<key>=v, <data|model|train|eval>.<key>=v or a study setting (repeatable)")
     parser.add_argument("--work", type=Path, default=None,
-                        help="keep worlds, dictionaries and checkpoints in this folder (default: a temporary one, removed)")
+                        help="keep worlds, dictionaries, checkpoints and finished models' scores in this folder (default: a "
+                             "temporary one, removed); a rerun with the same --work resumes, reading finished models back")
 
 
 def run(args: argparse.Namespace) -> int:

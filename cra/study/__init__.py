@@ -17,7 +17,8 @@ What it does (``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v
 4. Writes into ``--out`` (each file atomically): ``results.csv`` / ``results.json`` (mean and standard
    deviation over seeds per variant, split and read-out), ``runs.csv`` (one row per run), ``sweep.csv``
    / ``sweep.json``, ``ablation.png`` and ``sweep.png``. Worlds, dictionaries and checkpoints go to a
-   temporary folder (kept with ``--work``).
+   temporary folder, or to ``--work``, where a rerun resumes: models finished there with the same
+   settings are read back, not trained again.
 
 Model settings (every variant): ``cra/configs/synthetic.yaml`` (d_model 64, one transformer layer, the
 word-level text encoder, 5 epochs, batch 32, lr 1e-3), then the variant's packaged layers, then
