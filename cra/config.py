@@ -1,32 +1,51 @@
-"""Layered YAML configuration: packaged layers, ``--set a.b=c`` overrides, unknown keys rejected.
+"""The one configuration mechanism: dataclass schemas, YAML layers, ``--set a.b=c`` overrides.
 
-A run's settings are one dataclass tree (:class:`RunConfig`: ``data``, ``model`` = :class:`CRAConfig`,
-``train``, ``eval``). They are built from layers, each a YAML mapping applied on top of the ones before:
+Every setting of the package is a dataclass tree (a *schema*) built from layers, each a YAML mapping
+applied on top of the ones before. :func:`load_layers` does it for any schema; the schemas are
 
+* :class:`RunConfig` (``python -m cra train``): sections ``data``, ``model`` =
+  :class:`cra.model.config.CRAConfig`, ``train``, ``eval``; :func:`load_run_config`;
+* :class:`cra.study.plan.StudyConfig` (``python -m cra ablation``), whose ``world`` holds
+  overrides of :class:`cra.data.synthetic.WorldConfig` (:func:`overrides_of`);
+* :class:`cra.data.synthetic.WorldConfig` (``make-synthetic``) and :class:`cra.confounders.BuildConfig`
+  (``build-confounders``).
+
+Layers of a run config:
+
+0. the dataclass defaults (:func:`defaults`);
 1. ``cra/configs/base.yaml`` (always first);
 2. each ``--config`` given, in order: a YAML path or a packaged name such as ``nextgqa``,
    ``synthetic`` or ``ablations/no_gsg`` (``cra/configs/<name>.yaml``);
 3. each ``--set a.b=c`` (``c`` is parsed as YAML: ``--set train.epochs=2``, ``--set model.window_sizes=[1,3]``).
 
 Nested mappings merge key by key; any other value replaces the one below. Every layer is checked on
-its own, so an unknown key is reported with the file (or the ``--set``) it came from. Fields typed
-``dict`` (such as ``model.text_encoder_kwargs``) are free-form: their keys go to the code they name.
+its own, so an unknown key or a value of the wrong type is reported with the file (or the ``--set``)
+it came from. Fields typed ``dict`` (such as ``model.text_encoder_kwargs``) are free-form: their keys
+go to the code they name. Defaults have one home, the dataclass fields; a YAML layer holds only
+what differs from them (``base.yaml``: the RoBERTa weights; ``tests/test_config_values.py`` checks it).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
-
-import re
-import types
+from typing import Any, Mapping, Sequence
 
 import yaml
 
+from cra.metrics import METRIC_KEYS
 from cra.model.config import CRAConfig
+
+__all__ = ["ConfigError", "RunConfig", "DataConfig", "TrainConfig", "EvalConfig", "PACKAGED_CONFIGS", "parse_yaml",
+           "config_path", "packaged_names", "run_layer_names", "read_yaml", "apply_overrides", "overrides_of",
+           "check_keys", "check_values", "check_scalar", "merge", "defaults", "from_dict", "to_dict", "load_layers",
+           "load_run_config"]
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 class _Loader(yaml.SafeLoader):
@@ -47,12 +66,6 @@ _Loader.yaml_implicit_resolvers = {  # ints stay ints: keep the int resolver ahe
 def parse_yaml(text: str):
     """YAML text with numbers such as ``3e-3`` read as floats."""
     return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
-
-PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
-
-__all__ = ["ConfigError", "RunConfig", "DataConfig", "TrainConfig", "EvalConfig", "PACKAGED_CONFIGS", "config_path",
-           "packaged_names", "read_yaml", "apply_overrides", "check_keys", "merge", "from_dict", "to_dict",
-           "load_layers", "load_run_config"]
 
 
 class ConfigError(ValueError):
@@ -106,9 +119,8 @@ class TrainConfig:
             raise ValueError(f"train.text_mode={self.text_mode!r}: expected 'finetune' or 'frozen_cached'")
         if self.amp not in ("auto", "off", "bf16", "fp16"):
             raise ValueError(f"train.amp={self.amp!r}: expected 'auto', 'off', 'bf16' or 'fp16'")
-        metrics = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")  # cra.metrics.METRIC_KEYS
-        if self.select_metric not in metrics:
-            raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {metrics}")
+        if self.select_metric not in METRIC_KEYS:
+            raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {METRIC_KEYS}")
         if self.select_readout not in ("window", "posthoc", "merge"):
             raise ValueError(f"train.select_readout={self.select_readout!r}: expected window, posthoc or merge")
         if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
@@ -141,8 +153,17 @@ class RunConfig:
 # --------------------------------------------------------------------------------------------
 # Files and overrides
 # --------------------------------------------------------------------------------------------
+#: Sub-folders of ``cra/configs`` that hold layers of other schemas than :class:`RunConfig`.
+OTHER_SCHEMA_FOLDERS = ("confounders/", "study/")
+
+
 def packaged_names(folder: Path = PACKAGED_CONFIGS) -> list[str]:
     return sorted(str(p.relative_to(folder).with_suffix("")) for p in folder.rglob("*.yaml"))
+
+
+def run_layer_names() -> list[str]:
+    """The packaged layers of a :class:`RunConfig` (``base`` first), for ``train --config``."""
+    return [n for n in packaged_names() if not n.startswith(OTHER_SCHEMA_FOLDERS)]
 
 
 def config_path(name_or_path: str | Path, folder: Path = PACKAGED_CONFIGS) -> Path:
@@ -169,43 +190,80 @@ def read_yaml(path: Path) -> dict:
     return values
 
 
-def apply_overrides(values: Mapping[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``values`` with each ``a.b=c`` override applied (``c`` parsed as YAML); returns a new dict."""
+def apply_overrides(values: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """``values`` with each ``a.b=c`` override applied (``c`` parsed as YAML); returns a new dict.
+    A malformed item or value is a :class:`ConfigError` naming the ``--set``."""
     values = dict(values)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = parse_yaml(raw)
+        except yaml.YAMLError as err:
+            problem = str(err).splitlines()[0]
+            raise ConfigError(f"--set {item!r}: the value {raw!r} is not valid YAML ({problem})") from None
         *parents, leaf = key.strip().split(".")
         target = values
         for depth, part in enumerate(parents):
             child = target.get(part, {})
             if not isinstance(child, dict):
-                raise ValueError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is not a mapping")
+                raise ConfigError(f"--set {item!r}: {'.'.join(parents[: depth + 1])} is not a mapping")
             target[part] = child = dict(child)
             target = child
-        target[leaf] = parse_yaml(raw)
+        target[leaf] = value
     return values
 
 
 # --------------------------------------------------------------------------------------------
 # Schema checks and construction
 # --------------------------------------------------------------------------------------------
+def overrides_of(schema: type, **field_kwargs):
+    """A ``dict`` field of a schema that holds *some* keys of another schema (``schema``), such as the
+    study's ``world`` (overrides of ``WorldConfig``): its keys and scalar values are checked against
+    ``schema`` layer by layer; like a free-form dict, a file layer replaces it and a ``--set`` merges
+    into it; it stays a dict."""
+    return field(metadata={"overrides_of": schema}, **field_kwargs)
+
+
 def _hints(schema: type) -> dict[str, Any]:
     return typing.get_type_hints(schema)
 
 
+def _sections(schema: type) -> dict[str, type]:
+    """Field name -> the schema of its keys, for dataclass sections and :func:`overrides_of` fields."""
+    hints = _hints(schema)
+    out = {name: hint for name, hint in hints.items() if dataclasses.is_dataclass(hint)}
+    out.update({f.name: f.metadata["overrides_of"] for f in dataclasses.fields(schema) if "overrides_of" in f.metadata})
+    return out
+
+
 def check_keys(values: Mapping[str, Any], schema: type, where: str, prefix: str = "") -> None:
     """Raise :class:`ConfigError` for a key of ``values`` that ``schema`` (a dataclass) lacks."""
-    hints = _hints(schema)
+    hints, sections = _hints(schema), _sections(schema)
     for key, value in values.items():
         if key not in hints:
             raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; known keys"
                               f"{' in ' + prefix.rstrip('.') if prefix else ''}: {sorted(hints)}")
-        if dataclasses.is_dataclass(hints[key]):
+        if key in sections:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: {prefix + key} must be a mapping, got {value!r}")
-            check_keys(value, hints[key], where, f"{prefix}{key}.")
+            check_keys(value, sections[key], where, f"{prefix}{key}.")
+
+
+def check_values(values: Mapping[str, Any], schema: type, where: str, prefix: str = "") -> None:
+    """:func:`check_keys`, then every scalar value against its field's type (:func:`check_scalar`);
+    a problem is a :class:`ConfigError` naming ``where`` (a file or a ``--set``) and the key."""
+    check_keys(values, schema, where, prefix)
+    hints, sections = _hints(schema), _sections(schema)
+    for key, value in values.items():
+        if key in sections:
+            check_values(value, sections[key], where, f"{prefix}{key}.")
+        else:
+            try:
+                check_scalar(hints[key], value, prefix + key)
+            except ConfigError as err:
+                raise ConfigError(f"{where}: {err}") from None
 
 
 def merge(base: Mapping[str, Any], layer: Mapping[str, Any], schema: type | None = None,
@@ -251,11 +309,14 @@ def check_scalar(hint: Any, value: Any, key: str) -> Any:
 
 def from_dict(schema: type, values: Mapping[str, Any], prefix: str = ""):
     """Build the dataclass ``schema`` from (checked) ``values``; a bad value names its key."""
-    hints = _hints(schema)
+    hints, sections = _hints(schema), _sections(schema)
     kwargs = {}
     for key, value in values.items():
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = from_dict(hints[key], value, f"{prefix}{key}.")
+        elif key in sections:  # overrides of another schema: checked, kept a dict
+            inner = _hints(sections[key])
+            kwargs[key] = {k: check_scalar(inner[k], v, f"{prefix}{key}.{k}") for k, v in value.items()}
         else:
             kwargs[key] = check_scalar(hints[key], value, f"{prefix}{key}")
     try:
@@ -276,31 +337,43 @@ def to_dict(config) -> dict:
     return plain(dataclasses.asdict(config))
 
 
-def load_layers(schema: type, layers: list[str | Path], overrides: list[str] = (), *,
+def defaults(schema: type) -> dict[str, Any]:
+    """The dataclass defaults of ``schema`` as a nested dict (fields without a default are left out):
+    the bottom layer of :func:`load_layers`, the one home of every default."""
+    hints, out = _hints(schema), {}
+    for f in dataclasses.fields(schema):
+        if dataclasses.is_dataclass(hints[f.name]):
+            out[f.name] = defaults(hints[f.name])
+        elif f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
+
+
+def load_layers(schema: type, layers: Sequence[str | Path], overrides: Sequence[str] = (), *,
                 folder: Path = PACKAGED_CONFIGS, first: str | None = "base") -> tuple[Any, list[str]]:
-    """``schema`` built from ``first`` (a packaged layer), then ``layers``, then ``overrides``.
+    """``schema`` built from its dataclass defaults, then ``first`` (a packaged layer), ``layers``
+    (YAML paths or names under ``folder``), then ``overrides`` (``--set a.b=c`` items).
 
     Returns the config and the list of sources used (file paths, then the ``--set`` items).
     """
-    merged, sources = {}, []
+    merged, sources = defaults(schema), []
     names = ([first] if first else []) + list(layers)
     for name in names:
         path = config_path(name, folder)
         values = read_yaml(path)
-        check_keys(values, schema, str(path))
+        check_values(values, schema, str(path))
         merged = merge(merged, values, schema)
         sources.append(str(path))
     for item in overrides:
-        try:
-            values = apply_overrides({}, [item])
-        except ValueError as err:
-            raise ConfigError(str(err)) from None
-        check_keys(values, schema, f"--set {item}")
+        values = apply_overrides({}, [item])
+        check_values(values, schema, f"--set {item}")
         merged = merge(merged, values, schema, merge_free=True)
         sources.append(f"--set {item}")
     return from_dict(schema, merged), sources
 
 
-def load_run_config(layers: list[str | Path], overrides: list[str] = ()) -> tuple[RunConfig, list[str]]:
+def load_run_config(layers: Sequence[str | Path], overrides: Sequence[str] = ()) -> tuple[RunConfig, list[str]]:
     """:class:`RunConfig` from ``base.yaml`` + ``layers`` + ``overrides`` (see the module docstring)."""
     return load_layers(RunConfig, layers, overrides)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import h5py
@@ -14,12 +15,13 @@ import numpy as np
 import pytest
 import torch
 
+from cra import study as ablation
 from cra.cli import main
+from cra.config import ConfigError
 from cra.confounders import load_confounders
 from cra.data import collate
 from cra.data.features import feature_path
 from cra.data.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
-from cra.experiments import ablation
 from cra.model import RELEASED_CODE
 from cra.model.gsg import GSG, AttentionPooling
 
@@ -41,7 +43,7 @@ def tiny_world(tmp_path_factory, tiny_study):
 
 def job(world: Path, conf: Path, variant: str, seed: int, study, run_dir: Path) -> dict:
     return {"key": f"{variant}/{seed}", "world": str(world), "truth": str(world), "confounders": str(conf),
-            "variant": variant, "seed": seed, "run_dir": str(run_dir), "study": ablation.asdict(study),
+            "variant": variant, "seed": seed, "run_dir": str(run_dir), "study": asdict(study),
             "threads": 1, "keep_answers": True, "keep_runs": False}
 
 
@@ -82,6 +84,22 @@ def test_tiny_study_writes_every_file_with_the_expected_columns(tmp_path):
     assert len(results["runs"]) == 4 * 2 * 3  # (3 variants + random span) x 2 splits x 3 read-outs
     for name in ("ablation.png", "sweep.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_study_resumes_from_its_work_folder(tmp_path):
+    study = ablation.study_config("fast", TINY + ["variants=[cra]", "sweep_strengths=[]"])
+    logs = []
+    first = ablation.run_study(tmp_path / "a", study, work=tmp_path / "work", log=logs.append)
+    assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
+    logs.clear()
+    again = ablation.run_study(tmp_path / "b", study, work=tmp_path / "work", log=logs.append)
+    assert any("1 model(s) already trained" in line for line in logs) and not any("[1/1]" in line for line in logs)
+    for key in ("summary", "runs"):  # as text: NaN (the std of one seed) is not equal to itself
+        assert json.dumps(again[key]) == json.dumps(first[key])
+    logs.clear()
+    study.readout = "window"  # other study settings: trained again, not read back
+    ablation.run_study(tmp_path / "c", study, work=tmp_path / "work", log=logs.append)
+    assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
 
 
 def test_a_run_is_deterministic_for_its_seed_and_differs_across_seeds(tiny_world, tiny_study, tmp_path):
@@ -235,21 +253,28 @@ def test_study_settings_and_their_errors():
     fast, full = ablation.study_config("fast"), ablation.study_config("full")
     assert len(full.seeds) > len(fast.seeds) >= 2
     assert full.world_config().train_videos > fast.world_config().train_videos
-    documented = {k: v for k, v in ablation.asdict(WorldConfig()).items() if not k.endswith("_videos")}
+    documented = {k: v for k, v in asdict(WorldConfig()).items() if not k.endswith("_videos")}
     for study in (fast, full):  # only split sizes differ from the documented world
-        assert {k: v for k, v in ablation.asdict(study.world_config()).items() if not k.endswith("_videos")} == documented
+        assert {k: v for k, v in asdict(study.world_config()).items() if not k.endswith("_videos")} == documented
     study = ablation.study_config("fast", ["train.epochs=2", "seeds=[3]", "world.train_videos=50"])
     assert study.seeds == [3] and study.world_config().train_videos == 50
     assert ablation.run_config(Path("w"), None, "cra", 3, study).train.epochs == 2
     with pytest.raises(ValueError, match="unknown key 'bogus'"):
         ablation.study_config("fast", ["bogus=1"])
-    with pytest.raises(KeyError, match="no_such"):
+    with pytest.raises(ConfigError, match=r"--set world\.no_such=1: unknown key 'world\.no_such'"):
         ablation.study_config("fast", ["world.no_such=1"])
     with pytest.raises(Exception, match="learning_rate"):
         ablation.study_config("fast", ["train.learning_rate=1"])
     with pytest.raises(ValueError, match="unknown variant"):
         ablation.study_config("fast", ["variants=[cra,nope]"])
     assert main(["ablation", "--out", "/nonexistent/x", "--set", "bogus=1"]) == 2
+
+
+def test_reported_columns_are_named_by_cra_metrics():
+    from cra.metrics import DIAGNOSTIC_KEYS, METRIC_KEYS
+
+    assert set(ablation.METRICS) <= set(METRIC_KEYS + DIAGNOSTIC_KEYS) and "UF@0.5" in ablation.METRICS
+    assert {"Acc@QA", "Acc@GQA", "mIoP", "IoP@0.5", "mIoU", "IoU@0.5"} <= set(ablation.METRICS)
 
 
 def test_summarise_gives_mean_and_sample_std():

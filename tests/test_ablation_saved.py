@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from cra.experiments.ablation import StaleResultsError, load_results
+from cra.study import StaleResultsError, load_results
 from cra.paths import samples_dir
 
 SAVED = samples_dir() / "ablation_fast"

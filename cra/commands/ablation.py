@@ -1,10 +1,13 @@
 """``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v ...]``: the CRA ablation study and
-the confounder-strength sweep on the synthetic world (:mod:`cra.experiments.ablation`).
+the confounder-strength sweep on the synthetic world (:mod:`cra.study`).
 
-``--set`` keys: ``world.<WorldConfig key>`` (split sizes; the causal parameters stay the documented
-defaults unless you change them), ``data.|model.|train.|eval.<key>`` (the run config of every trained
-model, e.g. ``train.epochs=3``), or a study setting (``seeds=[0,1]``, ``variants=[posthoc,cra]``,
-``sweep_strengths=[0.0,0.8]``, ``jobs=2``, ``threads=1``, ``clusters=16``, ``readout=posthoc``). Values are YAML.
+Settings: :class:`cra.study.StudyConfig`, layered by :mod:`cra.config` like every config: its
+defaults, the mode's layer ``cra/configs/study/<mode>.yaml``, then ``--set`` items:
+``world.<WorldConfig key>`` (split sizes; the causal parameters stay the documented defaults unless
+you change them), ``data.|model.|train.|eval.<key>`` (the run config of every trained model, e.g.
+``train.epochs=3``), or a study setting (``seeds=[0,1]``, ``variants=[posthoc,cra]``,
+``sweep_strengths=[0.0,0.8]``, ``jobs=2``, ``threads=1``, ``clusters=16``, ``readout=posthoc``).
+Values are YAML; an unknown key or a value of the wrong type is an error naming the ``--set``.
 
 Fast mode (the default, used by the book): ``python -m cra ablation --out runs/ablation-fast`` trains 33
 small models (9 variants x 3 seeds on a 500-video world, plus the sweep) in about 3.5 minutes on
@@ -25,25 +28,27 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cra.runmode import MODES  # one layer each: cra/configs/study/<mode>.yaml
+
     parser.add_argument("--out", type=Path, required=True, help="folder for results.csv/json, runs.csv, sweep.csv/json, *.png")
-    parser.add_argument("--mode", choices=("fast", "full"), default=None,
+    parser.add_argument("--mode", choices=MODES, default=None,
                         help="fast: small world, 3 seeds, 4 sweep strengths (default: $CRA_BOOK_MODE, else fast); "
                              "full: default world sizes, 5 seeds, 15 epochs, 3 sweep axes x 6 strengths x 2 seeds")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="world.<key>=v, <data|model|train|eval>.<key>=v or a study setting (repeatable)")
     parser.add_argument("--work", type=Path, default=None,
-                        help="keep worlds, dictionaries and checkpoints in this folder (default: a temporary one, removed)")
+                        help="keep worlds, dictionaries, checkpoints and finished models' scores in this folder (default: a "
+                             "temporary one, removed); a rerun with the same --work resumes, reading finished models back")
 
 
 def run(args: argparse.Namespace) -> int:
-    from cra.config import ConfigError
-    from cra.experiments.ablation import run_study, study_config
     from cra.runmode import book_mode
+    from cra.study import run_study, study_config
 
     try:
         study = study_config(args.mode or book_mode(), args.overrides)
-    except (ConfigError, ValueError, KeyError, TypeError) as err:
-        print(f"ablation: error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+    except ValueError as err:  # a ConfigError, or a bad $CRA_BOOK_MODE
+        print(f"ablation: error: {err}", file=sys.stderr)
         return 2
     run_study(args.out, study, work=args.work, keep_work=args.work is not None)
     return 0

@@ -14,9 +14,9 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from cra.config import packaged_names
+    from cra.config import run_layer_names
 
-    names = ", ".join(n for n in packaged_names() if not n.startswith("confounders/"))
+    names = ", ".join(run_layer_names())
     parser.add_argument("--config", action="append", default=[], metavar="NAME_OR_YAML",
                         help=f"config layer on top of base (repeatable, in order); packaged: {names}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

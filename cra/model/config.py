@@ -1,23 +1,32 @@
 """One configuration object for the CRA model, with every ablation switch.
 
 ``CRAConfig()`` is the paper's intent; ``CRAConfig.released_code()`` reproduces what the authors'
-released code does where it differs (each difference is one field in :data:`RELEASED_CODE`).
+released code does where it differs (each difference is one field in :data:`RELEASED_CODE`, read from
+``cra/configs/variants/released_code.yaml``).
 A switched-off part builds no module, so it has no parameters.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 
-#: Where the released code deviates from the paper's description (paper_digest.md section 9).
-RELEASED_CODE = dict(
-    renorm="softmax",  # GSG: softmax after smoothing (flattens w towards uniform) instead of l1
-    use_backdoor=False,  # the linguistic back-door call is commented out in the released model
-    frontdoor_mode="batch",  # "in-sample" attention runs across the B samples of the mini-batch
-    cma_directions="text_to_video",  # one-directional InfoNCE (language anchor only)
-    cma_negatives="sampled",  # 32 negatives drawn at random, with replacement
-    sigma_param="raw",  # sigma is an unconstrained scalar, not kept positive
-)
+import yaml
+
+#: The released preset's file, also a config layer (``--config variants/released_code``).
+RELEASED_CODE_FILE = Path(__file__).resolve().parents[1] / "configs" / "variants" / "released_code.yaml"
+
+
+def _read_released_code() -> dict:
+    values = yaml.safe_load(RELEASED_CODE_FILE.read_text())
+    if set(values) != {"model"} or not isinstance(values["model"], dict):
+        raise ValueError(f"{RELEASED_CODE_FILE}: expected one mapping, model: {{field: value}}")
+    return values["model"]
+
+
+#: Where the released code deviates from the paper (paper_digest.md section 9), field -> value, read
+#: from :data:`RELEASED_CODE_FILE` (the one home of the preset; each difference is explained there).
+RELEASED_CODE: dict = _read_released_code()
 
 
 @dataclass

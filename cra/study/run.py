@@ -1,0 +1,213 @@
+"""Running the study: every (world, variant, seed) trained and scored, then the tables, files and plots."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from cra.paths import atomic_write_bytes
+from cra.study.aggregate import summarise
+from cra.study.plan import AXES, FAITH, METRICS, RANDOM_SPAN, SPLITS, VARIANTS, StudyConfig, run_config
+from cra.study.plots import plot_ablation, plot_sweep
+from cra.study.report import OUTPUT_FILES, SWEEP_COLUMNS, csv_bytes, format_sweep, format_table, json_bytes, save_figure
+from cra.study.scoring import cached_truth, random_span_rows, split_rows
+from cra.study.worlds import blind_copy, prepare_world
+
+__all__ = ["train_and_score", "run_study", "run_config_dict"]
+
+
+def train_and_score(job: Mapping[str, Any]) -> dict:
+    """Train one (world, variant, seed) with :class:`cra.train.Trainer`, load its best checkpoint and
+    score it on test-id and test-ood. Returns metrics per split and read-out, and CRA's answers."""
+    import torch
+
+    from cra.train import Trainer, load_checkpoint, load_split, model_from_checkpoint, predict_split
+
+    torch.set_num_threads(job["threads"])
+    start = time.perf_counter()
+    study = StudyConfig(**job["study"])
+    config = run_config(Path(job["world"]), Path(job["confounders"]), job["variant"], job["seed"], study)
+    run_dir = Path(job["run_dir"])
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    trainer = Trainer(config, run_dir, log=lambda *args: None)
+    trainer.fit()
+    best = load_checkpoint(run_dir / "best.pt")
+    model = model_from_checkpoint(config, best).to(trainer.device)
+    result = {"key": job["key"], "best_epoch": best["epoch"], "splits": {}, "answers": {}}
+    for split in SPLITS:
+        data = load_split(config, split, grounding=True)
+        predictions = predict_split(model, data, config, trainer.device)
+        result["splits"][split] = split_rows(predictions, data, cached_truth(job["truth"], split))
+        if job["keep_answers"]:
+            result["answers"][split] = predictions["qa"]
+    result["seconds"] = time.perf_counter() - start
+    if not job["keep_runs"]:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return result
+
+
+def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None) -> dict:
+    """Every job's result; with ``done`` (a kept ``--work`` folder), a job finished there by an earlier
+    call with the same job settings is read back instead of trained again (an interrupted study resumes)."""
+    results, todo = {}, []
+    for job in jobs:
+        saved = done / f"{job['key'].replace('/', '_')}.pkl" if done else None
+        if saved is not None and saved.is_file():
+            record = pickle.loads(saved.read_bytes())  # written by this function, below
+            if record["job"] == job:
+                results[job["key"]] = record["result"]
+                continue
+        todo.append(job)
+    if len(todo) < len(jobs):
+        log(f"  {len(jobs) - len(todo)} model(s) already trained in {done}: read back")
+
+    def finish(i: int, job: dict, r: dict) -> None:
+        results[job["key"]] = r
+        if done is not None:
+            atomic_write_bytes(done / f"{job['key'].replace('/', '_')}.pkl", pickle.dumps({"job": job, "result": r}))
+        log(f"  [{i + 1}/{len(todo)}] {job['key']}: {r['seconds']:.1f} s")
+
+    if n_parallel <= 1 or len(todo) <= 1:
+        for i, job in enumerate(todo):
+            finish(i, job, train_and_score(job))
+        return results
+    import multiprocessing
+
+    with ProcessPoolExecutor(n_parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for i, (job, r) in enumerate(zip(todo, pool.map(train_and_score, todo))):
+            finish(i, job, r)
+    return results
+
+
+def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = None, keep_work: bool = False,
+              log: Callable = print) -> dict:
+    """Run the ablation and the sweep, write :data:`OUTPUT_FILES` into ``out``; returns the results.
+
+    ``work`` keeps worlds, dictionaries (and with ``keep_work`` checkpoints) and each finished model's
+    scores; run again with the same ``work``, the study resumes: finished models are read back."""
+    import torch
+
+    from cra.text.semantic_graph import load_parser
+
+    start = time.perf_counter()
+    torch.set_num_threads(study.threads)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(work) if work else Path(tempfile.mkdtemp(prefix="cra-ablation-"))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        nlp = load_parser()
+        worlds: dict[tuple, tuple[Path, Path]] = {}
+
+        def world_for(strengths: dict) -> tuple[tuple, Path, Path]:
+            config = study.world_config(**strengths)
+            key = tuple(sorted((k, v) for k, v in asdict(config).items()))
+            if key not in worlds:
+                folder = work_dir / f"world{len(worlds)}"
+                worlds[key] = prepare_world(folder, config, study.world_seed, study.clusters, nlp)
+            return key, *worlds[key]
+
+        t = time.perf_counter()
+        main_key, main_world, main_conf = world_for({})
+        blind_world = blind_copy(main_world, work_dir / "world-blind") if any(
+            VARIANTS[v].blind for v in {*study.variants, *study.sweep_variants}) else None
+        sweep_points = []  # (axis, strength, world key, world, confounders)
+        for axis in study.sweep_axes:
+            for s in study.sweep_strengths:
+                key, world, conf = world_for({k: s for k in AXES[axis]})
+                sweep_points.append((axis, float(s), key, world, conf))
+        log(f"{len(worlds)} world(s) and their dictionaries from the train split: {time.perf_counter() - t:.1f} s")
+
+        jobs, job_keys = [], {}
+        public = asdict(study)
+
+        def add_job(world_key, world, conf, variant, seed):
+            name = (world_key, variant, seed)
+            if name in job_keys:
+                return job_keys[name]
+            label = f"w{list(worlds).index(world_key)}/{variant}/seed{seed}"
+            data_world = blind_world if VARIANTS[variant].blind and world_key == main_key else world
+            if VARIANTS[variant].blind and world_key != main_key:
+                data_world = blind_copy(world, Path(str(world) + "-blind"))
+            jobs.append({"key": label, "world": str(data_world), "truth": str(world), "confounders": str(conf),
+                         "variant": variant, "seed": seed, "run_dir": str(work_dir / "runs" / label.replace("/", "_")),
+                         "study": public, "threads": study.threads, "keep_answers": variant == "cra",
+                         "keep_runs": keep_work})
+            job_keys[name] = label
+            return label
+
+        ablation_labels = {(v, s): add_job(main_key, main_world, main_conf, v, s) for v in study.variants
+                           for s in study.seeds}
+        sweep_labels = {(axis, strength, v, s): add_job(key, world, conf, v, s)
+                        for axis, strength, key, world, conf in sweep_points
+                        for v in study.sweep_variants for s in study.sweep_seeds}
+        log(f"training {len(jobs)} models ({study.jobs} process(es), {study.threads} thread(s) each)")
+        results = _run_jobs(jobs, study.jobs, log, work_dir / "results" if work else None)
+
+        # ---- ablation table ------------------------------------------------------------------------
+        readouts = run_config(main_world, main_conf, "cra", 0, study).eval.readouts
+        runs = []
+        for (variant, seed), label in ablation_labels.items():
+            for split in SPLITS:
+                for readout, row in results[label]["splits"][split].items():
+                    runs.append({"variant": variant, "seed": seed, "split": split, "readout": readout,
+                                 "best_epoch": results[label]["best_epoch"], **row})
+        if study.random_span:
+            for seed in study.seeds:
+                answers = results[ablation_labels[("cra", seed)]]["answers"]
+                rows = random_span_rows(main_world, answers, seed, readouts)
+                for split in SPLITS:
+                    for readout, row in rows[split].items():
+                        runs.append({"variant": RANDOM_SPAN, "seed": seed, "split": split, "readout": readout,
+                                     "best_epoch": None, **row})
+        summary = summarise(runs, ("variant", "split", "readout"), METRICS + FAITH)
+        order = [*study.variants, *([RANDOM_SPAN] if study.random_span else [])]
+
+        # ---- sweep ---------------------------------------------------------------------------------
+        sweep_runs = []
+        for (axis, strength, variant, seed), label in sweep_labels.items():
+            for split in SPLITS:
+                row = results[label]["splits"][split][study.readout]
+                sweep_runs.append({"axis": axis, "strength": strength, "variant": variant, "seed": seed,
+                                   "split": split, **{c: row[c] for c in METRICS + FAITH}})
+        sweep_summary = summarise(sweep_runs, ("axis", "strength", "variant", "split"), METRICS + FAITH)
+
+        wall = time.perf_counter() - start
+        meta = {"command_mode": study.mode, "study": asdict(study), "world": asdict(study.world_config()),
+                "readout": study.readout, "variants": {v: VARIANTS[v].doc for v in study.variants},
+                "random_span": "uniform random spans (two frames, sorted) with CRA's answers of the same seed",
+                "models_trained": len(jobs), "wall_seconds": round(wall, 1), "torch": torch.__version__,
+                "run_config_example": run_config_dict(main_world, main_conf, study)}
+        atomic_write_bytes(out / "runs.csv", csv_bytes(runs))
+        atomic_write_bytes(out / "results.csv", csv_bytes(summary))
+        atomic_write_bytes(out / "results.json", json_bytes({"meta": meta, "summary": summary, "runs": runs}))
+        atomic_write_bytes(out / "sweep.csv", csv_bytes(sweep_summary, SWEEP_COLUMNS))
+        atomic_write_bytes(out / "sweep.json", json_bytes({"meta": meta, "summary": sweep_summary, "runs": sweep_runs}))
+        save_figure(plot_ablation(summary, study.readout, order), out / "ablation.png")
+        save_figure(plot_sweep(sweep_summary, study.sweep_axes, study.sweep_variants), out / "sweep.png")
+        log(f"\nablation, read-out {study.readout} (mean ± std over seeds {study.seeds}; percent):")
+        log(format_table(summary, study.readout, order))
+        log("\nsweep (read-out " + study.readout + "):")
+        log(format_sweep(sweep_summary))
+        log(f"\nwrote {', '.join(OUTPUT_FILES)} to {out}; {len(jobs)} models; wall time {wall:.1f} s")
+        return {"summary": summary, "runs": runs, "sweep": sweep_summary, "sweep_runs": sweep_runs, "meta": meta}
+    finally:
+        if not keep_work and work is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def run_config_dict(world: Path, conf: Path, study: StudyConfig) -> dict:
+    from cra.config import to_dict
+
+    values = to_dict(run_config(world, conf, "cra", study.seeds[0], study))
+    values["data"]["root"] = "<world>"
+    values["data"]["confounders"] = "<world>/confounders.pt"
+    return values
+

@@ -1,0 +1,57 @@
+"""The study's worlds: a synthetic world with its confounder dictionaries built from its train split,
+and the same world with blank video (the language-only variant)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["prepare_world", "blind_copy"]
+
+
+def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) -> tuple[Path, Path]:
+    """Write world ``seed`` to ``root/world`` and build its dictionaries from the train split only.
+
+    ``Z_l``: semantic graphs of the train QA pairs, each node encoded with a (seeded, untrained)
+    word encoder of the world's feature size, k-means into ``clusters`` entries, with the empirical
+    prior. ``X_hat``: k-means of all train frames into ``clusters`` entries. Returns (world, file).
+    """
+    import torch
+
+    from cra.confounders import BuildConfig, build_confounders, save_confounders
+    from cra.data.synthetic import make_world
+    from cra.text.encoders import build_text_encoder
+
+    world = make_world(Path(root) / "world", seed, world_config, overwrite=True)
+    dim = world_config.feature_dim
+    build = BuildConfig(out=str(Path(root) / "confounders.pt"), data_root=str(world), qa_csv=["train.csv"],
+                        features_h5=["CLIPL/CLIPL_I_train.h5"],
+                        text_encoder={"name": "word", "dim": dim, "num_heads": 4, "num_buckets": 4096},
+                        text_clusters=clusters, visual_clusters=clusters, seed=seed)
+
+    def factory(name, **kwargs):
+        torch.manual_seed(seed)  # the node encoder's random weights are a function of the seed
+        return build_text_encoder(name, **kwargs)
+
+    conf = save_confounders(Path(build.out), build_confounders(build, factory, nlp=nlp))
+    return world, conf
+
+
+def blind_copy(world: Path, out: Path) -> Path:
+    """The same world with every frame feature set to 0: a model trained on it sees only the text."""
+    from cra.data.features import FEAT_TYPE, feature_path, write_feature_file
+    from cra.data.synthetic import SPLITS
+    import h5py
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(world, out, ignore=shutil.ignore_patterns("*.h5"))
+    for split in SPLITS:
+        with h5py.File(feature_path(world, split), "r") as f:
+            vids, shape = f["vid"][()], f[f"{FEAT_TYPE}_I"].shape
+        write_feature_file(feature_path(out, split), vids.tolist(), np.zeros(shape, dtype=np.float32))
+    return out
+
