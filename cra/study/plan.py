@@ -16,6 +16,7 @@ from cra.config import (PACKAGED_CONFIGS, ConfigError, check_values, from_dict, 
                         overrides_of, packaged_names)
 from cra.data.synthetic import WorldConfig
 from cra.metrics import METRIC_KEYS
+from cra.readouts import READOUTS
 
 __all__ = ["Variant", "VARIANTS", "RANDOM_SPAN", "StudyConfig", "study_config", "run_config", "modes", "METRICS",
            "FAITH", "SPLITS", "AXES", "STUDY_RUN", "STUDY_CONFIGS"]
@@ -98,8 +99,8 @@ class StudyConfig:
         bad = sorted(set(self.sweep_axes) - set(AXES))
         if bad:
             raise ValueError(f"study: unknown sweep axis {bad}; expected some of {list(AXES)}")
-        if self.readout not in ("window", "posthoc", "merge"):
-            raise ValueError(f"study.readout={self.readout!r}: expected window, posthoc or merge")
+        if self.readout not in READOUTS:
+            raise ValueError(f"study.readout={self.readout!r}: expected one of {', '.join(READOUTS)}")
         if self.random_span and "cra" not in self.variants:
             raise ValueError("study: random_span pairs random spans with CRA's answers; keep 'cra' in variants")
         for name in ("seeds", "sweep_seeds"):
