@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cra import metrics
+from cra.data.keys import split_key
 
 SECONDS = [float(i) for i in range(8)]  # frame i at i seconds
 
@@ -76,6 +77,6 @@ def test_merge_rule():
 
 
 def test_split_key():
-    assert metrics.split_key("4882821564_1") == ("4882821564", "1")
+    assert split_key("4882821564_1") == ("4882821564", "1")
     with pytest.raises(ValueError, match="not of the form"):
-        metrics.split_key("4882821564")
+        split_key("4882821564")
