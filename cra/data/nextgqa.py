@@ -125,16 +125,16 @@ def qa_frame_columns(num_candidates: int = NUM_CANDIDATES) -> list[str]:
     return ["key", "video_id", "qid", "question", "type", *(f"a{k}" for k in range(num_candidates)), "answer", "answer_idx"]
 
 
-def candidate_columns(frame) -> list[str]:
-    """``["a0", ..., "a{K-1}"]`` of a table made by :meth:`QAFile.to_frame` (possibly stacked or
-    sliced); an error names the missing columns of a table made some other way."""
+def candidate_columns(frame, required: tuple[str, ...] = ("question", "answer_idx")) -> list[str]:
+    """``["a0", ..., "a{K-1}"]`` of a QA table such as :meth:`QAFile.to_frame` (stacked or sliced);
+    an error names the ``required`` columns (and ``a0``) that the table lacks."""
     num_candidates = 0
     while f"a{num_candidates}" in frame.columns:
         num_candidates += 1
-    missing = [c for c in qa_frame_columns(max(num_candidates, 1)) if c not in frame.columns]
+    missing = [c for c in (*required, "a0") if c not in frame.columns]
     if missing:
-        raise ValueError(f"QA table lacks column(s) {missing}; expected the columns of QAFile.to_frame() "
-                         f"{qa_frame_columns(max(num_candidates, 1))} (read it with cra.data.read_qa_csv)")
+        raise ValueError(f"QA table lacks column(s) {missing}; expected {list(required)} and a0..a(K-1) "
+                         f"(the columns of cra.data.read_qa_csv(path).to_frame()), found {list(frame.columns)}")
     return [f"a{k}" for k in range(num_candidates)]
 
 
