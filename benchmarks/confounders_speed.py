@@ -24,13 +24,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from cra import paths
-    from cra.confounders import cluster_graphs, read_qa_pairs
+    from cra.confounders import cluster_graphs
+    from cra.data import read_qa_csv
     from cra.text.semantic_graph import load_parser, measure_parse_throughput
 
     import torch
 
     print(f"cpu threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
-    pairs = [p for split in ("val", "test") for p in read_qa_pairs(paths.data_file(f"nextgqa/{split}.csv"))]
+    pairs = [p for split in ("val", "test") for p in read_qa_csv(paths.data_file(f"nextgqa/{split}.csv")).qa_pairs()]
     nlp = load_parser()
     measure_parse_throughput(pairs[:200], nlp)  # warm-up
     for batch_size in args.batch_sizes:

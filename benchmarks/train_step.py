@@ -99,7 +99,7 @@ def word_tokenizer(encoder, fixed: bool):
     """A stand-in for RoBERTa's BPE: <s> words </s>, ids hashed into the vocabulary; QA texts hold
     the question and the answer. ``fixed``: pad a call to 38 tokens if it holds a QA text, else to 30."""
     from cra.data.dataset import QA_TEMPLATE
-    from cra.text.encoders import pad_ids
+    from cra.text.base import pad_ids
 
     vocab = encoder.model.config.vocab_size
     is_qa = re.compile(re.escape(QA_TEMPLATE.format(question="@@", answer="@@")).replace("@@", ".*"))
@@ -134,7 +134,7 @@ def computed_tokens(mask: torch.Tensor, bucket_size: int | None) -> int:
 # --------------------------------------------------------------------------------------------
 def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dict:
     from cra.config import load_run_config
-    from cra.text.encoders import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
+    from cra.text.roberta import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
     from cra.train import autocast_settings, build_model, make_optimizer
 
     layers = ["variants/frozen_text"] if variant == "frozen_cached" else []

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from cra.confounders import read_qa_table
+from cra.data import candidate_columns, read_qa_csv
 from cra.text.semantic_graph import NODE_NAMES, WH_TAGS, components_from_docs, parse_texts
 
 if TYPE_CHECKING:
@@ -32,8 +32,9 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
 def load_qa_tables(csv_paths: Mapping[str, Path | str]) -> pd.DataFrame:
-    """The QA csv files ``{split: path}`` stacked into one table with a ``split`` column."""
-    tables = [read_qa_table(Path(path)).assign(split=split) for split, path in csv_paths.items()]
+    """The QA csv files ``{split: path}``, read and checked by :func:`cra.data.read_qa_csv`, stacked into
+    one table (the columns of :meth:`cra.data.QAFile.to_frame` and ``split``)."""
+    tables = [read_qa_csv(Path(path)).to_frame().assign(split=split) for split, path in csv_paths.items()]
     return pd.concat(tables, ignore_index=True)
 
 
@@ -74,10 +75,8 @@ def analyse_questions(
     extra = pd.DataFrame(rows, columns=[*(f"c_{n}" for n in NODE_NAMES), "entities", "answer_words"], index=table.index)
     out = pd.concat([table, extra.drop(columns=["c_question", "c_answer"])], axis=1)
     out = out.rename(columns={f"c_{n}": n for n in NODE_NAMES})
-    candidate_columns = sorted((c for c in table.columns if c[:1] == "a" and c[1:].isdigit()), key=lambda c: int(c[1:]))
-    out["candidate_words"] = [
-        tuple(answer_words(str(row[c]), stop) for c in candidate_columns) for row in table.to_dict("records")
-    ]
+    columns = candidate_columns(table)
+    out["candidate_words"] = [tuple(answer_words(str(row[c]), stop) for c in columns) for row in table.to_dict("records")]
     return out
 
 

@@ -13,8 +13,9 @@ A blind answerer sees the question and the K candidates, never the video. Two ar
 Accuracies are *expected* accuracies under a uniform tie-break (:func:`expected_accuracy`): a rule
 that scores all K candidates equally gets 1/K on that question, never a lucky first pick.
 
-Tables are the QA tables of :func:`cra.bias.load_qa_tables` (columns ``question``, ``a0..a{K-1}``
-and ``answer_idx``); train on one split, score on another.
+Tables are the QA tables of :func:`cra.bias.load_qa_tables` (the columns of
+:meth:`cra.data.QAFile.to_frame`: ``question``, ``a0..a{K-1}``, ``answer_idx``, ...; ``candidate_columns``
+is :func:`cra.data.candidate_columns`); train on one split, score on another.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from cra.data import candidate_columns
 
 __all__ = ["words", "candidate_columns", "overlap_scores", "expected_accuracy", "choice_features", "BlindAnswerer",
            "cross_validated_accuracy"]
@@ -42,16 +45,6 @@ def words(text: str, stop_words: frozenset[str] | None = None) -> frozenset[str]
     (default: scikit-learn's English list)."""
     stop = _stop_words() if stop_words is None else stop_words
     return frozenset(w for w in _WORD.findall(str(text).lower()) if w not in stop)
-
-
-def candidate_columns(table: pd.DataFrame) -> list[str]:
-    """``a0, a1, ...`` in order; an error if the table has none or lacks ``question``/``answer_idx``."""
-    columns = sorted((c for c in table.columns if c[:1] == "a" and c[1:].isdigit()), key=lambda c: int(c[1:]))
-    missing = [c for c in ("question", "answer_idx") if c not in table.columns]
-    if not columns or missing:
-        raise ValueError(f"QA table needs columns question, answer_idx and a0..a(K-1); missing {missing or 'a0..'}, "
-                         f"found {list(table.columns)}")
-    return columns
 
 
 def _tokenised(table: pd.DataFrame) -> tuple[list[frozenset], list[list[frozenset]]]:

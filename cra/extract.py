@@ -129,7 +129,7 @@ def load_image_model(model: str = "ViT-L-14", pretrained: str | None = None, dev
                      cache_dir: str | None = None):
     """An open_clip model (eval mode) and its evaluation preprocessing. ``pretrained=None``: random
     weights (offline); ``model="cra-tiny-clip"``: :data:`TINY_CLIP_CFG`, random weights."""
-    from cra.text.encoders import import_open_clip
+    from cra.text.clip import import_open_clip
 
     open_clip = import_open_clip()
     if model == TINY_CLIP_MODEL and open_clip.get_model_config(model) is None:

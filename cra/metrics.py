@@ -29,6 +29,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from cra.data.keys import question_key, split_key
+
 #: The metric columns, in the order of the NExT-GQA protocol (all in percent).
 METRIC_KEYS = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")
 #: Faithfulness diagnostics the released CRA code computes but does not print.
@@ -134,7 +136,7 @@ def evaluate_grounding(
     strict: bool = False,
     subset: Iterable[str] | None = None,
 ) -> GroundingReport:
-    """Score ``spans`` (key ``f"{video_id}_{qid}"`` -> [t_s, ..., t_e]) against ``gsub``.
+    """Score ``spans`` (key :func:`~cra.data.keys.question_key` -> [t_s, ..., t_e]) against ``gsub``.
 
     ``correct`` maps a key to whether its answer is right (``None``: QA unknown, Acc columns NaN).
     ``normalized``: spans are fractions of the video, converted by :func:`to_seconds`.
@@ -154,7 +156,7 @@ def evaluate_grounding(
     for vid, entry in gsub.items():
         duration = entry["duration"]
         for qid, segments in entry["location"].items():
-            key = f"{vid}_{qid}"
+            key = question_key(vid, qid)
             if keep is not None and key not in keep:
                 continue
             gt_keys.add(key)
@@ -216,17 +218,6 @@ def evaluate_grounding(
 
 
 # --------------------------------------------------------------------------------------------
-# Prediction keys
-# --------------------------------------------------------------------------------------------
-def split_key(key: str) -> tuple[str, str]:
-    """``"<video_id>_<qid>"`` -> (video_id, qid); the video id is the part before the first ``_``."""
-    vid, sep, qid = key.partition("_")
-    if not sep:
-        raise ValueError(f"prediction key {key!r} is not of the form '<video_id>_<qid>'")
-    return vid, qid
-
-
-# --------------------------------------------------------------------------------------------
 # Reference baselines
 # --------------------------------------------------------------------------------------------
 BASELINES = ("whole video", "middle half", "random span")
@@ -248,7 +239,7 @@ def baseline_spans(gsub: GSub, kind: str, seed: int = 0) -> dict[str, list[float
                 span = sorted(rng.uniform(0.0, d, size=2).tolist())
             else:
                 raise ValueError(f"unknown baseline {kind!r}; expected one of {BASELINES}")
-            spans[f"{vid}_{qid}"] = span
+            spans[question_key(vid, qid)] = span
     return spans
 
 
@@ -259,7 +250,7 @@ def evaluate_baselines(
     (the grounding-only ceiling: Acc@GQA = IoP@0.5). Random spans are averaged over ``seeds``;
     their row carries ``"seeds"`` and the standard deviation of Acc@GQA (``"Acc@GQA sd"``).
     ``strict`` as in :func:`evaluate_grounding` (a GT question missing from ``correct``)."""
-    all_keys = [f"{vid}_{qid}" for vid, e in gsub.items() for qid in e["location"]]
+    all_keys = [question_key(vid, qid) for vid, e in gsub.items() for qid in e["location"]]
     ceiling = dict.fromkeys(all_keys, True)
     rows = {}
     for answers, suffix in ((correct, ""), (ceiling, " (all answers correct)")):

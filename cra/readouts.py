@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from cra.metrics import GSub, split_key, to_seconds
+from cra.data.keys import question_key, split_key
+from cra.metrics import GSub, to_seconds
 
 if TYPE_CHECKING:
     import torch
@@ -397,7 +398,7 @@ def merge_spans(
     merged = {}
     for vid, entry in gsub.items():
         for qid in entry["location"]:
-            key = f"{vid}_{qid}"
+            key = question_key(vid, qid)
             if key in window_normalized and key in posthoc:
                 merged[key] = merge_span(to_seconds(window_normalized[key], entry["duration"]), posthoc[key])
     return merged

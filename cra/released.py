@@ -27,6 +27,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from cra import metrics, paths, readouts
+from cra.data.keys import question_key, split_key
 from cra.data.nextgqa import (
     QARecord,
     read_frame2time,
@@ -60,7 +61,7 @@ def readout_spans(
     ``att`` are the raw weights, ``gs`` the smoothed ones."""
     posthoc_raw = readouts.posthoc_spans(att, frame2time)
     window_normalized = readouts.window_spans(gs)  # released convention
-    durations = {f"{vid}_{qid}": e["duration"] for vid, e in gsub.items() for qid in e["location"]}
+    durations = {question_key(vid, qid): e["duration"] for vid, e in gsub.items() for qid in e["location"]}
     window = {k: metrics.to_seconds(s, durations[k]) for k, s in window_normalized.items() if k in durations}
     return {
         POSTHOC_RAW: posthoc_raw,
@@ -112,10 +113,10 @@ class ReleasedVal:
     @property
     def keys(self) -> list[str]:
         """Ground-truth questions in file order."""
-        return [f"{vid}_{qid}" for vid, e in self.gsub.items() for qid in e["location"]]
+        return [question_key(vid, qid) for vid, e in self.gsub.items() for qid in e["location"]]
 
     def question(self, key: str) -> ReleasedQuestion:
-        vid, qid = metrics.split_key(key)
+        vid, qid = split_key(key)
         entry = self.gsub[vid]
         return ReleasedQuestion(
             key=key, record=self.questions[key], prediction=self.answers[key][0], duration=float(entry["duration"]),
@@ -164,7 +165,7 @@ def interval_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def hull_spans(gsub: Mapping[str, Mapping]) -> dict[str, list[float]]:
     """Per question, the smallest interval holding all its ground-truth segments."""
-    return {f"{vid}_{qid}": [min(s for s, _ in segs), max(e for _, e in segs)]
+    return {question_key(vid, qid): [min(s for s, _ in segs), max(e for _, e in segs)]
             for vid, e in gsub.items() for qid, segs in e["location"].items()}
 
 
@@ -174,7 +175,7 @@ def question_invariance(spans: Mapping[str, Sequence[float]]) -> tuple[float, in
     the same span; the ground truth (:func:`hull_spans`) shows how much the evidence moves."""
     by_video: dict[str, list] = {}
     for key, span in spans.items():
-        by_video.setdefault(metrics.split_key(key)[0], []).append(span)
+        by_video.setdefault(split_key(key)[0], []).append(span)
     per_video = [np.mean([interval_iou(a, b) for a, b in itertools.combinations(v, 2)])
                  for v in by_video.values() if len(v) > 1]
     return (100.0 * float(np.mean(per_video)) if per_video else float("nan")), len(per_video)
@@ -189,7 +190,7 @@ def showcase_keys(released: ReleasedVal, per_group: int = 2, readout: str = POST
     seen_videos = set()
     for index in np.random.default_rng(seed).permutation(len(keys)):
         key = keys[index]
-        vid, qid = metrics.split_key(key)
+        vid, qid = split_key(key)
         if vid in seen_videos:
             continue
         segments = released.gsub[vid]["location"][qid]

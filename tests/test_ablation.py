@@ -19,7 +19,7 @@ from cra import study as ablation
 from cra.cli import main
 from cra.config import ConfigError
 from cra.confounders import load_confounders
-from cra.data import collate
+from cra.data import collate, question_key, split_key
 from cra.data.features import feature_path
 from cra.data.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
 from cra.model import RELEASED_CODE
@@ -241,11 +241,11 @@ def test_random_spans_are_seeded_and_inside_the_video(tiny_world):
 
     world, _ = tiny_world
     frame2time = read_frame2time(world / "frame2time_test-id.json")
-    qa = {f"{v}_0": {} for v in frame2time}
+    qa = {question_key(v, 0): {} for v in frame2time}
     a, b = ablation.random_spans(qa, frame2time, 0), ablation.random_spans(qa, frame2time, 0)
     assert a == b and a != ablation.random_spans(qa, frame2time, 1)
     for key, (start, end) in a.items():
-        times = frame2time[key.split("_")[0]]
+        times = frame2time[split_key(key)[0]]
         assert start in times and end in times and start <= end
 
 

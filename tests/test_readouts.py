@@ -13,6 +13,7 @@ from readout_oracles import merge_readout_loop, posthoc_readout_loop, readouts_l
 
 from cra import metrics, readouts
 from cra.readouts import READOUTS, interval_readouts
+from cra.data.keys import split_key
 
 SECONDS = [float(i) for i in range(8)]  # frame i at i seconds
 
@@ -84,9 +85,9 @@ def test_merge_rule():
 
 
 def test_split_key():
-    assert metrics.split_key("4882821564_1") == ("4882821564", "1")
+    assert split_key("4882821564_1") == ("4882821564", "1")
     with pytest.raises(ValueError, match="not of the form"):
-        metrics.split_key("4882821564")
+        split_key("4882821564")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,14 +222,14 @@ def test_normalised_window_conventions_equal_the_official_conversion(convention)
     full = mask.all(1)
     keys = [f"v{b}_0" for b in range(len(w)) if full[b]]
     weights = {k: w[int(k[1:-2])].tolist() for k in keys}
-    f2t = {k.split("_")[0]: times[int(k[1:-2])].tolist() for k in keys}
-    gsub = {k.split("_")[0]: {"duration": duration[int(k[1:-2])].item(), "location": {"0": [[0.0, 1.0]]}} for k in keys}
+    f2t = {split_key(k)[0]: times[int(k[1:-2])].tolist() for k in keys}
+    gsub = {split_key(k)[0]: {"duration": duration[int(k[1:-2])].item(), "location": {"0": [[0.0, 1.0]]}} for k in keys}
     window = readouts.window_spans(weights, convention=convention)
     posthoc = readouts.posthoc_spans(weights, f2t)
     merged = readouts.merge_spans(window, posthoc, gsub)
     for k in keys:
         b = int(k[1:-2])
-        assert got["window"][b].tolist() == metrics.to_seconds(window[k], gsub[k.split("_")[0]]["duration"])
+        assert got["window"][b].tolist() == metrics.to_seconds(window[k], gsub[split_key(k)[0]]["duration"])
         assert got["posthoc"][b].tolist() == posthoc[k]
         assert got["merge"][b].tolist() == merged[k]
 

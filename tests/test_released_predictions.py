@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from cra import cli, metrics, readouts
-from cra.data import read_frame2time, read_frame_weights, read_gsub, read_qa_results
+from cra.data import question_key, read_frame2time, read_frame_weights, read_gsub, read_qa_results, split_key
 
 from conftest import require_data
 
@@ -31,7 +31,7 @@ def reference_scores(gsub, spans, correct, normalized):
     keys, seg_s, seg_e, pred_s, pred_e, owner = [], [], [], [], [], []
     for vid, entry in gsub.items():
         for qid, segs in entry["location"].items():
-            key = f"{vid}_{qid}"
+            key = question_key(vid, qid)
             if key not in spans:
                 continue
             span = np.asarray(spans[key], dtype=float)
@@ -92,7 +92,7 @@ def reference_merge(released):
     merged = {}
     for vid, entry in released["gsub"].items():
         for qid in entry["location"]:
-            k = f"{vid}_{qid}"
+            k = question_key(vid, qid)
             ph = reference_posthoc(released["att"][k], released["f2t"][vid])
             win = np.round(np.asarray(reference_window(released["gs"][k])) * entry["duration"], 1)
             lo, hi = max(win[0], ph[0]), min(win[1], ph[1])
@@ -126,7 +126,7 @@ def assert_same(report, ref):
 
 def test_posthoc_on_raw_attention(released):
     spans = readouts.posthoc_spans(released["att"], released["f2t"])
-    ref_spans = {k: reference_posthoc(w, released["f2t"][k.split("_")[0]]) for k, w in released["att"].items()}
+    ref_spans = {k: reference_posthoc(w, released["f2t"][split_key(k)[0]]) for k, w in released["att"].items()}
     assert_same_spans(spans, ref_spans)
     report = metrics.evaluate_grounding(released["gsub"], spans, released["correct"])
     assert report.n == 3358 and not report.missing
@@ -148,7 +148,7 @@ def test_window_readout_on_smoothed_weights(released):
 
 def test_posthoc_on_smoothed_weights_and_merge(released):
     spans = readouts.posthoc_spans(released["gs"], released["f2t"])
-    ref_spans = {k: reference_posthoc(w, released["f2t"][k.split("_")[0]]) for k, w in released["gs"].items()}
+    ref_spans = {k: reference_posthoc(w, released["f2t"][split_key(k)[0]]) for k, w in released["gs"].items()}
     report = metrics.evaluate_grounding(released["gsub"], spans, released["correct"])
     assert_same(report, reference_scores(released["gsub"], ref_spans, released["correct"], normalized=False))
     # merge: window span (seconds) intersected with the post-hoc span of the raw attention
@@ -172,7 +172,7 @@ def test_cli_json_on_released_files(released, capsys):
     root = released["root"]
     gsub, f2t, qa = root / FILES[0], root / FILES[1], root / FILES[2]
     runs = [(["--pred", str(root / FILES[3]), "--pred-format", "attention", "--frame2time", str(f2t)],
-             {k: reference_posthoc(w, released["f2t"][k.split("_")[0]]) for k, w in released["att"].items()}, False),
+             {k: reference_posthoc(w, released["f2t"][split_key(k)[0]]) for k, w in released["att"].items()}, False),
             (["--pred", str(root / FILES[4]), "--pred-format", "window"],
              {k: reference_window(w) for k, w in released["gs"].items()}, True),
             (["--pred", str(root / FILES[4]), "--pred-format", "window", "--merge-with", str(root / FILES[3]),

@@ -113,9 +113,9 @@ def test_missing_parser_is_a_clear_error_never_a_blank_tokenizer(tmp_path):
 
 @pytest.mark.real_data
 def test_all_val_questions_parse_with_a_subject_for_most(nextgqa_dir, nlp):
-    from cra.confounders import read_qa_pairs
+    from cra.data import read_qa_csv
 
-    pairs = read_qa_pairs(nextgqa_dir / "val.csv")
+    pairs = read_qa_csv(nextgqa_dir / "val.csv").qa_pairs()
     assert len(pairs) == 3358
     components, report = sg.measure_parse_throughput(pairs, nlp)
     share = sum(bool(c.subject) for c in components) / len(components)

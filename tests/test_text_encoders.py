@@ -7,8 +7,10 @@ import warnings
 import pytest
 import torch
 
-from cra.text.encoders import (ROBERTA_TINY_CONFIG, ByteTokenizer, WordEncoder, build_text_encoder,
-                               ensure_torchvision_importable, split_words)
+from cra.text import WordEncoder, build_text_encoder
+from cra.text.base import ensure_torchvision_importable
+from cra.text.roberta import ROBERTA_TINY_CONFIG, ByteTokenizer
+from cra.text.word import split_words
 
 TEXTS = ["why did the boy cry at the end </s> he fell off the bike", "", "what is on the table </s> a cup"]
 

@@ -211,7 +211,7 @@ def test_frozen_cached_text_mode_trains_the_head_but_not_the_encoder(tiny_root, 
 
 def test_cached_encoder_returns_what_the_frozen_encoder_computes():
     from cra.text.cached import CachedTextEncoder
-    from cra.text.encoders import WordEncoder
+    from cra.text import WordEncoder
 
     torch.manual_seed(0)
     inner = WordEncoder(dim=16, num_heads=2, num_buckets=64)
@@ -238,7 +238,8 @@ def test_schedule_and_device_helpers():
 
 @pytest.mark.parametrize("name", ["word", "roberta"])
 def test_length_bucketed_encoding_gives_the_same_outputs_and_gradients(name):
-    from cra.text.encoders import ROBERTA_TINY_CONFIG, build_text_encoder
+    from cra.text import build_text_encoder
+    from cra.text.roberta import ROBERTA_TINY_CONFIG
 
     torch.manual_seed(0)
     kwargs = dict(dim=16, num_heads=2, num_buckets=64) if name == "word" else dict(pretrained=None, config=ROBERTA_TINY_CONFIG)

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from cra import metrics, readouts, released, viz
 from cra.data.tables import QUESTION_TYPES, question_table, ratio_histogram, segment_table
-from cra.data import read_qa_answers, read_qa_csv
+from cra.data import read_qa_answers, read_qa_csv, split_key
 
 SEGMENTS = [[8.0, 14.0], [26.0, 30.0]]
 DURATION = 40.0
@@ -170,7 +170,7 @@ def test_load_released_val_on_synthetic_files(tmp_path):
     fig = viz.question_figure(q)
     assert len(fig.axes) == 2 and "v1_1" in fig.axes[0].get_title()
     keys = released.showcase_keys(r, per_group=1)
-    assert set(keys) <= set(r.keys) and len({k.split("_")[0] for k in keys}) == len(keys) == 2  # one per video
+    assert set(keys) <= set(r.keys) and len({split_key(k)[0] for k in keys}) == len(keys) == 2  # one per video
 
 
 def test_question_explorer_both_modes(tmp_path):
@@ -213,7 +213,7 @@ def test_released_val_readouts_match_the_official_evaluation():
     assert reports[released.MERGE].row() == metrics.evaluate_grounding(r.gsub, merged, r.correct).row()
     assert all(rep.n == 3358 and not rep.missing for rep in reports.values())
     keys = released.showcase_keys(r)
-    assert len(keys) == 8 and len({k.split("_")[0] for k in keys}) == 8
+    assert len(keys) == 8 and len({split_key(k)[0] for k in keys}) == 8
 
 
 def test_paper_numbers_are_labelled_quotations():

@@ -5,7 +5,7 @@ frame features (-> visual clusters ``X_hat``), then writes one confounder file a
 it back. ``--config`` is a YAML file or the name of a packaged config (``cra/configs/confounders/``,
 for example ``nextgqa_train``); its keys are those of :class:`cra.confounders.BuildConfig` and an
 unknown key is an error. ``--set`` overrides a key (``--set text_clusters=64``,
-``--set text_encoder.name=word``); values are parsed as YAML.
+``--set text_encoder.name=word``); values are parsed as YAML, layered by :mod:`cra.config`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from cra import config as cra_config
-
-PACKAGED_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "confounders"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from cra.confounders.config import PACKAGED_CONFIGS
+
     names = ", ".join(sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml")))
     parser.add_argument("--config", required=True, help=f"YAML file, or a packaged config: {names}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -27,20 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def config_path(name_or_path: str) -> Path:
-    """A YAML path as given, else the packaged config of that name."""
-    return cra_config.config_path(name_or_path, PACKAGED_CONFIGS)
-
-
-apply_overrides = cra_config.apply_overrides  # ``a.b=c`` overrides, shared with ``train``
-
-
 def load_config(name_or_path: str, overrides: list[str]):
-    from cra.confounders import BuildConfig
+    """The :class:`~cra.confounders.BuildConfig` of ``--config`` and ``--set`` (see its loader)."""
+    from cra.confounders import load_build_config
 
-    path = config_path(name_or_path)
-    values = cra_config.read_yaml(path)
-    return BuildConfig.from_mapping(apply_overrides(values, overrides), where=str(path))
+    return load_build_config(name_or_path, overrides)
 
 
 def text_encoder_factory():

@@ -1,5 +1,10 @@
 """NExT-GQA data: official file readers, the HDF5 feature layout, and model-ready batches.
 
+This package is the only code that reads QA, span and feature files: ``keys.py`` (the
+``"<video_id>_<qid>"`` key), ``nextgqa.py`` (QA csv and json files; :meth:`QAFile.to_frame` for
+pandas users), ``features.py`` (HDF5 frame features), ``tables.py`` (flat tables for statistics),
+``dataset.py`` (model-ready batches), ``synthetic.py`` (a synthetic world in the same layout).
+
 Readers validate what they read and raise :class:`DataFormatError` (file, key or row, what was
 expected). The torch ``Dataset`` is imported on first use, so the readers stay light.
 """
@@ -12,12 +17,14 @@ from cra.data.features import (
     write_feature_file,
     write_synthetic_features,
 )
+from cra.data.keys import question_key, split_key
 from cra.data.nextgqa import (
     NUM_CANDIDATES,
     NUM_FRAMES,
     QAFile,
     QARecord,
-    question_key,
+    candidate_columns,
+    qa_frame_columns,
     read_frame2time,
     read_frame_weights,
     read_gsub,
@@ -32,6 +39,7 @@ _LAZY = {"NextGQADataset", "collate", "make_loader"}
 __all__ = [
     "DataFormatError", "SkipReport", "FeatureStore", "feature_path", "uniform_indices", "write_feature_file",
     "write_synthetic_features", "NUM_CANDIDATES", "NUM_FRAMES", "QAFile", "QARecord", "question_key",
+    "split_key", "candidate_columns", "qa_frame_columns",
     "read_frame2time", "read_frame_weights", "read_gsub", "read_qa_answers", "read_qa_csv", "read_qa_results",
     "read_span_predictions", *sorted(_LAZY),
 ]

@@ -71,7 +71,8 @@ class FeatureStore:
         if feature_dim is not None and shape[2] != feature_dim:
             raise DataFormatError(self.path, f"dataset {self.dataset!r}", f"feature dimension {shape[2]} (shape {shape})",
                                   f"dimension {feature_dim}")
-        ids = [x.decode() if isinstance(x, bytes) else str(x) for x in np.asarray(raw_ids).reshape(-1)]
+        self.stored_ids = np.asarray(raw_ids).reshape(-1)  # (N,) as stored: integers or bytes
+        ids = [x.decode() if isinstance(x, bytes) else str(x) for x in self.stored_ids]
         if len(ids) != shape[0]:
             raise DataFormatError(self.path, "dataset 'vid'", f"{len(ids)} ids for {shape[0]} feature rows", "one id per row")
         self.index = {}
@@ -125,6 +126,20 @@ class FeatureStore:
         mask = np.zeros(self.num_frames, dtype=bool)  # (T,)
         mask[: len(picked)] = True
         return frames, mask
+
+    def all_frames(self) -> np.ndarray:
+        """Every stored frame of every video, in file order: ``(N * F, D)`` float32 (no sampling, no
+        padding; what the visual dictionary is clustered from). NaN or inf raises, naming the video."""
+        import h5py
+
+        with h5py.File(self.path, "r") as f:  # read once and closed: no handle stays open
+            stored = np.asarray(f[self.dataset][()])  # (N, F, D)
+        finite = np.isfinite(stored).reshape(len(stored), -1).all(1)  # (N,)
+        if not finite.all():
+            row = int(np.argmin(finite))
+            raise DataFormatError(self.path, f"video {self.video_ids[row]} (row {row} of {self.dataset!r})",
+                                  "NaN or inf in its features", "finite values")
+        return stored.reshape(-1, stored.shape[-1]).astype(np.float32, copy=False)
 
     def non_finite(self, video_ids: Iterable[str] | None = None) -> list[str]:
         """The videos (of ``video_ids``, default all) whose stored features contain NaN or inf."""

@@ -6,7 +6,8 @@
 * ``gsub_{val,test}.json``: ``{video_id: {"duration", "fps", "location": {qid: [[s, e], ...]}}}``.
 * ``frame2time_{val,test}.json``: ``{video_id: [t_0, ..., t_31]}``, seconds of the sampled frames.
 * result files: ``{split}-res.json`` (``{key: {"prediction", "answer"}}``), span predictions
-  (``{key: [s, e]}``) and per-frame weights (``{key: [w_0, ..., w_31]}``); key = ``f"{video_id}_{qid}"``.
+  (``{key: [s, e]}``) and per-frame weights (``{key: [w_0, ..., w_31]}``); key =
+  :func:`~cra.data.keys.question_key` ``(video_id, qid)`` = ``"<video_id>_<qid>"``.
 
 Bad input raises :class:`~cra.data.errors.DataFormatError` naming the file, the row or key, and what
 was expected. Readers of row-like files take ``skip_bad_rows=True`` to leave bad rows out instead;
@@ -22,16 +23,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from cra.data.errors import DataFormatError, SkipReport
+from cra.data.keys import question_key
 from cra.paths import DataNotFoundError
 
 NUM_CANDIDATES = 5  # K on NExT-GQA
 NUM_FRAMES = 32  # T on NExT-GQA
 QA_COLUMNS = ("video_id", "qid", "question", "answer", "type")
-
-
-def question_key(video_id: Any, qid: Any) -> str:
-    """The key of a question in every NExT-GQA json file: ``"<video_id>_<qid>"``."""
-    return f"{video_id}_{qid}"
 
 
 def _require_file(path: Path | str, what: str) -> Path:
@@ -99,12 +96,46 @@ class QAFile:
     path: Path
     records: list[QARecord]
     skipped: SkipReport = field(default_factory=SkipReport)
+    num_candidates: int = NUM_CANDIDATES
 
     def __len__(self) -> int:
         return len(self.records)
 
     def by_key(self) -> dict[str, QARecord]:
         return {r.key: r for r in self.records}
+
+    def qa_pairs(self) -> list[tuple[str, str]]:
+        """``(question, correct answer text)`` of every record, in file order."""
+        return [(r.question, r.candidates[r.answer]) for r in self.records]
+
+    def to_frame(self):
+        """The checked records as a pandas DataFrame, one row per question in file order, columns
+        :func:`qa_frame_columns`: ``key, video_id, qid, question, type, a0..a{K-1}`` (stripped text),
+        ``answer`` (the correct answer's text) and ``answer_idx`` (its index, int)."""
+        import pandas as pd
+
+        rows = [(r.key, r.video_id, r.qid, r.question, r.type, *r.candidates, r.candidates[r.answer], r.answer)
+                for r in self.records]
+        frame = pd.DataFrame(rows, columns=qa_frame_columns(self.num_candidates))
+        return frame.astype({"answer_idx": "int64"})
+
+
+def qa_frame_columns(num_candidates: int = NUM_CANDIDATES) -> list[str]:
+    """The columns of :meth:`QAFile.to_frame`."""
+    return ["key", "video_id", "qid", "question", "type", *(f"a{k}" for k in range(num_candidates)), "answer", "answer_idx"]
+
+
+def candidate_columns(frame, required: tuple[str, ...] = ("question", "answer_idx")) -> list[str]:
+    """``["a0", ..., "a{K-1}"]`` of a QA table such as :meth:`QAFile.to_frame` (stacked or sliced);
+    an error names the ``required`` columns (and ``a0``) that the table lacks."""
+    num_candidates = 0
+    while f"a{num_candidates}" in frame.columns:
+        num_candidates += 1
+    missing = [c for c in (*required, "a0") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"QA table lacks column(s) {missing}; expected {list(required)} and a0..a(K-1) "
+                         f"(the columns of cra.data.read_qa_csv(path).to_frame()), found {list(frame.columns)}")
+    return [f"a{k}" for k in range(num_candidates)]
 
 
 def _text(value: Any) -> str:
@@ -163,7 +194,7 @@ def read_qa_csv(path: Path | str, *, num_candidates: int = NUM_CANDIDATES, skip_
         seen[key] = i
         records.append(QARecord(video_id, qid, question, candidates, answer, _text(row["type"]), i))
     skipped.warn(f"{path}")
-    return QAFile(path, records, skipped)
+    return QAFile(path, records, skipped, num_candidates)
 
 
 def _answer_index(answer: str, candidates: tuple[str, ...], path: Path, where: str) -> int:

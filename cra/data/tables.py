@@ -13,7 +13,8 @@ from typing import Mapping
 
 import numpy as np
 
-from cra.data.nextgqa import QAFile, question_key
+from cra.data.keys import question_key
+from cra.data.nextgqa import QAFile
 
 #: NExT-QA question types kept in NExT-GQA (the descriptive group is left out).
 QUESTION_TYPES = {

@@ -4,7 +4,7 @@ text head that turns each candidate text into one vector.
 Video:  $\bar x = \mathrm{Transformer}(\mathrm{Dropout}(\mathrm{LN}(W_{in} v) + P))$, with learned
 temporal position embeddings $P$ (paper_digest.md 2.1, 6).
 
-Text:   tokens of "question </s> answer" from a :class:`cra.text.encoders.TextEncoder`, a linear map
+Text:   tokens of "question </s> answer" from a :class:`cra.text.base.TextEncoder`, a linear map
 to $D$, then word-attention pooling $l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ (paper_digest.md 5.1).
 """
 
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from cra.model.ops import check_frame_mask, masked_softmax
-from cra.text.encoders import TextEncoder
+from cra.text.base import TextEncoder
 
 __all__ = ["TemporalEncoder", "TextHead"]
 

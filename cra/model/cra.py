@@ -50,7 +50,7 @@ from cra.model.cma import cma_loss
 from cra.model.config import CRAConfig
 from cra.model.gsg import GSG, AttentionPooling
 from cra.model.ops import check_frame_mask
-from cra.text.encoders import TextEncoder, build_text_encoder
+from cra.text import TextEncoder, build_text_encoder
 
 __all__ = ["CRA", "PassOutput", "CRAOutput"]
 

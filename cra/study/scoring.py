@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from cra.data.keys import split_key
 from cra.study.plan import METRICS, SPLITS
 
 __all__ = ["faithfulness", "split_rows", "random_spans", "random_span_rows", "cached_truth"]
@@ -80,7 +81,7 @@ def random_spans(qa: Mapping[str, Any], frame2time: Mapping[str, Sequence[float]
     rng = np.random.default_rng(seed)
     out = {}
     for key in sorted(qa):
-        times = frame2time[key.split("_")[0]]
+        times = frame2time[split_key(key)[0]]
         first, last = sorted(rng.integers(0, len(times), size=2).tolist())
         out[key] = [float(times[first]), float(times[last])]
     return out

@@ -22,7 +22,7 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
 
     from cra.confounders import BuildConfig, build_confounders, save_confounders
     from cra.data.synthetic import make_world
-    from cra.text.encoders import build_text_encoder
+    from cra.text import build_text_encoder
 
     world = make_world(Path(root) / "world", seed, world_config, overwrite=True)
     dim = world_config.feature_dim
@@ -41,17 +41,15 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
 
 def blind_copy(world: Path, out: Path) -> Path:
     """The same world with every frame feature set to 0: a model trained on it sees only the text."""
-    from cra.data.features import FEAT_TYPE, feature_path, write_feature_file
+    from cra.data.features import FeatureStore, feature_path, write_feature_file
     from cra.data.synthetic import SPLITS
-    import h5py
 
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(world, out, ignore=shutil.ignore_patterns("*.h5"))
     for split in SPLITS:
-        with h5py.File(feature_path(world, split), "r") as f:
-            vids, shape = f["vid"][()], f[f"{FEAT_TYPE}_I"].shape
-        write_feature_file(feature_path(out, split), vids.tolist(), np.zeros(shape, dtype=np.float32))
+        store = FeatureStore(feature_path(world, split), feature_dim=None)
+        write_feature_file(feature_path(out, split), store.stored_ids.tolist(), np.zeros(store.shape, dtype=np.float32))
     return out
 

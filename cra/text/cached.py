@@ -18,7 +18,7 @@ from typing import Sequence
 
 import torch
 
-from cra.text.encoders import TextEncoder, TextEncoding, _check_texts
+from cra.text.base import TextEncoder, TextEncoding, _check_texts
 
 __all__ = ["CachedTextEncoder"]
 

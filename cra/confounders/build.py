@@ -1,0 +1,226 @@
+"""Building the dictionaries: semantic graphs of the QA pairs -> ``Z_l``, frame features -> ``X_hat``.
+
+* ``Z_l`` (linguistic, back-door): every training QA pair becomes an 8-node semantic structure graph
+  (:mod:`cra.text.semantic_graph`); each node's text is encoded to a D-vector, giving
+  ``node_emb`` of shape ``(N_qa, 8, D)``. Mini-batch k-means over the flattened graphs
+  ``(N_qa, 8*D)`` gives ``K_z`` centres, reshaped to ``Z_l`` ``(K_z, 8, D)``. The cluster sizes
+  ``n_k`` give the empirical prior of the back-door formula,
+  $P(z_k) = n_k / N_{qa}$ in $P(a \\mid do(L)) = \\sum_k P(a \\mid L, z_k) P(z_k)$.
+* ``X_hat`` (visual, front-door): mini-batch k-means over all frame features of the training
+  videos ``(N_videos * T, D_v)`` gives ``K_v`` centres ``X_hat`` ``(K_v, D_v)`` and their sizes,
+  $P(\\hat v_j) = n_j / (N_{videos} T)$ in $\\sum_{\\hat v} P(\\hat v) P(a \\mid \\hat v, m)$.
+
+The QA csv files and the HDF5 features are read by :mod:`cra.data` (the same checks and errors as
+``train``). The text encoder is anything with this duck-typed protocol (:class:`TextEncoder`)::
+
+    encoder.dim                      # int, D
+    encoder.encode(texts: list[str]) # -> torch.Tensor of shape (len(texts), D)
+    encoder.name                     # optional str, recorded in the file's metadata
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from cra import __version__, paths
+from cra.confounders.config import BuildConfig
+from cra.confounders.format import Confounders
+from cra.text.semantic_graph import QAComponents
+
+
+@runtime_checkable
+class TextEncoder(Protocol):
+    """What the dictionary builder needs from a text encoder (``cra.text.encoders`` provides them)."""
+
+    dim: int
+
+    def encode(self, texts: list[str]) -> torch.Tensor:  # (N, D)
+        ...
+
+
+def encoder_name(encoder: Any) -> str:
+    """The name recorded in metadata: ``encoder.name`` if it has one, else its class name."""
+    return str(getattr(encoder, "name", None) or type(encoder).__name__)
+
+
+# ---------------------------------------------------------------------------------------- encoding
+def encode_graph_nodes(
+    components: Sequence[QAComponents],
+    encoder: TextEncoder,
+    *,
+    batch_size: int = 256,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Encode the 8 node texts of every QA pair: returns ``node_emb`` of shape ``(N_qa, 8, D)``.
+
+    Each distinct text is encoded once (node texts repeat a lot: "what", "why", common verbs), in
+    batches of ``batch_size`` without gradients and, for a ``torch.nn.Module`` encoder, in eval
+    mode (restored afterwards); the empty string (a missing component) is encoded like any other.
+    """
+    if not components:
+        raise ValueError("encode_graph_nodes: no QA pairs to encode")
+    dim = int(encoder.dim)
+    node_texts = [c.node_texts() for c in components]  # N_qa lists of 8 strings
+    unique = list(dict.fromkeys(t for texts in node_texts for t in texts))
+    index = {t: i for i, t in enumerate(unique)}
+    starts = range(0, len(unique), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc=f"encode {len(unique)} distinct node texts", unit="batch")
+    chunks = []
+    was_training = isinstance(encoder, torch.nn.Module) and encoder.training
+    if was_training:
+        encoder.eval()  # no dropout while building the dictionary
+    with torch.no_grad():
+        for start in starts:
+            batch = unique[start : start + batch_size]
+            emb = encoder.encode(batch)
+            if not isinstance(emb, torch.Tensor) or tuple(emb.shape) != (len(batch), dim):
+                shape = tuple(emb.shape) if hasattr(emb, "shape") else type(emb).__name__
+                raise ValueError(
+                    f"text encoder {encoder_name(encoder)!r} returned {shape} for {len(batch)} texts; "
+                    f"expected a torch.Tensor of shape ({len(batch)}, {dim}) (its .dim)"
+                )
+            chunks.append(emb.detach().to("cpu", torch.float32))
+    if was_training:
+        encoder.train()
+    table = torch.cat(chunks)  # (U, D)
+    ids = torch.tensor([[index[t] for t in texts] for texts in node_texts])  # (N_qa, 8)
+    return table[ids]  # (N_qa, 8, D)
+
+
+# -------------------------------------------------------------------------------------- clustering
+def kmeans(
+    points: np.ndarray | torch.Tensor,
+    k: int,
+    *,
+    seed: int,
+    batch_size: int = 1024,
+    max_iter: int = 100,
+    n_init: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded mini-batch k-means: ``points`` ``(N, F)`` -> centres ``(k, F)`` and sizes ``(k,)``.
+
+    ``sizes[j]`` counts the points whose nearest centre is ``j`` (a centre may end with 0 points).
+    """
+    from sklearn.cluster import MiniBatchKMeans
+
+    x = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"kmeans expects points of shape (N, F), got {x.shape}")
+    if not 1 <= k <= len(x):
+        raise ValueError(f"cannot make {k} clusters from {len(x)} points: choose 1 <= k <= {len(x)}")
+    if not np.isfinite(x).all():
+        raise ValueError("kmeans: the points contain NaN or infinite values")
+    model = MiniBatchKMeans(
+        n_clusters=k, random_state=seed, batch_size=batch_size, max_iter=max_iter, n_init=n_init
+    ).fit(x)
+    labels = model.predict(x)  # final assignment to the final centres
+    sizes = np.bincount(labels, minlength=k)
+    return torch.from_numpy(model.cluster_centers_.astype(np.float32)), torch.from_numpy(sizes.astype(np.int64))
+
+
+def cluster_graphs(node_emb: torch.Tensor, k: int, *, seed: int, **kmeans_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """``node_emb`` ``(N_qa, 8, D)`` -> ``Z_l`` ``(k, 8, D)`` and cluster sizes ``(k,)``.
+
+    Each graph is one point of dimension 8*D, so a centre is a whole graph (the node order and
+    the 12 edges are shared by every entry)."""
+    n, nodes, dim = node_emb.shape
+    centres, sizes = kmeans(node_emb.reshape(n, nodes * dim), k, seed=seed, **kmeans_kwargs)  # (k, 8*D)
+    return centres.reshape(k, nodes, dim), sizes
+
+
+def cluster_frames(frames: np.ndarray | torch.Tensor, k: int, *, seed: int, **kmeans_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """All frame features ``(N_frames, D_v)`` -> ``X_hat`` ``(k, D_v)`` and cluster sizes ``(k,)``."""
+    return kmeans(frames, k, seed=seed, **kmeans_kwargs)
+
+
+def _source(role: str, path: Path) -> dict:
+    """Where an input came from, for the metadata (called after :mod:`cra.data` has read it)."""
+    return {"role": role, "path": str(path), "sha256": paths.sha256_of(path)}
+
+
+def build_confounders(
+    config: BuildConfig,
+    encoder_factory: Callable[..., TextEncoder] | None = None,
+    *,
+    nlp=None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> Confounders:
+    """Build the dictionaries described by ``config`` (nothing is written; see :func:`save_confounders`).
+
+    ``encoder_factory(name, **kwargs)`` builds the text encoder from ``config.text_encoder``; it is
+    only called when ``config.qa_csv`` is not empty.
+    """
+    from cra.data import FeatureStore, read_qa_csv
+    from cra.text.semantic_graph import load_parser, parse_qa_batch, parser_name
+
+    kmeans_kwargs = dict(batch_size=config.kmeans_batch_size, max_iter=config.kmeans_max_iter, n_init=config.kmeans_n_init)
+    result = Confounders()
+    sources: list[dict] = []
+    metadata: dict[str, Any] = {
+        "cra_version": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "seed": config.seed,
+        "config": asdict(config),
+        "sources": sources,
+    }
+    if config.qa_csv:
+        csv_paths = [config.resolve(p) for p in config.qa_csv]
+        pairs = [pair for p in csv_paths for pair in read_qa_csv(p).qa_pairs()]  # the checks of `train`
+        sources.extend(_source("qa_csv", p) for p in csv_paths)
+        log(f"{len(pairs)} QA pairs from {len(csv_paths)} csv file(s)")
+        if encoder_factory is None:
+            raise ValueError("build_confounders: qa_csv is set but no text encoder factory was given")
+        kwargs = {k: v for k, v in config.text_encoder.items() if k != "name"}
+        encoder = encoder_factory(config.text_encoder["name"], **kwargs)
+        nlp = nlp if nlp is not None else load_parser()
+        start = time.perf_counter()
+        components = parse_qa_batch(
+            pairs, nlp, rules=config.parse_rules, batch_size=config.parse_batch_size,
+            n_process=config.parse_processes, progress=progress,
+        )  # fmt: skip
+        parse_s = time.perf_counter() - start
+        log(f"parsed {len(pairs)} QA pairs in {parse_s:.1f} s ({len(pairs) / max(parse_s, 1e-9):.0f} pairs/s, {parser_name(nlp)})")
+        node_emb = encode_graph_nodes(components, encoder, batch_size=config.encode_batch_size, progress=progress)
+        log(f"clustering {len(pairs)} graphs of shape (8, {node_emb.shape[-1]}) into {config.text_clusters} clusters")
+        result.Z_l, result.Z_l_sizes = cluster_graphs(node_emb, config.text_clusters, seed=config.seed, **kmeans_kwargs)
+        metadata.update(
+            encoder=encoder_name(encoder),
+            encoder_config=dict(config.text_encoder),
+            parser=parser_name(nlp),
+            parse_rules=config.parse_rules,
+            num_qa=len(pairs),
+            text_clusters=config.text_clusters,
+            empty_text_clusters=int((result.Z_l_sizes == 0).sum()),
+        )
+    if config.features_h5:
+        h5_paths = [config.resolve(p) for p in config.features_h5]
+        files = h5_paths
+        if progress:
+            from tqdm.auto import tqdm
+
+            files = tqdm(h5_paths, desc="read frame features", unit="file")
+        frames = np.concatenate([FeatureStore(p, feature_dim=None, dataset=config.features_dataset).all_frames()
+                                 for p in files])  # (N_frames, D_v)
+        sources.extend(_source("features_h5", p) for p in h5_paths)
+        log(f"clustering {len(frames)} frame features of size {frames.shape[1]} into {config.visual_clusters} clusters")
+        result.X_hat, result.X_hat_sizes = cluster_frames(frames, config.visual_clusters, seed=config.seed, **kmeans_kwargs)
+        metadata.update(
+            features_dataset=config.features_dataset,
+            num_frames=int(len(frames)),
+            visual_clusters=config.visual_clusters,
+            empty_visual_clusters=int((result.X_hat_sizes == 0).sum()),
+        )
+    result.metadata = metadata
+    return result
