@@ -19,7 +19,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from cra.data.errors import DataFormatError, SkipReport
 from cra.paths import DataNotFoundError
@@ -137,6 +137,8 @@ def read_qa_csv(path: Path | str, *, num_candidates: int = NUM_CANDIDATES, skip_
     missing = [c for c in (*QA_COLUMNS, *choice_cols) if c not in frame.columns]
     if missing:
         raise DataFormatError(path, "header", f"missing column(s) {missing}", f"columns {list(QA_COLUMNS) + choice_cols}")
+    if frame.empty:
+        raise DataFormatError(path, "data rows", f"no questions in {path} (a header and no rows)", "at least one question row")
     records, skipped, seen = [], SkipReport(), {}
     for i, row in enumerate(frame.to_dict("records")):
         video_id, qid = _id(row["video_id"]), _id(row["qid"])
@@ -183,9 +185,20 @@ def _answer_index(answer: str, candidates: tuple[str, ...], path: Path, where: s
 # --------------------------------------------------------------------------------------------
 # Ground truth and frame times
 # --------------------------------------------------------------------------------------------
+def time_tolerance(duration: float) -> float:
+    """How far (s) a time may lie outside [0, duration] and still be read as a time of that video.
+
+    The official files have small overruns: ``duration`` is a whole number of seconds, GT segments
+    end up to 0.5 s after it or start at -0.2 s, and frame times end up to 0.7 s after it. A time
+    further out than max(2 s, 10 % of the video) is a unit error (ms, frames, x100) and is refused.
+    """
+    return max(2.0, 0.1 * float(duration))
+
+
 def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dict]:
     """Read ``gsub_<split>.json``: per video ``duration`` (s, > 0), ``fps`` and ``location``
-    (qid -> list of [start, end] seconds, start <= end; segments are *not* clipped to the video)."""
+    (qid -> list of [start, end] seconds, start <= end; segments are *not* clipped to the video,
+    but one further outside it than :func:`time_tolerance` is refused)."""
     what = 'gsub json: {video_id: {"duration": seconds, "location": {qid: [[start, end], ...]}}}'
 
     def check(vid: str, entry: Any) -> dict:
@@ -209,28 +222,42 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
                     raise DataFormatError(path, where, f"segment {seg!r}", "[start, end] with two finite numbers")
                 if seg[0] > seg[1]:
                     raise DataFormatError(path, where, f"segment {seg!r} ends before it starts", "start <= end")
+                if seg[0] < -time_tolerance(duration) or seg[1] > duration + time_tolerance(duration):
+                    raise DataFormatError(path, where, f"segment {seg!r} lies outside the video [0, {duration}] by more than "
+                                          f"{time_tolerance(duration):g} s", "segments in seconds within the video's duration")
             clean[str(qid)] = [list(map(float, s)) for s in segments]
         return {**entry, "duration": duration, "location": clean}
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
 
 
-def _read_vectors(path: Path | str, what: str, row: str, values: str, num_frames: int, skip_bad_rows: bool) -> dict[str, list[float]]:
-    """A json mapping ``{id: [num_frames finite numbers]}``; ``row``/``values`` name them in errors."""
+def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False,
+                    gsub: Mapping[str, Mapping] | None = None) -> dict[str, list[float]]:
+    """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames.
 
-    def check(key: str, vector: Any) -> list[float]:
-        if not (isinstance(vector, list) and len(vector) == num_frames and all(map(_is_number, vector))):
-            found = f"{len(vector)} entries" if isinstance(vector, list) else f"a json {type(vector).__name__}"
-            raise DataFormatError(path, f"{row} {key}", f"{found} (or non-finite values)", f"{num_frames} finite {values}")
-        return [float(x) for x in vector]
+    Times must be >= 0 and never decrease (short videos repeat a stamp). With ``gsub`` (as read by
+    :func:`read_gsub`) a video's last time must lie within its duration (up to
+    :func:`time_tolerance`): that catches times in other units (x100, ms, frame numbers).
+    """
+    what = f"frame2time json: {{video_id: [{num_frames} non-decreasing timestamps in seconds]}}"
+
+    def check(vid: str, t: Any) -> list[float]:
+        if not (isinstance(t, list) and len(t) == num_frames and all(map(_is_number, t))):
+            found = f"{len(t)} entries" if isinstance(t, list) else f"a json {type(t).__name__}"
+            raise DataFormatError(path, f"video {vid}", f"{found} (or non-finite values)", f"{num_frames} finite timestamps")
+        back = next((i for i in range(1, len(t)) if t[i] < t[i - 1]), None)
+        if back is not None:
+            raise DataFormatError(path, f"video {vid}", f"time {t[back]} at frame {back} is before {t[back - 1]} at frame {back - 1}",
+                                  "non-decreasing frame times in seconds")
+        if t[0] < 0:
+            raise DataFormatError(path, f"video {vid}", f"negative time {t[0]}", "frame times >= 0 s")
+        entry = gsub.get(vid) if gsub is not None else None
+        if entry is not None and t[-1] > entry["duration"] + time_tolerance(entry["duration"]):
+            raise DataFormatError(path, f"video {vid}", f"last frame time {t[-1]} s, but the video lasts {entry['duration']} s "
+                                  "(gsub)", f"times in seconds within the duration (+{time_tolerance(entry['duration']):g} s)")
+        return [float(x) for x in t]
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
-
-
-def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames."""
-    what = f"frame2time json: {{video_id: [{num_frames} timestamps in seconds]}}"
-    return _read_vectors(path, what, "video", "timestamps", num_frames, skip_bad_rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -255,20 +282,71 @@ def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[st
     return {key: pred == answer for key, (pred, answer) in read_qa_answers(path, skip_bad_rows=skip_bad_rows).items()}
 
 
+def _prediction_check(path: Path | str, length: int | None, what: str) -> Callable[[str, Any], list[float]]:
+    """check(key, value) for prediction files: a list of finite numbers of ``length`` (None: 2 = span).
+
+    A list of the other kind (per-frame weights where a span is expected, or the reverse) is named
+    as such, so a file given with the wrong ``--pred-format`` is refused instead of misread.
+    """
+    expected = "[start, end]: 2 finite numbers" if length is None else f"{length} finite per-frame weights"
+
+    def check(key: str, value: Any) -> list[float]:
+        if not (isinstance(value, list) and all(map(_is_number, value))):
+            raise DataFormatError(path, f"key {key}", f"{value!r:.80}", f"a list per key, {expected} ({what})")
+        n = len(value)
+        if length is None and n != 2:
+            kind = f"{n} numbers (per-frame weights, not a span)" if n > 2 else f"{n} number(s)"
+            raise DataFormatError(path, f"key {key}", kind, f"{expected} per key ({what})")
+        if length is not None and n != length:
+            kind = "2 numbers (a [start, end] span, not per-frame weights)" if n == 2 else f"{n} numbers"
+            raise DataFormatError(path, f"key {key}", kind, f"{expected} per key ({what})")
+        return [float(x) for x in value]
+
+    return check
+
+
+def _read_predictions(path: Path | str, what: str, length: int | None, skip_bad_rows: bool) -> dict[str, list[float]]:
+    out = _read_mapping(path, what, _prediction_check(path, length, what), skip_bad_rows)[0]
+    if not out:
+        raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
+    return out
+
+
+def prediction_layout(path: Path | str) -> tuple[str, int]:
+    """What a prediction file holds, from its content: ``("spans", 2)`` or ``("weights", T)``.
+
+    Every value must be a list of numbers, all of one length: 2 means [start, end] spans, T > 2
+    per-frame weights. Anything else (an empty file, objects, lists of mixed lengths) raises
+    :class:`DataFormatError` naming the file and the first key that does not fit.
+    """
+    what = 'predictions json: {"<video_id>_<qid>": [start, end]} or {"<video_id>_<qid>": [T per-frame weights]}'
+    data = load_json(path, what)
+    if not isinstance(data, dict):
+        raise DataFormatError(path, "top level", f"a json {type(data).__name__}", f"an object ({what})")
+    if not data:
+        raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
+    first_key, first = next(iter(data.items()))
+    for key, value in data.items():
+        if not (isinstance(value, list) and len(value) >= 2 and all(map(_is_number, value))):
+            raise DataFormatError(path, f"key {key}", f"{value!r:.80}", f"a list of at least 2 finite numbers ({what})")
+        if len(value) != len(first):
+            raise DataFormatError(path, f"key {key}", f"{len(value)} numbers where key {first_key} has {len(first)}",
+                                  f"one length for every key ({what})")
+    return ("spans", 2) if len(first) == 2 else ("weights", len(first))
+
+
 def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read span predictions ``{key: [start, ..., end]}`` (seconds or fractions of the video;
-    only the first and the last element are used, as in the official evaluation)."""
-    what = 'span predictions json: {"<video_id>_<qid>": [start, end]}'
+    """Read span predictions ``{key: [start, end]}`` (seconds or fractions of the video).
 
-    def check(key: str, span: Any) -> list[float]:
-        if not (isinstance(span, list) and len(span) >= 2 and all(map(_is_number, span))):
-            raise DataFormatError(path, f"key {key}", f"span {span!r}", "a list [start, ..., end] of at least 2 finite numbers")
-        return [float(x) for x in span]
-
-    return _read_mapping(path, what, check, skip_bad_rows)[0]
+    Exactly 2 numbers per key: a longer list is per-frame weights (see :func:`read_frame_weights`),
+    refused here so that weights are never scored as [first, last] seconds. (The metrics themselves
+    read ``span[0]`` and ``span[-1]`` as the official evaluation does.) An empty file is refused.
+    """
+    return _read_predictions(path, 'span predictions json: {"<video_id>_<qid>": [start, end]}', None, skip_bad_rows)
 
 
 def read_frame_weights(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights)."""
+    """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights);
+    an empty file, or [start, end] spans, are refused."""
     what = f'per-frame weights json: {{"<video_id>_<qid>": [{num_frames} finite numbers]}}'
-    return _read_vectors(path, what, "key", "weights", num_frames, skip_bad_rows)
+    return _read_predictions(path, what, num_frames, skip_bad_rows)
