@@ -203,7 +203,7 @@ def evaluate_grounding(
         raise KeyError(f"{len(missing_qa)} scored questions have no QA result (prediction/answer); first: "
                        f"{missing_qa[:5]}; pass strict=True (--strict) to count them as wrong")
     report.ignored = sorted(set(spans) - gt_keys) if keep is None else sorted((set(spans) & keep) - gt_keys)
-    report.no_ground_truth = sorted(keep - gt_keys) if keep is not None else []
+    report.no_ground_truth = sorted(keep - gt_keys - set(spans)) if keep is not None else []  # the rest: ignored
     n = report.n
     has_qa = correct is not None
     m = {

@@ -282,42 +282,49 @@ def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[st
     return {key: pred == answer for key, (pred, answer) in read_qa_answers(path, skip_bad_rows=skip_bad_rows).items()}
 
 
-def _prediction_check(path: Path | str, length: int | None, what: str) -> Callable[[str, Any], list[float]]:
-    """check(key, value) for prediction files: a list of finite numbers of ``length`` (None: 2 = span).
-
-    A list of the other kind (per-frame weights where a span is expected, or the reverse) is named
-    as such, so a file given with the wrong ``--pred-format`` is refused instead of misread.
-    """
-    expected = "[start, end]: 2 finite numbers" if length is None else f"{length} finite per-frame weights"
-
-    def check(key: str, value: Any) -> list[float]:
-        if not (isinstance(value, list) and all(map(_is_number, value))):
-            raise DataFormatError(path, f"key {key}", f"{value!r:.80}", f"a list per key, {expected} ({what})")
-        n = len(value)
-        if length is None and n != 2:
-            kind = f"{n} numbers (per-frame weights, not a span)" if n > 2 else f"{n} number(s)"
-            raise DataFormatError(path, f"key {key}", kind, f"{expected} per key ({what})")
-        if length is not None and n != length:
-            kind = "2 numbers (a [start, end] span, not per-frame weights)" if n == 2 else f"{n} numbers"
-            raise DataFormatError(path, f"key {key}", kind, f"{expected} per key ({what})")
-        return [float(x) for x in value]
-
-    return check
+def _layout(lengths: list[int]) -> str | None:
+    """"spans" when some entry has 2 numbers, "weights" when all have the same T > 2, else None."""
+    if 2 in lengths:
+        return "spans"
+    return "weights" if lengths and len(set(lengths)) == 1 else None
 
 
 def _read_predictions(path: Path | str, what: str, length: int | None, skip_bad_rows: bool) -> dict[str, list[float]]:
-    out = _read_mapping(path, what, _prediction_check(path, length, what), skip_bad_rows)[0]
+    """A prediction json: lists of finite numbers, of ``length`` each (``None``: spans, >= 2 each).
+
+    A file of the other kind (per-frame weights where spans are expected, or the reverse) is named
+    as such, so a file given with the wrong ``--pred-format`` is refused instead of misread.
+    """
+    expected = "a list [start, ..., end] of at least 2 finite numbers" if length is None else f"{length} finite weights"
+
+    def check(key: str, value: Any) -> list[float]:
+        if length is None:
+            if not (isinstance(value, list) and len(value) >= 2 and all(map(_is_number, value))):
+                raise DataFormatError(path, f"key {key}", f"span {value!r:.80}", f"{expected} ({what})")
+        elif not (isinstance(value, list) and len(value) == length and all(map(_is_number, value))):
+            found = f"{len(value)} entries" if isinstance(value, list) else f"a json {type(value).__name__}"
+            if isinstance(value, list) and len(value) == 2:
+                found += " (a [start, end] span, not per-frame weights)"
+            raise DataFormatError(path, f"key {key}", f"{found} (or non-finite values)", f"{expected} ({what})")
+        return [float(x) for x in value]
+
+    out = _read_mapping(path, what, check, skip_bad_rows)[0]
     if not out:
         raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
+    if length is None and _layout([len(v) for v in out.values()]) == "weights":
+        key, value = next(iter(out.items()))
+        raise DataFormatError(path, f"key {key}", f"{len(value)} numbers in every entry (per-frame weights, not spans)",
+                              f"{expected} per key ({what})")
     return out
 
 
 def prediction_layout(path: Path | str) -> tuple[str, int]:
     """What a prediction file holds, from its content: ``("spans", 2)`` or ``("weights", T)``.
 
-    Every value must be a list of numbers, all of one length: 2 means [start, end] spans, T > 2
-    per-frame weights. Anything else (an empty file, objects, lists of mixed lengths) raises
-    :class:`DataFormatError` naming the file and the first key that does not fit.
+    Every value must be a list of at least 2 finite numbers. Some entry with exactly 2 numbers: spans
+    (a longer entry is read through its first and last number, as the official evaluation does);
+    every entry with the same T > 2 numbers: per-frame weights. Anything else (an empty file,
+    objects, lengths that fit neither) raises :class:`DataFormatError` naming the file and a key.
     """
     what = 'predictions json: {"<video_id>_<qid>": [start, end]} or {"<video_id>_<qid>": [T per-frame weights]}'
     data = load_json(path, what)
@@ -325,22 +332,24 @@ def prediction_layout(path: Path | str) -> tuple[str, int]:
         raise DataFormatError(path, "top level", f"a json {type(data).__name__}", f"an object ({what})")
     if not data:
         raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
-    first_key, first = next(iter(data.items()))
     for key, value in data.items():
         if not (isinstance(value, list) and len(value) >= 2 and all(map(_is_number, value))):
             raise DataFormatError(path, f"key {key}", f"{value!r:.80}", f"a list of at least 2 finite numbers ({what})")
-        if len(value) != len(first):
-            raise DataFormatError(path, f"key {key}", f"{len(value)} numbers where key {first_key} has {len(first)}",
-                                  f"one length for every key ({what})")
-    return ("spans", 2) if len(first) == 2 else ("weights", len(first))
+    layout = _layout([len(v) for v in data.values()])
+    if layout is None:
+        (k0, v0), (k1, v1) = next(iter(data.items())), next((k, v) for k, v in data.items() if len(v) != len(next(iter(data.values()))))
+        raise DataFormatError(path, f"key {k1}", f"{len(v1)} numbers where key {k0} has {len(v0)}",
+                              f"[start, end] spans, or the same number of per-frame weights for every key ({what})")
+    return (layout, 2) if layout == "spans" else (layout, len(next(iter(data.values()))))
 
 
 def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read span predictions ``{key: [start, end]}`` (seconds or fractions of the video).
+    """Read span predictions ``{key: [start, ..., end]}`` (seconds or fractions of the video; only
+    the first and the last number are used, as in the official evaluation).
 
-    Exactly 2 numbers per key: a longer list is per-frame weights (see :func:`read_frame_weights`),
-    refused here so that weights are never scored as [first, last] seconds. (The metrics themselves
-    read ``span[0]`` and ``span[-1]`` as the official evaluation does.) An empty file is refused.
+    A file in which every entry has the same T > 2 numbers is per-frame weights (see
+    :func:`read_frame_weights`) and is refused here, so weights are never scored as [first, last]
+    seconds; an empty file is refused too.
     """
     return _read_predictions(path, 'span predictions json: {"<video_id>_<qid>": [start, end]}', None, skip_bad_rows)
 
