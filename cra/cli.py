@@ -62,6 +62,5 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:  # Ctrl-C: a line saying what happened and how to go on, no traceback
         hint = getattr(module, "interrupted_hint", None)
-        print(f"\npython -m cra {name}: interrupted (Ctrl-C). {hint(args) if hint else 'Nothing more was written.'}",
-              file=sys.stderr)
+        print(f"\npython -m cra {name}: interrupted (Ctrl-C).{' ' + hint(args) if hint else ''}", file=sys.stderr)
         return 130

@@ -193,6 +193,12 @@ def test_evaluate_attention_with_x100_frame2time_exits_2(tmp_path, capsys):
     assert f"{f2t}: video v: last frame time 960 s, but the video lasts 10 s (gsub); expected times in seconds within the duration (+2 s)" in capsys.readouterr().err
 
 
+def test_empty_gsub_is_refused(tmp_path):
+    path = write_json(tmp_path / "gsub_val.json", {})
+    with pytest.raises(DataFormatError, match=rf"{path}: top level: no videos in {path}; expected at least one video"):
+        data.read_gsub(path)
+
+
 def test_ground_truth_far_outside_the_video_is_refused(tmp_path):
     ok = {"v1": {"duration": 30, "location": {"0": [[-0.2, 5.0]], "1": [[20.0, 30.5]]}}}  # official-sized overruns
     assert data.read_gsub(write_json(tmp_path / "gsub_val.json", ok))["v1"]["location"]["1"] == [[20.0, 30.5]]
@@ -285,8 +291,8 @@ def videos(tmp_path):
     return folder
 
 
-def test_extract_skips_a_corrupt_video_and_records_provenance(videos, tmp_path, capsys):
-    out = tmp_path / "feats"
+def test_extract_skips_a_corrupt_video_and_records_provenance(videos, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "features"
     assert extract(videos, out, "--model", "cra-tiny-clip", "--random-weights") == 0
     err = capsys.readouterr().err
     assert "skipped 1002: " in err and "1002.mp4" in err and "skipped 1 of 3 videos" in err
@@ -298,6 +304,10 @@ def test_extract_skips_a_corrupt_video_and_records_provenance(videos, tmp_path, 
     assert sorted(data.read_frame2time(out / "frame2time_val.json")) == ["1001", "1003"]
     with pytest.raises(DataFormatError, match="attribute 'weights': features made with weights 'random'"):
         FeatureStore(feature_path(out, "val"), feature_dim=16, expect={"weights": "openai"})
+    monkeypatch.setenv("CRA_DATA_DIR", str(tmp_path))  # info shows the recorded provenance
+    assert cli.main(["info"]) == 0
+    assert "CLIPL_I_val.h5: 2 videos x 32 frames x 16; model cra-tiny-clip, weights random, 32 frames (nextgqa-uniC)" \
+        in capsys.readouterr().out
 
 
 def test_extract_strict_aborts_and_writes_nothing(videos, tmp_path, capsys):

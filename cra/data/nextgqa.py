@@ -228,7 +228,10 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
             clean[str(qid)] = [list(map(float, s)) for s in segments]
         return {**entry, "duration": duration, "location": clean}
 
-    return _read_mapping(path, what, check, skip_bad_rows)[0]
+    gsub = _read_mapping(path, what, check, skip_bad_rows)[0]
+    if not gsub:
+        raise DataFormatError(path, "top level", f"no videos in {path}", f"at least one video ({what})")
+    return gsub
 
 
 def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False,
