@@ -242,6 +242,37 @@ def test_feature_provenance_is_shown_and_checked(tmp_path):
     assert FeatureStore(bare, feature_dim=8, expect={"model": "RN50"}).provenance == {}
 
 
+def test_grounding_files_are_checked_together(tmp_path):
+    from tiny_nextgqa import write_tiny_nextgqa
+
+    root = write_tiny_nextgqa(tmp_path / "d", videos={"val": 3}, num_frames=32, feature_dim=8)
+    ann = root / "nextgqa"
+    qa = data.read_qa_csv(ann / "val.csv")
+    vids = [r.video_id for r in qa.records]
+    store = FeatureStore(feature_path(root / "features", "val"), feature_dim=8)
+    gsub, f2t = data.read_grounding_files(ann, "val", vids, features=store)
+    assert sorted(gsub) == sorted(f2t) == sorted(set(vids))
+    # 16 stored frames against 32 frame times: refused, not padded
+    short = FeatureStore(write_feature_file(feature_path(tmp_path / "f16", "val"), sorted(set(vids)),
+                                            np.ones((3, 16, 8))), feature_dim=8)
+    with pytest.raises(DataFormatError, match=r"16 stored frames but 32 frame times in .*frame2time_val.json"):
+        data.read_grounding_files(ann, "val", vids, features=short)
+    # a video of the csv without ground truth: counted, not silently dropped
+    g = json.loads((ann / "gsub_val.json").read_text())
+    dropped = vids[0]
+    del g[dropped]
+    write_json(ann / "gsub_val.json", g)
+    with pytest.warns(UserWarning, match=rf"gsub_val.json: 1 of the 3 videos of val have no ground truth; .*first: {dropped}"):
+        data.read_grounding_files(ann, "val", vids, features=store)
+    # a video without frame times
+    f = json.loads((ann / "frame2time_val.json").read_text())
+    del f[vids[-1]]
+    write_json(ann / "frame2time_val.json", f)
+    with pytest.raises(DataFormatError, match=rf"frame2time_val.json: video\(s\) \['{vids[-1]}'\]: absent \(1 videos\); "
+                                              r"expected frame times for every video of val"):
+        data.read_grounding_files(ann, "val", vids)
+
+
 # ============================================================================================
 # extract-features
 # ============================================================================================

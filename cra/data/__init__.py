@@ -21,6 +21,7 @@ from cra.data.nextgqa import (
     question_key,
     read_frame2time,
     read_frame_weights,
+    read_grounding_files,
     read_gsub,
     read_qa_answers,
     read_qa_csv,
@@ -35,7 +36,7 @@ _LAZY = {"NextGQADataset", "collate", "make_loader"}
 __all__ = [
     "DataFormatError", "SkipReport", "PROVENANCE_KEYS", "FeatureStore", "feature_path", "uniform_indices", "write_feature_file",
     "write_synthetic_features", "NUM_CANDIDATES", "NUM_FRAMES", "QAFile", "QARecord", "question_key",
-    "read_frame2time", "read_frame_weights", "read_gsub", "read_qa_answers", "read_qa_csv", "read_qa_results",
+    "read_frame2time", "read_frame_weights", "read_grounding_files", "read_gsub", "read_qa_answers", "read_qa_csv", "read_qa_results",
     "read_span_predictions", "prediction_layout", "time_tolerance", *sorted(_LAZY),
 ]
 

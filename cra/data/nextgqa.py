@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from cra.data.errors import DataFormatError, SkipReport
 from cra.paths import DataNotFoundError
@@ -261,6 +262,35 @@ def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_
         return [float(x) for x in t]
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
+
+
+def read_grounding_files(folder: Path | str, split: str, video_ids: Iterable[str], *, num_frames: int = NUM_FRAMES,
+                         features: Any = None) -> tuple[dict[str, dict], dict[str, list[float]]]:
+    """``gsub_<split>.json`` and ``frame2time_<split>.json`` of ``folder``, checked against each other
+    and against the split's videos (``video_ids``, e.g. of its csv) and, if given, its
+    :class:`~cra.data.features.FeatureStore` ``features``:
+
+    * frame times in seconds within each video's duration (:func:`read_frame2time` with the gsub);
+    * frame times for every video (else :class:`DataFormatError`);
+    * as many stored feature frames as frame times (:meth:`FeatureStore.check_frame_times`);
+    * videos without ground truth are not scored (as in the official script): one warning counts them.
+    """
+    folder = Path(folder)
+    gsub_path, f2t_path = folder / f"gsub_{split}.json", folder / f"frame2time_{split}.json"
+    gsub = read_gsub(gsub_path)
+    frame2time = read_frame2time(f2t_path, num_frames=num_frames, gsub=gsub)
+    videos = list(dict.fromkeys(video_ids))
+    missing = [v for v in videos if v not in frame2time]
+    if missing:
+        raise DataFormatError(f2t_path, f"video(s) {missing[:5]}", f"absent ({len(missing)} videos)",
+                              f"frame times for every video of {split}")
+    if features is not None:
+        features.check_frame_times(frame2time, f2t_path, videos)
+    no_gt = [v for v in videos if v not in gsub]
+    if no_gt:
+        warnings.warn(f"{gsub_path}: {len(no_gt)} of the {len(videos)} videos of {split} have no ground truth; their "
+                      f"questions are not scored (as in the official script); first: {', '.join(no_gt[:5])}", stacklevel=2)
+    return gsub, frame2time
 
 
 # --------------------------------------------------------------------------------------------
