@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qa", type=Path, default=None, help="QA results, <split>-res.json ({key: {prediction, answer}})")
     parser.add_argument("--pred", type=Path, default=None,
                         help="grounding predictions json (see --pred-format); may be left out with --baselines")
-    parser.add_argument("--pred-format", choices=FORMATS, default="seconds", help="what --pred holds (default: seconds)")
+    parser.add_argument("--pred-format", choices=FORMATS, default="seconds", help="what --pred holds (default: seconds; checked against the file: spans or per-frame weights)")
     parser.add_argument("--frame2time", type=Path, default=None, help="frame2time_<split>.json (needed by --pred-format attention)")
     parser.add_argument("--merge-with", type=Path, default=None,
                         help="per-frame attention json: score the merge of --pred (window/normalized) with its post-hoc spans")
@@ -57,25 +57,19 @@ def _check_layout(path: Path, pred_format: str, option: str = "--pred") -> None:
     """Refuse a prediction file whose content does not fit ``pred_format`` (weights read as spans, ...)."""
     from cra.data import DataFormatError, prediction_layout
 
-    layout, length = prediction_layout(path)
+    layout, length, key = prediction_layout(path)
     if layout == LAYOUT[pred_format]:
         return
     if layout == "weights":
         found = f"{length} per-frame weights per key"
-        hint = (f"score weights with --pred-format window (CRA's window read-out) or --pred-format attention "
+        hint = ("score weights with --pred-format window (CRA's window read-out) or --pred-format attention "
                 f"--frame2time <frame2time_<split>.json> (the official post-hoc read-out)")
     else:
         found = "[start, end] spans (2 numbers per key)"
         hint = "score spans with --pred-format seconds or normalized"
-    key = next(iter(_json_keys(path)))
-    raise DataFormatError(path, f"{option} (first key {key})", f"{found}",
+    raise DataFormatError(path, f"{option} (first key {key})", found,
                           f"{'[start, end] (2 numbers)' if LAYOUT[pred_format] == 'spans' else 'T per-frame weights'} "
                           f"per key for --pred-format {pred_format}; {hint}")
-
-
-def _json_keys(path: Path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f).keys()
 
 
 def _spans(args: argparse.Namespace, gsub: dict):

@@ -20,7 +20,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from cra.data.errors import DataFormatError, SkipReport
 from cra.paths import DataNotFoundError
@@ -351,8 +351,16 @@ def _read_predictions(path: Path | str, what: str, length: int | None, skip_bad_
     return out
 
 
-def prediction_layout(path: Path | str) -> tuple[str, int]:
-    """What a prediction file holds, from its content: ``("spans", 2)`` or ``("weights", T)``.
+class PredictionLayout(NamedTuple):
+    """What a prediction file holds: ``kind`` "spans" (``length`` 2) or "weights" (``length`` T)."""
+
+    kind: str
+    length: int
+    first_key: str
+
+
+def prediction_layout(path: Path | str) -> PredictionLayout:
+    """What a prediction file holds, from its content: spans (2 numbers per key) or per-frame weights.
 
     Every value must be a list of at least 2 finite numbers. Some entry with exactly 2 numbers: spans
     (a longer entry is read through its first and last number, as the official evaluation does);
@@ -373,7 +381,8 @@ def prediction_layout(path: Path | str) -> tuple[str, int]:
         (k0, v0), (k1, v1) = next(iter(data.items())), next((k, v) for k, v in data.items() if len(v) != len(next(iter(data.values()))))
         raise DataFormatError(path, f"key {k1}", f"{len(v1)} numbers where key {k0} has {len(v0)}",
                               f"[start, end] spans, or the same number of per-frame weights for every key ({what})")
-    return (layout, 2) if layout == "spans" else (layout, len(next(iter(data.values()))))
+    first_key, first = next(iter(data.items()))
+    return PredictionLayout(layout, 2 if layout == "spans" else len(first), first_key)
 
 
 def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
