@@ -1,7 +1,9 @@
 """The command line, ``python -m cra <command>``.
 
 Each command is a module with ``add_arguments(parser)`` and ``run(args) -> int``; the table below
-names them, so adding a command is one line here plus its module. A command's module is imported
+names them, so adding a command is one line here plus its module. Ctrl-C ends a command with exit
+status 130 and one line instead of a traceback; a module's optional ``interrupted_hint(args) -> str``
+says there what was kept and how to resume. A command's module is imported
 only when it runs, which keeps ``python -m cra --help`` fast.
 """
 
@@ -26,6 +28,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type`` for counts (``--seeds 3``): an integer >= 1, else a usage error naming the value."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
 def _overview() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cra", description="CRA: video question grounding")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)
@@ -44,4 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"python -m cra {name}", description=help_text)
     module.add_arguments(parser)
-    return int(module.run(parser.parse_args(rest)) or 0)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: a line saying what happened and how to go on, no traceback
+        hint = getattr(module, "interrupted_hint", None)
+        print(f"\npython -m cra {name}: interrupted (Ctrl-C).{' ' + hint(args) if hint else ''}", file=sys.stderr)
+        return 130

@@ -96,6 +96,8 @@ class GroundingReport:
     zero_length: list[str] = field(default_factory=list)  # counted keys with t_s == t_e
     zero_length_inside: int = 0  # ... of which inside a GT segment (scored IoP = 1)
     outside_video: list[str] = field(default_factory=list)  # t_s < 0 or t_e > duration (not clipped)
+    reversed: list[str] = field(default_factory=list)  # counted keys with t_e < t_s (IoU, IoP 0 by the official rule)
+    no_ground_truth: list[str] = field(default_factory=list)  # ``subset`` keys absent from the GT file (not scored)
     missing_qa: list[str] = field(default_factory=list)  # counted keys without a QA result (strict: wrong)
     per_question: dict[str, tuple[float, float, bool | None]] = field(default_factory=dict)  # key -> (IoU, IoP, correct)
 
@@ -120,6 +122,12 @@ class GroundingReport:
                          f"of them inside a GT segment and scored IoP = 1")
         if self.outside_video:
             lines.append(f"{len(self.outside_video)} spans reach outside [0, duration]; not clipped (official)")
+        if self.reversed:
+            lines.append(f"{len(self.reversed)} reversed spans (end before start) scored IoU = IoP = 0 as the official "
+                         f"script does; first: {', '.join(self.reversed[:5])}")
+        if self.no_ground_truth:
+            lines.append(f"{len(self.no_ground_truth)} questions have no ground truth in the GT file and are not scored "
+                         f"(official); first: {', '.join(self.no_ground_truth[:5])}")
         return lines
 
 
@@ -176,6 +184,8 @@ def evaluate_grounding(
                     report.zero_length_inside += iop == 1.0
                 if min(span[0], span[-1]) < 0 or max(span[0], span[-1]) > duration:
                     report.outside_video.append(key)
+                if span[-1] < span[0]:
+                    report.reversed.append(key)
             ok = None
             if correct is not None:
                 ok = correct.get(key)
@@ -196,6 +206,7 @@ def evaluate_grounding(
         raise KeyError(f"{len(missing_qa)} scored questions have no QA result (prediction/answer); first: "
                        f"{missing_qa[:5]}; pass strict=True (--strict) to count them as wrong")
     report.ignored = sorted(set(spans) - gt_keys) if keep is None else sorted((set(spans) & keep) - gt_keys)
+    report.no_ground_truth = sorted(keep - gt_keys - set(spans)) if keep is not None else []  # the rest: ignored
     n = report.n
     has_qa = correct is not None
     m = {

@@ -65,6 +65,10 @@ class DataNotFoundError(FileNotFoundError):
     """A data file is missing; the message says where it was looked for and how to get it."""
 
 
+class DownloadError(OSError):
+    """A file could not be fetched; the message names the URL, the target file and what to do."""
+
+
 def data_dir() -> Path:
     """The data root: ``$CRA_DATA_DIR`` if set, else ``~/.cache/cra-book/data``."""
     value = os.environ.get(DATA_DIR_ENV, "").strip()
@@ -148,7 +152,8 @@ def download_annotations(
 
     Each file is checked against its pinned sha256 before it is written (atomically); a file
     already present with the right digest is kept. A wrong digest raises ``ValueError`` naming
-    the URL, the expected and the received digest, and nothing is written.
+    the URL, the expected and the received digest, and nothing is written; a failed fetch raises
+    :class:`DownloadError` naming the URL and the file (files fetched before it are kept).
     """
     root = Path(root) if root is not None else data_dir()
     wanted = list(files) if files is not None else list(ANNOTATION_FILES)
@@ -162,7 +167,12 @@ def download_annotations(
         if target.is_file() and not force and sha256_of(target) == remote.sha256:
             written.append(target)
             continue
-        data = fetch(remote.url)
+        try:
+            data = fetch(remote.url)
+        except OSError as err:  # URLError, HTTPError, timeouts and refused connections are all OSErrors
+            reason = getattr(err, "reason", None) or err
+            raise DownloadError(f"could not download {remote.url} to {target}: {reason}; check the network "
+                                f"(or copy the file there by hand: sha256 {remote.sha256})") from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != remote.sha256:
             raise ValueError(f"checksum mismatch for {remote.url}: expected sha256 {remote.sha256}, got {digest}")

@@ -83,7 +83,7 @@ def test_normalized_and_attention_formats(tmp_path, capsys):
 def test_bad_input_exits_2_with_a_clear_message(files, tmp_path, capsys):
     (tmp_path / "bad.json").write_text(json.dumps({"v1_0": [1.0]}))
     assert cli.main(["evaluate", "--gsub", str(files["gsub"]), "--pred", str(tmp_path / "bad.json")]) == 2
-    assert "bad.json: key v1_0: span [1.0]; expected a list [start, ..., end]" in capsys.readouterr().err
+    assert "bad.json: key v1_0: [1.0]; expected a list of at least 2 finite numbers" in capsys.readouterr().err
     assert cli.main(["evaluate", "--gsub", str(tmp_path / "none.json"), "--pred", str(files["pred"])]) == 2
     assert "missing file" in capsys.readouterr().err
     qa = {k: {"prediction": 0, "answer": 0} for k in list(CORRECT)[1:]}  # v1_0 has no QA result

@@ -67,7 +67,7 @@ def test_extract_features_cli_writes_the_official_layout(tmp_path):
         write_video(videos / f"{name}.mp4", seconds)
     out = tmp_path / "features"
     assert main(["extract-features", "--videos", str(videos), "--out", str(out), "--split", "val",
-                 "--model", "cra-tiny-clip", "--device", "cpu", "--no-progress"]) == 0
+                 "--model", "cra-tiny-clip", "--random-weights", "--device", "cpu", "--no-progress"]) == 0
     store = FeatureStore(feature_path(out, "val"), feature_dim=16)
     assert sorted(store.video_ids) == ["1001", "1002", "1003"] and store.shape == (3, 32, 16)
     frames, mask = store.get("1002")
@@ -101,7 +101,7 @@ def test_missing_videos_and_unreadable_files_are_clear_errors(tmp_path, capsys):
 
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
     assert main(["extract-features", "--videos", str(tmp_path), "--out", str(tmp_path / "o"),
-                 "--model", "cra-tiny-clip", "--device", "cpu", "--no-progress"]) == 2
+                 "--model", "cra-tiny-clip", "--random-weights", "--device", "cpu", "--no-progress"]) == 2
     assert "bad.mp4" in capsys.readouterr().err
     from cra.extract import find_videos
 

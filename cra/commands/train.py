@@ -56,3 +56,10 @@ def run(args: argparse.Namespace) -> int:
     trainer.fit(stop_after=args.stop_after)
     print(f"wrote {args.run / 'metrics.jsonl'}, {args.run / 'best.pt'}, {args.run / 'last.pt'}")
     return 0
+
+
+def interrupted_hint(args: argparse.Namespace) -> str:
+    """What Ctrl-C leaves behind (printed by :func:`cra.cli.main` instead of a traceback)."""
+    if (args.run / "last.pt").is_file():
+        return f"Completed epochs are kept in {args.run / 'last.pt'}; continue with: python -m cra train --run {args.run} --resume"
+    return f"No epoch was completed in {args.run}; start the run again."

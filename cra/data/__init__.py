@@ -11,6 +11,7 @@ expected). The torch ``Dataset`` is imported on first use, so the readers stay l
 
 from cra.data.errors import DataFormatError, SkipReport
 from cra.data.features import (
+    PROVENANCE_KEYS,
     FeatureStore,
     feature_path,
     uniform_indices,
@@ -27,21 +28,24 @@ from cra.data.nextgqa import (
     qa_frame_columns,
     read_frame2time,
     read_frame_weights,
+    read_grounding_files,
     read_gsub,
     read_qa_answers,
     read_qa_csv,
     read_qa_results,
     read_span_predictions,
+    prediction_layout,
+    time_tolerance,
 )
 
 _LAZY = {"NextGQADataset", "collate", "make_loader"}
 
 __all__ = [
-    "DataFormatError", "SkipReport", "FeatureStore", "feature_path", "uniform_indices", "write_feature_file",
+    "DataFormatError", "SkipReport", "PROVENANCE_KEYS", "FeatureStore", "feature_path", "uniform_indices", "write_feature_file",
     "write_synthetic_features", "NUM_CANDIDATES", "NUM_FRAMES", "QAFile", "QARecord", "question_key",
     "split_key", "candidate_columns", "qa_frame_columns",
-    "read_frame2time", "read_frame_weights", "read_gsub", "read_qa_answers", "read_qa_csv", "read_qa_results",
-    "read_span_predictions", *sorted(_LAZY),
+    "read_frame2time", "read_frame_weights", "read_grounding_files", "read_gsub", "read_qa_answers", "read_qa_csv",
+    "read_qa_results", "read_span_predictions", "prediction_layout", "time_tolerance", *sorted(_LAZY),
 ]
 
 

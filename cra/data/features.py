@@ -7,14 +7,20 @@ Layout: ``<root>/<feat_type>/<feat_type>_I_<split>.h5`` (``CLIPL/CLIPL_I_val.h5`
 
 A video with more than ``num_frames`` (T = 32) frames is sampled uniformly,
 ``linspace(0, F - 1, T)`` truncated to integers; one with fewer is zero-padded and its ``mask``
-marks the real frames.
+marks the real frames. Where frame times are used (grounding), the stored frames must match them
+one to one: :meth:`FeatureStore.check_frame_times` refuses a file whose frame count differs.
+
+Provenance: files written by ``extract-features`` carry HDF5 attributes (:data:`PROVENANCE_KEYS`:
+``model``, ``weights``, the sampling); :attr:`FeatureStore.provenance` shows them and
+``FeatureStore(..., expect={"model": ..., "weights": ...})`` refuses a file recorded with another
+model. The official NExT-GQA files carry no attributes; nothing is checked then.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -23,6 +29,8 @@ from cra.paths import DataNotFoundError
 
 FEAT_TYPE = "CLIPL"
 FEATURE_DIM = 768
+#: HDF5 attributes that say how a feature file was made (written by ``extract-features``).
+PROVENANCE_KEYS = ("model", "weights", "num_frames", "sampling", "decode_fps", "keep_every", "clip_length", "created_by")
 
 
 def feature_path(root: Path | str, split: str, feat_type: str = FEAT_TYPE) -> Path:
@@ -43,10 +51,12 @@ class FeatureStore:
     The HDF5 file is opened lazily in each process (so a ``DataLoader`` with workers works) and
     rows are read one video at a time. ``get(video_id)`` returns ``(frames (T, D) float32,
     mask (T,) bool)``; a video whose features contain NaN or inf raises :class:`DataFormatError`.
+    ``expect``: provenance the caller needs (e.g. ``{"model": "ViT-L-14", "weights": "openai"}``);
+    a key recorded in the file with another value raises :class:`DataFormatError`.
     """
 
     def __init__(self, path: Path | str, *, feature_dim: int | None = FEATURE_DIM, num_frames: int = 32,
-                 dataset: str | None = None):
+                 dataset: str | None = None, expect: Mapping[str, Any] | None = None):
         import h5py
 
         self.path = Path(path)
@@ -64,6 +74,7 @@ class FeatureStore:
                                               f"datasets 'vid' and {self.dataset!r}")
                 shape = f[self.dataset].shape
                 raw_ids = f["vid"][()]
+                attrs = {k: _plain(v) for k, v in f.attrs.items()}
         except OSError as e:
             raise DataFormatError(self.path, "whole file", f"not readable as HDF5 ({e})", "an HDF5 file") from None
         if len(shape) != 3:
@@ -83,6 +94,12 @@ class FeatureStore:
             self.index[vid] = row
         self.shape = tuple(shape)
         self.feature_dim = shape[2]
+        #: how the file was made (HDF5 attributes; empty for the official files)
+        self.provenance: dict[str, Any] = attrs
+        for key, wanted in (expect or {}).items():
+            if wanted is not None and key in attrs and str(attrs[key]) != str(wanted):
+                raise DataFormatError(self.path, f"attribute {key!r}", f"features made with {key} {attrs[key]!r}",
+                                      f"{key} {wanted!r} (re-extract the features, or change the run's expectation)")
         self._file = None
         self._pid = None
 
@@ -141,6 +158,22 @@ class FeatureStore:
                                   "NaN or inf in its features", "finite values")
         return stored.reshape(-1, stored.shape[-1]).astype(np.float32, copy=False)
 
+    def check_frame_times(self, frame2time: Mapping[str, Sequence[float]], source: Path | str = "frame2time",
+                          video_ids: Iterable[str] | None = None) -> None:
+        """Refuse features whose stored frame count differs from the frame times of their videos.
+
+        Padding 16 stored frames to 32 would give frame i the time of frame i of 32, squeezing every
+        span into the first half of the video; so the counts must agree (``source`` names the
+        frame-times file in the message).
+        """
+        stored = self.shape[1]
+        for vid in video_ids if video_ids is not None else self.index:
+            times = frame2time.get(vid)
+            if times is not None and len(times) != stored:
+                raise DataFormatError(self.path, f"video {vid} (dataset {self.dataset!r}, shape {self.shape})",
+                                      f"{stored} stored frames but {len(times)} frame times in {source}",
+                                      "one stored frame per frame time (re-extract the features with the same sampling)")
+
     def non_finite(self, video_ids: Iterable[str] | None = None) -> list[str]:
         """The videos (of ``video_ids``, default all) whose stored features contain NaN or inf."""
         wanted = sorted({self.index[v] for v in (video_ids if video_ids is not None else self.index) if v in self.index})
@@ -154,10 +187,23 @@ class FeatureStore:
         return bad
 
 
-def write_feature_file(path: Path | str, video_ids: Sequence, features: np.ndarray, *, dataset: str | None = None) -> Path:
+def _plain(value: Any) -> Any:
+    """An HDF5 attribute as a plain Python value."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def write_feature_file(path: Path | str, video_ids: Sequence, features: np.ndarray, *, dataset: str | None = None,
+                       attrs: Mapping[str, Any] | None = None) -> Path:
     """Write ``features`` ``(N, F, D)`` and ``video_ids`` in the official layout, atomically.
 
-    Integer ids are stored as integers, others as UTF-8 strings (both occur in the wild).
+    Integer ids are stored as integers, others as UTF-8 strings (both occur in the wild). ``attrs``
+    (strings and numbers, e.g. :data:`PROVENANCE_KEYS`) become the file's HDF5 attributes.
     """
     import h5py
 
@@ -175,6 +221,8 @@ def write_feature_file(path: Path | str, video_ids: Sequence, features: np.ndarr
             else:
                 f.create_dataset("vid", data=[str(v) for v in video_ids], dtype=h5py.string_dtype())
             f.create_dataset(dataset, data=features)
+            for key, value in (attrs or {}).items():
+                f.attrs[key] = value
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 from cra.data.errors import DataFormatError, SkipReport
 from cra.data.keys import question_key
@@ -168,6 +169,8 @@ def read_qa_csv(path: Path | str, *, num_candidates: int = NUM_CANDIDATES, skip_
     missing = [c for c in (*QA_COLUMNS, *choice_cols) if c not in frame.columns]
     if missing:
         raise DataFormatError(path, "header", f"missing column(s) {missing}", f"columns {list(QA_COLUMNS) + choice_cols}")
+    if frame.empty:
+        raise DataFormatError(path, "data rows", f"no questions in {path} (a header and no rows)", "at least one question row")
     records, skipped, seen = [], SkipReport(), {}
     for i, row in enumerate(frame.to_dict("records")):
         video_id, qid = _id(row["video_id"]), _id(row["qid"])
@@ -214,9 +217,20 @@ def _answer_index(answer: str, candidates: tuple[str, ...], path: Path, where: s
 # --------------------------------------------------------------------------------------------
 # Ground truth and frame times
 # --------------------------------------------------------------------------------------------
+def time_tolerance(duration: float) -> float:
+    """How far (s) a time may lie outside [0, duration] and still be read as a time of that video.
+
+    The official files have small overruns: ``duration`` is a whole number of seconds, GT segments
+    end up to 0.5 s after it or start at -0.2 s, and frame times end up to 0.7 s after it. A time
+    further out than max(2 s, 10 % of the video) is a unit error (ms, frames, x100) and is refused.
+    """
+    return max(2.0, 0.1 * float(duration))
+
+
 def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dict]:
     """Read ``gsub_<split>.json``: per video ``duration`` (s, > 0), ``fps`` and ``location``
-    (qid -> list of [start, end] seconds, start <= end; segments are *not* clipped to the video)."""
+    (qid -> list of [start, end] seconds, start <= end; segments are *not* clipped to the video,
+    but one further outside it than :func:`time_tolerance` is refused)."""
     what = 'gsub json: {video_id: {"duration": seconds, "location": {qid: [[start, end], ...]}}}'
 
     def check(vid: str, entry: Any) -> dict:
@@ -240,28 +254,74 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
                     raise DataFormatError(path, where, f"segment {seg!r}", "[start, end] with two finite numbers")
                 if seg[0] > seg[1]:
                     raise DataFormatError(path, where, f"segment {seg!r} ends before it starts", "start <= end")
+                if seg[0] < -time_tolerance(duration) or seg[1] > duration + time_tolerance(duration):
+                    raise DataFormatError(path, where, f"segment {seg!r} lies outside the video [0, {duration}] by more than "
+                                          f"{time_tolerance(duration):g} s", "segments in seconds within the video's duration")
             clean[str(qid)] = [list(map(float, s)) for s in segments]
         return {**entry, "duration": duration, "location": clean}
 
+    gsub = _read_mapping(path, what, check, skip_bad_rows)[0]
+    if not gsub:
+        raise DataFormatError(path, "top level", f"no videos in {path}", f"at least one video ({what})")
+    return gsub
+
+
+def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False,
+                    gsub: Mapping[str, Mapping] | None = None) -> dict[str, list[float]]:
+    """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames.
+
+    Times must be >= 0 and never decrease (short videos repeat a stamp). With ``gsub`` (as read by
+    :func:`read_gsub`) a video's last time must lie within its duration (up to
+    :func:`time_tolerance`): that catches times in other units (x100, ms, frame numbers).
+    """
+    what = f"frame2time json: {{video_id: [{num_frames} non-decreasing timestamps in seconds]}}"
+
+    def check(vid: str, t: Any) -> list[float]:
+        if not (isinstance(t, list) and len(t) == num_frames and all(map(_is_number, t))):
+            found = f"{len(t)} entries" if isinstance(t, list) else f"a json {type(t).__name__}"
+            raise DataFormatError(path, f"video {vid}", f"{found} (or non-finite values)", f"{num_frames} finite timestamps")
+        back = next((i for i in range(1, len(t)) if t[i] < t[i - 1]), None)
+        if back is not None:
+            raise DataFormatError(path, f"video {vid}", f"time {t[back]} at frame {back} is before {t[back - 1]} at frame {back - 1}",
+                                  "non-decreasing frame times in seconds")
+        if t[0] < 0:
+            raise DataFormatError(path, f"video {vid}", f"negative time {t[0]}", "frame times >= 0 s")
+        entry = gsub.get(vid) if gsub is not None else None
+        if entry is not None and t[-1] > entry["duration"] + time_tolerance(entry["duration"]):
+            raise DataFormatError(path, f"video {vid}", f"last frame time {t[-1]} s, but the video lasts {entry['duration']} s "
+                                  "(gsub)", f"times in seconds within the duration (+{time_tolerance(entry['duration']):g} s)")
+        return [float(x) for x in t]
+
     return _read_mapping(path, what, check, skip_bad_rows)[0]
 
 
-def _read_vectors(path: Path | str, what: str, row: str, values: str, num_frames: int, skip_bad_rows: bool) -> dict[str, list[float]]:
-    """A json mapping ``{id: [num_frames finite numbers]}``; ``row``/``values`` name them in errors."""
+def read_grounding_files(folder: Path | str, split: str, video_ids: Iterable[str], *, num_frames: int = NUM_FRAMES,
+                         features: Any = None) -> tuple[dict[str, dict], dict[str, list[float]]]:
+    """``gsub_<split>.json`` and ``frame2time_<split>.json`` of ``folder``, checked against each other
+    and against the split's videos (``video_ids``, e.g. of its csv) and, if given, its
+    :class:`~cra.data.features.FeatureStore` ``features``:
 
-    def check(key: str, vector: Any) -> list[float]:
-        if not (isinstance(vector, list) and len(vector) == num_frames and all(map(_is_number, vector))):
-            found = f"{len(vector)} entries" if isinstance(vector, list) else f"a json {type(vector).__name__}"
-            raise DataFormatError(path, f"{row} {key}", f"{found} (or non-finite values)", f"{num_frames} finite {values}")
-        return [float(x) for x in vector]
-
-    return _read_mapping(path, what, check, skip_bad_rows)[0]
-
-
-def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames."""
-    what = f"frame2time json: {{video_id: [{num_frames} timestamps in seconds]}}"
-    return _read_vectors(path, what, "video", "timestamps", num_frames, skip_bad_rows)
+    * frame times in seconds within each video's duration (:func:`read_frame2time` with the gsub);
+    * frame times for every video (else :class:`DataFormatError`);
+    * as many stored feature frames as frame times (:meth:`FeatureStore.check_frame_times`);
+    * videos without ground truth are not scored (as in the official script): one warning counts them.
+    """
+    folder = Path(folder)
+    gsub_path, f2t_path = folder / f"gsub_{split}.json", folder / f"frame2time_{split}.json"
+    gsub = read_gsub(gsub_path)
+    frame2time = read_frame2time(f2t_path, num_frames=num_frames, gsub=gsub)
+    videos = list(dict.fromkeys(video_ids))
+    missing = [v for v in videos if v not in frame2time]
+    if missing:
+        raise DataFormatError(f2t_path, f"video(s) {missing[:5]}", f"absent ({len(missing)} videos)",
+                              f"frame times for every video of {split}")
+    if features is not None:
+        features.check_frame_times(frame2time, f2t_path, videos)
+    no_gt = [v for v in videos if v not in gsub]
+    if no_gt:
+        warnings.warn(f"{gsub_path}: {len(no_gt)} of the {len(videos)} videos of {split} have no ground truth; their "
+                      f"questions are not scored (as in the official script); first: {', '.join(no_gt[:5])}", stacklevel=2)
+    return gsub, frame2time
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,20 +346,89 @@ def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[st
     return {key: pred == answer for key, (pred, answer) in read_qa_answers(path, skip_bad_rows=skip_bad_rows).items()}
 
 
+def _layout(lengths: list[int]) -> str | None:
+    """"spans" when some entry has 2 numbers, "weights" when all have the same T > 2, else None."""
+    if 2 in lengths:
+        return "spans"
+    return "weights" if lengths and len(set(lengths)) == 1 else None
+
+
+def _read_predictions(path: Path | str, what: str, length: int | None, skip_bad_rows: bool) -> dict[str, list[float]]:
+    """A prediction json: lists of finite numbers, of ``length`` each (``None``: spans, >= 2 each).
+
+    A file of the other kind (per-frame weights where spans are expected, or the reverse) is named
+    as such, so a file given with the wrong ``--pred-format`` is refused instead of misread.
+    """
+    expected = "a list [start, ..., end] of at least 2 finite numbers" if length is None else f"{length} finite weights"
+
+    def check(key: str, value: Any) -> list[float]:
+        if length is None:
+            if not (isinstance(value, list) and len(value) >= 2 and all(map(_is_number, value))):
+                raise DataFormatError(path, f"key {key}", f"span {value!r:.80}", f"{expected} ({what})")
+        elif not (isinstance(value, list) and len(value) == length and all(map(_is_number, value))):
+            found = f"{len(value)} entries" if isinstance(value, list) else f"a json {type(value).__name__}"
+            if isinstance(value, list) and len(value) == 2:
+                found += " (a [start, end] span, not per-frame weights)"
+            raise DataFormatError(path, f"key {key}", f"{found} (or non-finite values)", f"{expected} ({what})")
+        return [float(x) for x in value]
+
+    out = _read_mapping(path, what, check, skip_bad_rows)[0]
+    if not out:
+        raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
+    if length is None and _layout([len(v) for v in out.values()]) == "weights":
+        key, value = next(iter(out.items()))
+        raise DataFormatError(path, f"key {key}", f"{len(value)} numbers in every entry (per-frame weights, not spans)",
+                              f"{expected} per key ({what})")
+    return out
+
+
+class PredictionLayout(NamedTuple):
+    """What a prediction file holds: ``kind`` "spans" (``length`` 2) or "weights" (``length`` T)."""
+
+    kind: str
+    length: int
+    first_key: str
+
+
+def prediction_layout(path: Path | str) -> PredictionLayout:
+    """What a prediction file holds, from its content: spans (2 numbers per key) or per-frame weights.
+
+    Every value must be a list of at least 2 finite numbers. Some entry with exactly 2 numbers: spans
+    (a longer entry is read through its first and last number, as the official evaluation does);
+    every entry with the same T > 2 numbers: per-frame weights. Anything else (an empty file,
+    objects, lengths that fit neither) raises :class:`DataFormatError` naming the file and a key.
+    """
+    what = 'predictions json: {"<video_id>_<qid>": [start, end]} or {"<video_id>_<qid>": [T per-frame weights]}'
+    data = load_json(path, what)
+    if not isinstance(data, dict):
+        raise DataFormatError(path, "top level", f"a json {type(data).__name__}", f"an object ({what})")
+    if not data:
+        raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
+    for key, value in data.items():
+        if not (isinstance(value, list) and len(value) >= 2 and all(map(_is_number, value))):
+            raise DataFormatError(path, f"key {key}", f"{value!r:.80}", f"a list of at least 2 finite numbers ({what})")
+    layout = _layout([len(v) for v in data.values()])
+    if layout is None:
+        (k0, v0), (k1, v1) = next(iter(data.items())), next((k, v) for k, v in data.items() if len(v) != len(next(iter(data.values()))))
+        raise DataFormatError(path, f"key {k1}", f"{len(v1)} numbers where key {k0} has {len(v0)}",
+                              f"[start, end] spans, or the same number of per-frame weights for every key ({what})")
+    first_key, first = next(iter(data.items()))
+    return PredictionLayout(layout, 2 if layout == "spans" else len(first), first_key)
+
+
 def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read span predictions ``{key: [start, ..., end]}`` (seconds or fractions of the video;
-    only the first and the last element are used, as in the official evaluation)."""
-    what = 'span predictions json: {"<video_id>_<qid>": [start, end]}'
+    """Read span predictions ``{key: [start, ..., end]}`` (seconds or fractions of the video; only
+    the first and the last number are used, as in the official evaluation).
 
-    def check(key: str, span: Any) -> list[float]:
-        if not (isinstance(span, list) and len(span) >= 2 and all(map(_is_number, span))):
-            raise DataFormatError(path, f"key {key}", f"span {span!r}", "a list [start, ..., end] of at least 2 finite numbers")
-        return [float(x) for x in span]
-
-    return _read_mapping(path, what, check, skip_bad_rows)[0]
+    A file in which every entry has the same T > 2 numbers is per-frame weights (see
+    :func:`read_frame_weights`) and is refused here, so weights are never scored as [first, last]
+    seconds; an empty file is refused too.
+    """
+    return _read_predictions(path, 'span predictions json: {"<video_id>_<qid>": [start, end]}', None, skip_bad_rows)
 
 
 def read_frame_weights(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
-    """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights)."""
+    """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights);
+    an empty file, or [start, end] spans, are refused."""
     what = f'per-frame weights json: {{"<video_id>_<qid>": [{num_frames} finite numbers]}}'
-    return _read_vectors(path, what, "key", "weights", num_frames, skip_bad_rows)
+    return _read_predictions(path, what, num_frames, skip_bad_rows)
