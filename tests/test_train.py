@@ -111,7 +111,7 @@ def test_confounder_files_are_checked_before_training_and_used(tiny_root, tmp_pa
     assert main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(wrong)})) == 2
     assert "Z_l has D=12" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
-    from cra.train import build_model
+    from cra.run import build_model
 
     good = write_dictionaries(tmp_path / "good.pt", text_dim=8, visual_dim=16)
     config, _ = cfg.load_run_config(["synthetic"], tiny_overrides(tiny_root, **{"data.confounders": str(good)}))
@@ -199,7 +199,7 @@ def test_frozen_cached_text_mode_trains_the_head_but_not_the_encoder(tiny_root, 
     from cra.train import Trainer
 
     config, _ = cfg.load_run_config(["synthetic", "variants/frozen_text"], tiny_overrides(tiny_root, **{"train.epochs": 1}))
-    trainer = Trainer(config, tmp_path / "frozen")
+    trainer = Trainer.from_config(config, tmp_path / "frozen")
     encoder = trainer.model.text.encoder
     before = {k: v.clone() for k, v in encoder.encoder.state_dict().items()}
     head = trainer.model.text.proj.weight.detach().clone()
@@ -226,7 +226,8 @@ def test_cached_encoder_returns_what_the_frozen_encoder_computes():
 
 
 def test_schedule_and_device_helpers():
-    from cra.train import autocast_settings, select_device, warmup_linear
+    from cra.run import autocast_settings, select_device
+    from cra.train import warmup_linear
 
     assert [warmup_linear(s, 2, 6) for s in range(7)] == [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from cra.extract import extract_features, find_videos
-    from cra.train import select_device
+    from cra.run import select_device
 
     try:
         ids = None

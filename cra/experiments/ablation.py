@@ -302,7 +302,7 @@ def faithfulness(qa: Mapping[str, Mapping], weights: Mapping[str, Sequence[float
 
 def _split_rows(predictions: dict, data, truth: dict) -> dict[str, dict]:
     """Per read-out: the official metrics and the faithfulness measures of one split."""
-    from cra.train import score_predictions
+    from cra.predict import score_predictions
 
     scores = score_predictions(predictions, data)
     candidates = {r.key: r.candidates for r in data.qa.records}
@@ -319,7 +319,10 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     score it on test-id and test-ood. Returns metrics per split and read-out, and CRA's answers."""
     import torch
 
-    from cra.train import Trainer, load_checkpoint, load_split, model_from_checkpoint, predict_split
+    from cra.checkpoint import load_checkpoint
+    from cra.predict import model_from_checkpoint, predict_split
+    from cra.run import load_split
+    from cra.train import Trainer
 
     torch.set_num_threads(job["threads"])
     start = time.perf_counter()
@@ -328,7 +331,7 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     run_dir = Path(job["run_dir"])
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    trainer = Trainer(config, run_dir, log=lambda *args: None)
+    trainer = Trainer.from_config(config, run_dir, log=None)
     trainer.fit()
     best = load_checkpoint(run_dir / "best.pt")
     model = model_from_checkpoint(config, best).to(trainer.device)
@@ -360,7 +363,7 @@ def _random_span_rows(world: Path, answers: dict, seed: int, readouts: Sequence[
     """Random spans with CRA's answers; uniform frame weights for the weight masses."""
     from cra.data.nextgqa import read_frame2time, read_gsub, read_qa_csv
     from cra.data.synthetic import NUM_FRAMES, split_paths
-    from cra.train import SplitData
+    from cra.run import SplitData
 
     rows = {}
     for split in SPLITS:
