@@ -1,9 +1,12 @@
 """Run assembly: a :class:`~cra.config.RunConfig` turned into data, model, dictionaries and device.
 
-No loop lives here. The flow of the package, each module importing only those before it::
+No loop lives here. The flow of the package (see :mod:`cra`)::
 
     cra.data, cra.model  ->  cra.run (this module: assembly)  ->  cra.train (Trainer)  /  cra.predict
     (predict_split, Predictor)  ->  cra.metrics (scores)  ->  metrics.jsonl, prediction files, chapters
+
+This module imports only ``cra.config``, ``cra.data``, ``cra.model`` (with its text encoders),
+``cra.confounders`` and ``cra.paths``.
 
 Every check happens here, before a training step or a prediction: a missing file, a video without
 features, a feature size other than ``model.feature_dim``, a confounder file whose sizes differ from
