@@ -134,8 +134,8 @@ def computed_tokens(mask: torch.Tensor, bucket_size: int | None) -> int:
 # --------------------------------------------------------------------------------------------
 def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dict:
     from cra.config import load_run_config
-    from cra.text.encoders import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
     from cra.run import autocast_settings, build_model
+    from cra.text.encoders import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
     from cra.train import make_optimizer
 
     layers = ["variants/frozen_text"] if variant == "frozen_cached" else []

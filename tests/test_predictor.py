@@ -132,3 +132,14 @@ def test_a_truncated_or_foreign_checkpoint_names_the_file(synthetic_run, tmp_pat
         Predictor.from_checkpoint(foreign)
     with pytest.raises(FileNotFoundError, match="absent.pt does not exist"):
         Predictor.from_checkpoint(tmp_path / "absent.pt")
+
+
+def test_resume_from_a_truncated_last_checkpoint_names_the_file(synthetic_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(synthetic_run, run)
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 3])
+    assert main(["train", "--run", str(run), "--resume"]) == 2
+    assert f"{run / 'last.pt'}: not a readable checkpoint, it may be truncated or damaged" in capsys.readouterr().err
