@@ -95,7 +95,13 @@ class Trainer:
     warm-up/decay of ``train_config``, which needs a ``Dataset``; ``None``: constant),
     ``reseed_each_epoch`` (``False`` leaves the global generators to the caller) adapt it to a
     hand-made experiment. ``run_config``: what checkpoints record (default: ``model.config`` and
-    ``train_config``). The model stays on its device.
+    ``train_config``). ``resume``: continue from ``run_dir/last.pt``. The model stays on its device.
+
+    A hand-made run (the CMA chapter does this)::
+
+        trainer = Trainer(CRA(model_config), lambda epoch: my_batches(), train_config=TrainConfig(epochs=5),
+                          lr_factor=None, log=None)
+        records = trainer.fit()  # one dict per epoch: {"epoch", "train": {"loss", ..., "acc"}, "val", ...}
     """
 
     def __init__(self, model: CRA, train_data, evaluate_fn: Callable[[CRA], dict] | None = None,
