@@ -134,8 +134,9 @@ def computed_tokens(mask: torch.Tensor, bucket_size: int | None) -> int:
 # --------------------------------------------------------------------------------------------
 def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dict:
     from cra.config import load_run_config
+    from cra.run import autocast_settings, build_model
     from cra.text.roberta import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
-    from cra.train import autocast_settings, build_model, make_optimizer
+    from cra.train import make_optimizer
 
     layers = ["variants/frozen_text"] if variant == "frozen_cached" else []
     if variant.startswith("ablation:"):
@@ -214,7 +215,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    from cra.train import select_device
+    from cra.run import select_device
 
     device = select_device(args.device)
     if args.child:

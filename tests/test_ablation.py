@@ -48,7 +48,7 @@ def job(world: Path, conf: Path, variant: str, seed: int, study, run_dir: Path) 
 
 
 def build(variant: str, world: Path, conf: Path, study):
-    from cra.train import build_model
+    from cra.run import build_model
 
     config = ablation.run_config(world, conf, variant, 0, study)
     torch.manual_seed(0)

@@ -180,18 +180,18 @@ def synthetic_colour_batch(n: int = 8, T: int = 8, D: int = 16, seed: int = 0) -
 
 
 def test_overfits_eight_examples():
+    from cra.config import TrainConfig
+    from cra.train import Trainer
+
     torch.manual_seed(0)
     model = CRA(tiny_config())
     batch = synthetic_colour_batch()
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for step in range(200):
-        out = model(batch)
-        loss = model.losses(batch, out)["loss"]
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        accuracy = (out.vqa.logits.argmax(1) == batch["answer"]).float().mean().item()
-        if accuracy == 1.0 and step >= 5:
+    trainer = Trainer(model, lambda epoch: [batch], train_config=TrainConfig(epochs=200, grad_clip=None, progress=False),
+                      optimizer=torch.optim.Adam(model.parameters(), lr=3e-3), lr_factor=None, reseed_each_epoch=False,
+                      log=None)
+    for step in range(200):  # one step per epoch, until the answers are right
+        accuracy = trainer.fit(stop_after=1)[0]["train"]["acc"]
+        if accuracy == 100.0 and step >= 5:
             break
     model.eval()
     with torch.no_grad():

@@ -111,10 +111,16 @@ def test_confounder_files_are_checked_before_training_and_used(tiny_root, tmp_pa
     assert main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(wrong)})) == 2
     assert "Z_l has D=12" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
-    from cra.train import build_model
+    from cra.run import build_model
 
-    good = write_dictionaries(tmp_path / "good.pt", text_dim=8, visual_dim=16)
-    config, _ = cfg.load_run_config(["synthetic"], tiny_overrides(tiny_root, **{"data.confounders": str(good)}))
+    good = write_dictionaries(tmp_path / "good.pt", text_dim=8, visual_dim=16)  # 3 text and 6 visual entries
+    assert main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(good)})) == 2  # config: 4 and 4
+    assert f"{good}: Z_l has 3 entries but model.num_z_entries=4" in capsys.readouterr().err
+    assert main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(good), "model.num_z_entries": 3})) == 2
+    assert f"{good}: X_hat has 6 entries but model.num_x_entries=4" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+    config, _ = cfg.load_run_config(["synthetic"], tiny_overrides(
+        tiny_root, **{"data.confounders": str(good), "model.num_z_entries": 3, "model.num_x_entries": 6}))
     model = build_model(config)
     assert model.backdoor.Z_l.shape == (3, 8, 8) and model.frontdoor.X_hat.shape == (6, 16)
     torch.testing.assert_close(model.backdoor.log_prior.exp(), torch.tensor([5, 2, 1]) / 8.0)
@@ -140,8 +146,8 @@ def test_two_epoch_run_writes_metrics_for_every_readout_and_checkpoints(two_epoc
             assert row["n"] == 8 and set(("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.5", "mIoU", "IoU@0.5", "FR")) <= set(row)
     assert records[0]["selected"]  # the first epoch always improves on -inf
     assert records[1]["lr_start"] > 0
-    best = torch.load(two_epoch_run / "best.pt", weights_only=False)
-    last = torch.load(two_epoch_run / "last.pt", weights_only=False)
+    best = torch.load(two_epoch_run / "best.pt", weights_only=True)
+    last = torch.load(two_epoch_run / "last.pt", weights_only=True)
     assert last["epoch"] == 2 and best["epoch"] in (1, 2)
     assert set(last) >= {"model", "optimizer", "scheduler", "scaler", "rng", "config"}
     assert not list(two_epoch_run.glob(".*.part"))  # atomic writes leave no temporaries
@@ -178,8 +184,8 @@ def test_resume_after_epoch_one_reproduces_epoch_two_exactly(two_epoch_run, tiny
     full, resumed = read_metrics(two_epoch_run), read_metrics(run)
     for a, b in zip(full, resumed):
         assert a["train"] == b["train"] and a["val"] == b["val"]  # bit-for-bit equal losses and metrics
-    sa = torch.load(two_epoch_run / "last.pt", weights_only=False)["model"]
-    sb = torch.load(run / "last.pt", weights_only=False)["model"]
+    sa = torch.load(two_epoch_run / "last.pt", weights_only=True)["model"]
+    sb = torch.load(run / "last.pt", weights_only=True)["model"]
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
@@ -199,7 +205,7 @@ def test_frozen_cached_text_mode_trains_the_head_but_not_the_encoder(tiny_root, 
     from cra.train import Trainer
 
     config, _ = cfg.load_run_config(["synthetic", "variants/frozen_text"], tiny_overrides(tiny_root, **{"train.epochs": 1}))
-    trainer = Trainer(config, tmp_path / "frozen")
+    trainer = Trainer.from_config(config, tmp_path / "frozen")
     encoder = trainer.model.text.encoder
     before = {k: v.clone() for k, v in encoder.encoder.state_dict().items()}
     head = trainer.model.text.proj.weight.detach().clone()
@@ -226,7 +232,8 @@ def test_cached_encoder_returns_what_the_frozen_encoder_computes():
 
 
 def test_schedule_and_device_helpers():
-    from cra.train import autocast_settings, select_device, warmup_linear
+    from cra.run import autocast_settings, select_device
+    from cra.train import warmup_linear
 
     assert [warmup_linear(s, 2, 6) for s in range(7)] == [0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]
     assert select_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -46,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from cra.data import DataFormatError
     from cra.extract import WeightsUnavailableError, extract_features, find_videos
-    from cra.train import select_device
+    from cra.run import select_device
 
     try:
         ids = None

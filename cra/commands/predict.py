@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", type=Path, required=True, help="a training run folder (config.yaml + best.pt)")
+    parser.add_argument("--run", type=Path, required=True, help="a training run folder (best.pt, last.pt)")
     parser.add_argument("--split", required=True, help="split name: <split>.csv and its features (val, test, ...)")
     parser.add_argument("--checkpoint", default="best", help="'best', 'last' or a checkpoint path (default: best)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/predictions)")

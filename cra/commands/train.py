@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from cra.confounders import ConfounderFileError
     from cra.data import DataFormatError
     from cra.paths import DataNotFoundError
-    from cra.train import Trainer, read_run_config
+    from cra.run import read_run_config
+    from cra.train import Trainer
 
     try:
         if args.resume:
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"# layers: {', '.join(sources)}")
             print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
             return 0
-        trainer = Trainer(config, args.run, resume=args.resume)
+        trainer = Trainer.from_config(config, args.run, resume=args.resume)
     except (ConfigError, ValueError, DataFormatError, DataNotFoundError, ConfounderFileError, FileNotFoundError,
             FileExistsError) as err:
         print(f"train: error: {err}", file=sys.stderr)

@@ -27,7 +27,10 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     score it on test-id and test-ood. Returns metrics per split and read-out, and CRA's answers."""
     import torch
 
-    from cra.train import Trainer, load_checkpoint, load_split, model_from_checkpoint, predict_split
+    from cra.checkpoint import load_checkpoint
+    from cra.predict import model_from_checkpoint, predict_split
+    from cra.run import load_split
+    from cra.train import Trainer
 
     torch.set_num_threads(job["threads"])
     start = time.perf_counter()
@@ -36,7 +39,7 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     run_dir = Path(job["run_dir"])
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    trainer = Trainer(config, run_dir, log=lambda *args: None)
+    trainer = Trainer.from_config(config, run_dir, log=None)
     trainer.fit()
     best = load_checkpoint(run_dir / "best.pt")
     model = model_from_checkpoint(config, best).to(trainer.device)

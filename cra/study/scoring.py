@@ -1,5 +1,5 @@
 """Scores of one trained model on one split: the official metrics (:mod:`cra.metrics`, through
-:func:`cra.train.score_predictions`) and the faithfulness measures only a world with known causes
+:func:`cra.predict.score_predictions`) and the faithfulness measures only a world with known causes
 allows; and the random-span baseline."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def faithfulness(qa: Mapping[str, Mapping], weights: Mapping[str, Sequence[float
 
 def split_rows(predictions: dict, data, truth: dict) -> dict[str, dict]:
     """Per read-out: the official metrics and the faithfulness measures of one split."""
-    from cra.train import score_predictions
+    from cra.predict import score_predictions
 
     scores = score_predictions(predictions, data)
     candidates = {r.key: r.candidates for r in data.qa.records}
@@ -91,7 +91,7 @@ def random_span_rows(world: Path, answers: dict, seed: int, readouts: Sequence[s
     """Random spans with CRA's answers; uniform frame weights for the weight masses."""
     from cra.data.nextgqa import read_frame2time, read_gsub, read_qa_csv
     from cra.data.synthetic import NUM_FRAMES, split_paths
-    from cra.train import SplitData
+    from cra.run import SplitData
 
     rows = {}
     for split in SPLITS:
