@@ -36,6 +36,8 @@ def _build(tmp: Path, execute: str, toc: dict | None = None) -> Path:
     subprocess.run([sys.executable, str(ROOT / "scripts/vendor_js.py"), str(VENDOR)], check=True)
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     config["execute"]["execute_notebooks"] = execute
+    # local extension folders are resolved against the config file's folder: make them absolute
+    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in config["sphinx"]["local_extensions"].items()}
     (tmp / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))  # key order = script order
     args = [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(tmp),
             "--config", str(tmp / "_config.yml"), "--warningiserror", "--nitpick"]
