@@ -123,10 +123,16 @@ function overflow(doc) {{
     if (seen.some(function (s) {{ return s.contains(el); }})) return;
     var r = el.getBoundingClientRect(), style = doc.defaultView.getComputedStyle(el);
     if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') return;
-    if (el.closest('mjx-container, .MathJax')) return;  // maths is checked as a whole below
-    var scrolls = ['auto', 'scroll', 'hidden'].indexOf(style.overflowX) >= 0 && el.scrollWidth > el.clientWidth + 2;
-    var sticks = r.right > right + 2;
-    if (el.tagName === 'MJX-CONTAINER') {{ scrolls = el.scrollWidth > el.clientWidth + 2; }}
+    var sticks = r.right > right + 2, scrolls;
+    if (el.tagName === 'MJX-CONTAINER') {{
+      // a typeset formula: its rendered maths (not MathJax's hidden assistive copy) must fit the box
+      var maths = el.querySelector('mjx-math');
+      scrolls = el.getAttribute('display') === 'true' && maths && maths.getBoundingClientRect().width > el.clientWidth + 2;
+    }} else if (el.closest('mjx-container') || el.classList.contains('math')) {{
+      return;  // inside a formula, or the span/div around one: judged by the formula itself
+    }} else {{
+      scrolls = ['auto', 'scroll', 'hidden'].indexOf(style.overflowX) >= 0 && el.scrollWidth > el.clientWidth + 2;
+    }}
     if (scrolls || sticks) {{ seen.push(el); bad.push(describe(el) + (scrolls ? ' scrolls ' + el.scrollWidth + '>' + el.clientWidth : ' ends at ' + Math.round(r.right) + '>' + Math.round(right))); }}
   }});
   return bad;
@@ -135,7 +141,7 @@ function snapshot(container, control) {{
   var parts = [];
   container.querySelectorAll('*').forEach(function (e) {{
     if (control.contains(e) || e.contains(control)) return;
-    parts.push(e.tagName + '|' + (e.getAttribute('style') || '') + '|' + (e.getAttribute('src') || '').length + '|' + (e.children.length ? '' : e.textContent));
+    parts.push(e.tagName + '|' + e.className + '|' + e.hidden + '|' + (e.getAttribute('style') || '') + '|' + (e.getAttribute('src') || '') + '|' + (e.children.length ? '' : e.textContent));
   }});
   return parts.join('\\n');
 }}
@@ -150,6 +156,7 @@ function checkWidgets(doc, done) {{
   (function next() {{
     if (!controls.length) return done(total, dead);
     var control = controls.shift(), root = control.closest('.widget-slider, .widget-dropdown, .widget-toggle-buttons');
+    if (control.disabled || root.querySelector('[disabled]')) {{ total -= 1; return next(); }}  // a read-only display
     var container = control.closest('.cell_output') || doc.body, before = snapshot(container, root);
     act(control);
     setTimeout(function () {{ if (snapshot(container, root) === before) dead.push(describe(root)); next(); }}, 700);
