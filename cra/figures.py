@@ -61,7 +61,7 @@ def _box(block: Block) -> tuple[float, float]:
     return 0.2 + block.col * _DX, 0.3 + block.row * _DY
 
 
-def architecture_figure(width: float = 12.5):
+def architecture_figure(width: float = 11.0):
     """The whole model, one pass, with the dictionaries Z_l and X_hat and the two passes noted: a Figure."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
@@ -78,9 +78,9 @@ def architecture_figure(width: float = 12.5):
         ax.add_patch(FancyBboxPatch((x, y), _W, _H, boxstyle="round,pad=0.04,rounding_size=0.12",
                                     fc=_COLOURS[b.role], ec="0.25", lw=1.6 if dashed else 1.0, ls="--" if dashed else "-"))
         ax.text(x + _W / 2, y + _H - 0.28, b.title, ha="center", va="center", fontsize=9.5, weight="bold")
-        ax.text(x + _W / 2, y + _H / 2 - 0.06, b.symbol, ha="center", va="center", fontsize=8.5, linespacing=1.5)
+        ax.text(x + _W / 2, y + _H / 2 - 0.06, b.symbol, ha="center", va="center", fontsize=7.5, linespacing=1.5)
         code = b.code.replace("cra.model.", "")
-        ax.text(x + _W / 2, y + 0.22, code, ha="center", va="center", fontsize=7 if len(code) <= 24 else 6,
+        ax.text(x + _W / 2, y + 0.22, code, ha="center", va="center", fontsize=6.5 if len(code) <= 24 else 5.5,
                 family="monospace", color="0.2")
 
     def anchor(b: Block, toward: Block) -> tuple[float, float]:
