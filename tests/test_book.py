@@ -19,7 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from book_toc import toc_entries  # noqa: E402
+from book_toc import is_notebook, source_of, toc_entries  # noqa: E402
 from check_book import missing_pages  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,11 @@ def test_every_toc_entry_is_rendered(tmp_path):
     html = _build(tmp_path, execute="off")
     assert missing_pages(html) == []
     for entry in toc_entries():
-        assert "<h1" in (html / f"{entry}.html").read_text(), entry
+        page = (html / f"{entry}.html").read_text()
+        assert "<h1" in page, entry
+        if is_notebook(source_of(entry)):  # the download menu offers the chapter as a notebook
+            notebook = json.loads((html / "_sources" / f"{entry}.ipynb").read_text())
+            assert notebook["cells"] and "download-notebook-button" in page, entry
 
 
 def _chromium(*args: str, profile: Path) -> str:
