@@ -230,7 +230,7 @@ def question_explorer(released: ReleasedVal, keys: Sequence[str], prerender: boo
 
     questions = [released.question(k) for k in keys]
     choose = widgets.Dropdown(options=[(_question_label(q), i) for i, q in enumerate(questions)],
-                              description="question", layout=widgets.Layout(width="min(760px, 100%)"))
+                              description="question", layout=widgets.Layout(width="760px"))
 
     def page(q) -> list:
         return [widgets.HTML(question_html(q)), widgets.Image(value=figure_png(question_figure(q), dpi), format="png")]

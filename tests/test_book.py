@@ -1,8 +1,8 @@
 """The book builds: a page for every _toc.yml entry, and, in a real browser with no network,
-rendered maths and a widget that responds to input.
+rendered maths, widgets that respond to input without a kernel, and pages that fit 1280 px.
 
-The full build here does not execute chapters (``pytest --nbmake`` already runs every one of them);
-the browser check builds the first chapter with execution so that its widget state exists.
+The first build here does not execute chapters (``pytest --nbmake`` already runs every one of them);
+the browser checks use an executed build that reuses the notebook cache of ``make book``.
 """
 
 from __future__ import annotations
@@ -91,10 +91,16 @@ window.addEventListener('load', function () {{ setTimeout(function () {{
 </script></body></html>"""
 
 
+@pytest.fixture(scope="module")
+def executed_site(tmp_path_factory) -> Path:
+    """The whole book, executed, reusing the notebook cache of `make book` (chapters whose code
+    changed since, or all of them on a fresh clone, execute now)."""
+    return _build(tmp_path_factory.mktemp("site"), execute="cache", cache=ROOT / "_build" / ".jupyter_cache")
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_maths_and_widgets_work_offline_in_a_browser(tmp_path):
-    toc = {"format": "jb-book", "root": "book/intro", "chapters": [{"file": "book/first_steps"}, {"file": "book/references"}]}
-    html = _build(tmp_path, execute="force", toc=toc)
+def test_maths_and_widgets_work_offline_in_a_browser(executed_site, tmp_path):
+    html = executed_site
     profile = tmp_path / "profile"
     # The preface's maths is typeset by the vendored MathJax (no CDN reachable).
     dom = _chromium("--dump-dom", (html / "book/intro.html").as_uri(), profile=profile)
@@ -187,9 +193,8 @@ KNOWN_DEAD = {"book/task_and_data.html": ['div.lm-Widget.p-Widget "prediction10.
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
-def test_every_page_fits_1280_pixels_and_every_widget_responds(tmp_path):
-    """Builds the whole book with the notebook cache of `make book` (chapters not cached execute now)."""
-    html = _build(tmp_path, execute="cache", cache=ROOT / "_build" / ".jupyter_cache")
+def test_every_page_fits_1280_pixels_and_every_widget_responds(executed_site, tmp_path):
+    html = executed_site
     pages = [f"{entry}.html" for entry in toc_entries()]
     harness = html / "_pages_check.html"
     harness.write_text(PAGES_HARNESS.format(pages=json.dumps(pages)))
