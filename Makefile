@@ -12,7 +12,7 @@ export CRA_DATA_DIR
 NBTEST_DIR := .nbtest
 NB_TIMEOUT ?= 900
 
-.PHONY: setup book test test-unit test-notebooks vendor-js clean
+.PHONY: setup book chapter-times test test-unit test-notebooks vendor-js clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ vendor-js: setup
 book: vendor-js
 	$(BIN)/jupyter-book build . --warningiserror --nitpick --keep-going
 	$(BIN)/python scripts/check_book.py _build/html
+
+# After `make book`: each chapter's execution time from the build's notebook cache, for the course page.
+chapter-times: setup
+	$(BIN)/python scripts/chapter_times.py _build/.jupyter_cache book/_data/chapter_times.csv
 
 # The whole test suite: unit tests, then every chapter executed by nbmake.
 test: test-unit test-notebooks

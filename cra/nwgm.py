@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["expected_softmax", "nwgm", "nwgm_gap", "nwgm_panel", "random_logits", "softmax", "softmax_of_mean", "total_variation"]
+__all__ = ["expected_softmax", "nwgm", "nwgm_explorer", "nwgm_gap", "nwgm_panel", "random_logits", "softmax", "softmax_of_mean", "total_variation"]
 
 
 def softmax(f: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -103,3 +103,38 @@ def nwgm_panel(spread: float = 2.0, dict_size: int = 4, num_classes: int = 5, se
     ax.set_title(f"spread {spread:g}, {dict_size} entries: TV distance {tv:.3f}", fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
     return {"exact": exact, "nwgm": approx, "tv": tv}
+
+
+def nwgm_explorer(spreads=(0.5, 2.0, 8.0), dict_sizes=(2, 8, 64), num_classes: int = 5, seed: int = 0, dpi: int = 72):
+    """The NWGM widget: sliders for the logit spread and the number of entries over pictures drawn in
+    advance by :func:`nwgm_panel`. Nested ``Stack`` widgets whose indices are jslinked to the sliders
+    switch between the pictures in the browser, so the widget also works in the static book.
+    Returns ``(widget, results)`` with ``results[(spread, dict_size)]`` the panel's dictionary."""
+    import io
+
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    layout = {"style": {"description_width": "80px"}, "layout": widgets.Layout(width="min(560px, 100%)")}
+    spread_slider = widgets.SelectionSlider(options=[(f"{s:g}", i) for i, s in enumerate(spreads)], value=min(
+        range(len(spreads)), key=lambda i: abs(spreads[i] - 2.0)), description="spread", **layout)
+    size_slider = widgets.SelectionSlider(options=[(f"{n}", i) for i, n in enumerate(dict_sizes)],
+                                          value=min(range(len(dict_sizes)), key=lambda i: abs(dict_sizes[i] - 8)),
+                                          description="entries", **layout)
+    results, per_spread = {}, []
+    for spread in spreads:
+        pictures = []
+        for size in dict_sizes:
+            fig, ax = plt.subplots(figsize=(6, 3))
+            results[(spread, size)] = nwgm_panel(spread, size, num_classes, seed, ax=ax)
+            fig.tight_layout()
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format="png", dpi=dpi)
+            plt.close(fig)
+            pictures.append(widgets.Image(value=buffer.getvalue(), format="png", layout=widgets.Layout(max_width="100%")))
+        stack = widgets.Stack(pictures, selected_index=size_slider.index)
+        widgets.jslink((size_slider, "index"), (stack, "selected_index"))
+        per_spread.append(stack)
+    pages = widgets.Stack(per_spread, selected_index=spread_slider.index)
+    widgets.jslink((spread_slider, "index"), (pages, "selected_index"))
+    return widgets.VBox([spread_slider, size_slider, pages]), results

@@ -20,8 +20,9 @@ NEXTGQA_TEST_FROZENBILM = {
     "CRA, FrozenBiLM": {"Acc@QA": 70.2, "Acc@GQA": 18.8, "mIoP": 26.5, "IoP@0.3": 32.6, "IoP@0.5": 25.9,
                         "mIoU": 13.5, "IoU@0.3": 20.1, "IoU@0.5": 9.6},
 }
-NEXTGQA_TEST_FROZENBILM_SOURCE = ("CRA paper (CVPR 2025), NExT-GQA test, as transcribed by third parties "
-                                  "(the project's paper digest, section 7.1); quoted, not computed")
+NEXTGQA_TEST_FROZENBILM_SOURCE = ("CRA paper (CVPR 2025, arXiv:2503.07635), main results table, NExT-GQA test, as "
+                                  "transcribed by third parties (the GroundFormer project page; papernotes.org); "
+                                  "quoted, not computed")
 
 # Source: the same CRA paper table (NExT-GQA **test**, Temp[CLIP] backbone, percent), as transcribed by
 # the GroundFormer project page data file; CRA's Acc@QA 61.1, Acc@GQA 18.2, mIoP 28.6 and IoU@0.5 10.6
@@ -35,8 +36,9 @@ NEXTGQA_TEST_TEMPCLIP = {
     "CRA, Temp[CLIP]": {"Acc@QA": 61.1, "Acc@GQA": 18.2, "mIoP": 28.6, "IoP@0.3": 34.3, "IoP@0.5": 28.5,
                         "mIoU": 14.2, "IoU@0.3": 21.4, "IoU@0.5": 10.6},
 }
-NEXTGQA_TEST_TEMPCLIP_SOURCE = ("CRA paper (CVPR 2025), NExT-GQA test, Temp[CLIP], as transcribed by third parties "
-                                "(the project's paper digest, section 7.1); quoted, not computed")
+NEXTGQA_TEST_TEMPCLIP_SOURCE = ("CRA paper (CVPR 2025, arXiv:2503.07635), main results table, NExT-GQA test, "
+                                "Temp[CLIP], as transcribed by third parties (the GroundFormer project page; "
+                                "papernotes.org); quoted, not computed")
 
 # Source: the papernotes.org summary of the CRA paper (the project's paper digest, section 7.4): the only
 # ablation row retrieved, NExT-GQA test, Temp[CLIP], percent. The other ablation rows were not retrieved.
@@ -44,5 +46,5 @@ ABLATION_TEST_TEMPCLIP = {
     "CRA without the Gaussian filter": {"Acc@GQA": 16.4, "IoU@0.5": 8.0},
     "CRA (full)": {"Acc@GQA": 18.2, "IoU@0.5": 10.6},
 }
-ABLATION_TEST_TEMPCLIP_SOURCE = ("CRA paper ablation as summarised by papernotes.org (the project's paper digest, "
-                                 "section 7.4); quoted, not computed")
+ABLATION_TEST_TEMPCLIP_SOURCE = ("CRA paper (arXiv:2503.07635) ablation as summarised by papernotes.org; "
+                                 "quoted, not computed")

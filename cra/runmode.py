@@ -22,3 +22,29 @@ def book_mode() -> str:
 
 def is_fast() -> bool:
     return book_mode() == "fast"
+
+
+def mode_settings(book_dir) -> list[dict[str, str]]:
+    """Every setting the chapters switch on the mode, read from their sources: one row per switch,
+    ``{"chapter", "setting"}``, where ``setting`` is the source line (``X = fast if is_fast() else full``,
+    or the body of an ``if not is_fast():`` block). The preface prints them, so the list cannot drift."""
+    from pathlib import Path
+
+    rows = []
+    for path in sorted(Path(book_dir).glob("*.md")):
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            text = line.strip()
+            if "is_fast()" not in text or text.startswith(("from ", "import ")):
+                continue
+            if text.startswith(("if not is_fast()", "if is_fast()")):
+                indent = len(line) - len(line.lstrip())
+                body = []
+                for follow in lines[i + 1:]:
+                    if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
+                        break
+                    if follow.strip():
+                        body.append(follow.strip())
+                text = f"{text} {'; '.join(body)}"
+            rows.append({"chapter": path.stem, "setting": text.split("#")[0].strip()})
+    return rows

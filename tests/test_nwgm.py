@@ -75,3 +75,17 @@ def test_bad_shapes_and_weights_are_rejected():
         softmax_of_mean(np.zeros((3, 4)), np.ones(3))
     with pytest.raises(ValueError, match="dict_size"):
         random_logits(1.0, 0)
+
+
+def test_nwgm_explorer_prerenders_every_setting_and_defaults_to_the_middle():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from cra.nwgm import nwgm_explorer
+
+    widget, results = nwgm_explorer(spreads=(0.5, 2.0), dict_sizes=(2, 4), num_classes=3, seed=1)
+    assert set(results) == {(0.5, 2), (0.5, 4), (2.0, 2), (2.0, 4)}
+    spread, size, pages = widget.children
+    assert len(pages.children) == 2 and all(len(stack.children) == 2 for stack in pages.children)
+    assert pages.selected_index == spread.index == 1 and pages.children[0].selected_index == size.index == 1
+    assert all(image.value[:4] == b"\x89PNG" for stack in pages.children for image in stack.children)

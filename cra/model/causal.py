@@ -1,7 +1,8 @@
 r"""ECI, Explicit Causal Intervention: a linguistic back-door and a visual front-door adjustment,
 both approximated with NWGM (normalised weighted geometric mean: the expectation of a softmax is
 replaced by the softmax of an expectation, so an expectation over a dictionary becomes an
-attention-weighted sum of its entries). paper_digest.md 4.2-4.3.
+attention-weighted sum of its entries). Derived and checked in the book's back-door, front-door and
+NWGM chapters; the formulas are our reading of the paper (arXiv:2503.07635, Fig. 2), see book/sources.md.
 
 Back-door over the linguistic confounder $Z_l$ (:class:`BackDoor`):
 
@@ -48,7 +49,7 @@ from cra.text.semantic_graph import EDGES, NODE_NAMES
 
 __all__ = ["SEMANTIC_GRAPH_NODES", "SEMANTIC_GRAPH_EDGES", "normalized_adjacency", "GraphConv", "BackDoor", "FrontDoor"]
 
-#: Node order and the 12 undirected edges of a semantic structure graph (paper_digest.md 4.2); their
+#: Node order and the 12 undirected edges of a semantic structure graph; their
 #: one home is :mod:`cra.text.semantic_graph`, which builds the graphs from parsed QA pairs.
 SEMANTIC_GRAPH_NODES = NODE_NAMES
 SEMANTIC_GRAPH_EDGES = EDGES
