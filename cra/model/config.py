@@ -17,6 +17,12 @@ RELEASED_CODE = dict(
     cma_directions="text_to_video",  # one-directional InfoNCE (language anchor only)
     cma_negatives="sampled",  # 32 negatives drawn at random, with replacement
     sigma_param="raw",  # sigma is an unconstrained scalar, not kept positive
+    temporal_encoder="released",  # GELU -> LN -> fixed sinusoids; pre-norm std-LN layers, ReLU FFN, final norm
+    answer_projection=False,  # answers score bmm(l_k, m') directly: no W_a after the front-door
+    frontdoor_tied_query=True,  # one prob_x layer is the in-sample key/value and the cross-sample query
+    mask_word_attention=False,  # word-attention softmax also runs over the padding tokens
+    text_padding="max_length",  # every text padded to its max length (QA 38, questions 30) ...
+    question_max_length=30,  # ... question candidates are cut at 30 tokens (QA texts: the encoder's 38)
 )
 
 
@@ -34,9 +40,16 @@ class CRAConfig:
     dropout: float = 0.1  # transformer layers
     pos_dropout: float = 0.3  # after the position embedding (released config)
     proj_dropout: float = 0.1  # W_p: dropout + linear before pooling outputs
+    temporal_encoder: str = "standard"  # "standard": Linear -> LN -> learned positions -> post-norm GELU
+    #   layers (ours); "released": the authors' encoder (cra.model.released_encoder)
     # --- text side ---
     text_encoder: str = "roberta"  # "roberta" (paper), "clip", "word" (fast CPU chapters)
     text_encoder_kwargs: dict = field(default_factory=dict)
+    mask_word_attention: bool = True  # word attention over real tokens only (ours); False: over padding too (released)
+    text_padding: str = "longest"  # "longest": pad to the batch's longest text (ours); "max_length": pad every
+    #   text to its group's max length (released: the unmasked word attention then sees a fixed number of pads)
+    question_max_length: int | None = None  # token limit of VQ question candidates; None: the encoder's
+    #   max_length (ours, 38); released 30
     # --- GSG ---
     use_gsg: bool = True  # off: parameter-free dot-product attention pooling (post-hoc baseline)
     use_smoothing: bool = True  # the adaptive Gaussian filter
@@ -60,9 +73,12 @@ class CRAConfig:
     gcn_dim: int | None = None  # per-node GCN output; default d_model // 8 so 8 nodes concat to d_model
     use_frontdoor: bool = True
     frontdoor_mode: str = "in_sample"  # "in_sample" (frames of the same video) or "batch" (released B x B)
+    frontdoor_tied_query: bool = False  # True: the cross-sample query reuses the in-sample key map W_x (released)
     num_x_entries: int = 512  # K_v, entries of X_hat (used when no dictionary is given)
     x_hat_dim: int | None = None  # size of X_hat vectors; default feature_dim
     learn_dictionaries: bool = True  # Z_l and X_hat are trained further (released) or frozen buffers
+    # --- answer scoring ---
+    answer_projection: bool = True  # logit_k = <l_k, W_a m'> (ours); False: <l_k, m'> (released)
     # --- losses ---
     weight_vqa: float = 1.0
     weight_vq: float = 1.0
@@ -71,7 +87,8 @@ class CRAConfig:
     def __post_init__(self):
         choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
                        cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
-                       frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"))
+                       frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
+                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"))
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
@@ -79,6 +96,8 @@ class CRAConfig:
             raise ValueError(f"CRAConfig.kernel_size={self.kernel_size}: expected an odd positive integer")
         if self.d_model % self.num_heads:
             raise ValueError(f"CRAConfig: d_model={self.d_model} not divisible by num_heads={self.num_heads}")
+        if self.question_max_length is not None and self.question_max_length < 2:
+            raise ValueError(f"CRAConfig.question_max_length={self.question_max_length}: expected None or >= 2")
         self.window_sizes = tuple(int(s) for s in self.window_sizes)
 
     @property

@@ -81,9 +81,10 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
-def pad_ids(sequences: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token-id lists to the longest one: -> ids (N, L) long, mask (N, L) bool."""
-    length = max((len(s) for s in sequences), default=1)
+def pad_ids(sequences: list[list[int]], pad_id: int, device: torch.device,
+            length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token-id lists to the longest one (or to ``length``): -> ids (N, L) long, mask (N, L) bool."""
+    length = length or max((len(s) for s in sequences), default=1)
     ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
@@ -114,7 +115,17 @@ class TextEncoder(nn.Module):
     def encode_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
         raise NotImplementedError
 
-    def forward(self, texts: Sequence[str]) -> TextEncoding:
+    def tokenize_to(self, texts: Sequence[str], max_length: int | None, pad_to_max_length: bool):
+        """:meth:`tokenize` with another token limit and, with ``pad_to_max_length``, every text padded
+        to exactly that many tokens (the released code's fixed-length padding)."""
+        raise NotImplementedError(f"the {self.name!r} text encoder has no fixed-length tokenization")
+
+    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> TextEncoding:
+        """Encode ``texts``; ``max_length`` / ``pad_to_max_length`` override the token limit and the
+        dynamic padding (see :meth:`tokenize_to`; such calls are not bucketed)."""
+        if max_length is not None or pad_to_max_length:
+            ids, mask = self.tokenize_to(_check_texts(texts), max_length, pad_to_max_length)
+            return self.encode_ids(ids, mask)
         texts = _check_texts(texts)
         if not texts:
             device = self._device()
@@ -221,8 +232,12 @@ class WordEncoder(TextEncoder):
         return 2 + zlib.crc32(word.encode("utf-8")) % self.num_buckets
 
     def tokenize(self, texts):
-        seqs = [[self.word_id(w) for w in split_words(t)][: self.max_length] or [self.EMPTY] for t in texts]
-        return pad_ids(seqs, self.PAD, self._device())
+        return self.tokenize_to(texts, None, False)
+
+    def tokenize_to(self, texts, max_length, pad_to_max_length):
+        length = min(max_length or self.max_length, self.max_length)
+        seqs = [[self.word_id(w) for w in split_words(t)][:length] or [self.EMPTY] for t in texts]
+        return pad_ids(seqs, self.PAD, self._device(), length if pad_to_max_length else None)
 
     def encode_ids(self, ids, mask):
         positions = torch.arange(ids.shape[1], device=ids.device)
@@ -358,19 +373,25 @@ class RobertaTextEncoder(TextEncoder):
                 raise ValueError(f"RobertaConfig.vocab_size={cfg.vocab_size}: the byte tokenizer needs >= 259")
             self.model = transformers.RobertaModel(cfg, add_pooling_layer=False)
             self.byte_tokenizer = ByteTokenizer()
-        positions = self.model.config.max_position_embeddings - 2  # RoBERTa positions start at pad_id + 1
-        factor = 1 if self.hf_tokenizer is not None else byte_length_factor
-        self.max_length = min(max_length * factor, positions)
+        self._positions = self.model.config.max_position_embeddings - 2  # RoBERTa positions start at pad_id + 1
+        self._factor = 1 if self.hf_tokenizer is not None else byte_length_factor
+        self.max_length = min(max_length * self._factor, self._positions)
         self.dim = self.token_dim = self.model.config.hidden_size
 
     def tokenize(self, texts):
+        return self.tokenize_to(texts, None, False)
+
+    def tokenize_to(self, texts, max_length, pad_to_max_length):
+        """``max_length`` counts BPE tokens like the constructor's (times ``byte_length_factor`` for the
+        byte fallback); with ``pad_to_max_length`` every text has exactly that many ids."""
         device = self._device()
+        length = self.max_length if max_length is None else min(max_length * self._factor, self._positions)
         if self.hf_tokenizer is not None:
-            enc = self.hf_tokenizer(list(texts), padding="longest", truncation=True, max_length=self.max_length,
-                                    return_tensors="pt")
+            enc = self.hf_tokenizer(list(texts), padding="max_length" if pad_to_max_length else "longest",
+                                    truncation=True, max_length=length, return_tensors="pt")
             return enc["input_ids"].to(device), enc["attention_mask"].bool().to(device)
-        seqs = [self.byte_tokenizer(t, self.max_length) for t in texts]
-        return pad_ids(seqs, ByteTokenizer.pad_id, device)
+        seqs = [self.byte_tokenizer(t, length) for t in texts]
+        return pad_ids(seqs, ByteTokenizer.pad_id, device, length if pad_to_max_length else None)
 
     def encode_ids(self, ids, mask):
         tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
