@@ -76,6 +76,8 @@ class DataConfig:
     num_frames: int = 32  # T
     confounders: str | None = None  # confounder file (build-confounders); null: random dictionaries, warned
     same_video_prob: float = 0.3  # VQ negatives drawn from the same video
+    qa_template: str = "{question}? {answer}"  # question + candidate -> one text (cra.data.dataset.QA_TEMPLATE);
+    #   released: "{question} </s> {answer}" (RoBERTa's separator)
     num_workers: int = 0
     limit: int | None = None  # use only the first N questions of each split (quick runs)
 

@@ -60,7 +60,9 @@ class TextHead(nn.Module):
         self.mask_padding = mask_padding
 
     def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> torch.Tensor:
-        enc = self.encoder(texts, max_length=max_length, pad_to_max_length=pad_to_max_length)
+        fixed = dict(max_length=max_length, pad_to_max_length=True) if pad_to_max_length else (
+            dict(max_length=max_length) if max_length is not None else {})
+        enc = self.encoder(texts, **fixed)
         h = self.proj(enc.tokens)  # (N, L, D)
         alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask if self.mask_padding else None)  # (N, L)
         return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)

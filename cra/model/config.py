@@ -1,7 +1,9 @@
 """One configuration object for the CRA model, with every ablation switch.
 
-``CRAConfig()`` is the paper's intent; ``CRAConfig.released_code()`` reproduces what the authors'
-released code does where it differs (each difference is one field in :data:`RELEASED_CODE`).
+``CRAConfig()`` is our reading of the paper; ``CRAConfig.released_code()`` reproduces what the
+authors' released code does where it differs (each difference is one field in :data:`RELEASED_CODE`;
+with these fields the model reproduces the release's outputs from its weights, see :mod:`cra.compat`).
+The released QA text format is a data setting (``data.qa_template``, in ``variants/released_code.yaml``).
 A switched-off part builds no module, so it has no parameters.
 """
 
