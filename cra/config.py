@@ -93,14 +93,17 @@ class TrainConfig:
     lr: float = 1.0e-5
     weight_decay: float = 0.0
     amsgrad: bool = True
-    warmup_epochs: float = 1.0  # linear warm-up from 0, then linear decay to 0 at the last step
+    warmup_epochs: float = 1.0  # linear warm-up from 0, then the decay of `schedule`
+    schedule: str = "linear"  # after warm-up: "linear" to 0 (ours); "cosine" to 0.001 x lr (released; cra.schedules)
     grad_clip: float | None = 12.0  # max global gradient norm; null: no clipping
-    amp: str = "auto"  # "auto": bfloat16 autocast on CUDA, off on CPU; "off"; "bf16"; "fp16" (CUDA, with a scaler)
+    amp: str = "off"  # "off": float32 (paper configs, as the authors trained); "auto": bfloat16 autocast on CUDA,
+    #   off on CPU; "bf16"; "fp16" (CUDA, with a scaler)
     deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
+    select_compare: str = ">"  # best.pt is replaced when the val metric is ">" the best so far (ours) or ">=" (released)
     progress: bool = True  # tqdm bar with loss and accuracy
 
     def __post_init__(self):
@@ -111,6 +114,10 @@ class TrainConfig:
         metrics = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")  # cra.metrics.METRIC_KEYS
         if self.select_metric not in metrics:
             raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {metrics}")
+        if self.schedule not in ("linear", "cosine"):
+            raise ValueError(f"train.schedule={self.schedule!r}: expected 'linear' or 'cosine'")
+        if self.select_compare not in (">", ">="):
+            raise ValueError(f"train.select_compare={self.select_compare!r}: expected '>' or '>='")
         if self.select_readout not in ("window", "posthoc", "merge"):
             raise ValueError(f"train.select_readout={self.select_readout!r}: expected window, posthoc or merge")
         if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):

@@ -41,6 +41,7 @@ from cra.data import (FeatureStore, QAFile, feature_path, read_frame2time, read_
 from cra.data.errors import DataFormatError
 from cra.model import CRA
 from cra.paths import DataNotFoundError, atomic_write_bytes, data_dir
+from cra.schedules import schedule_factor, warmup_linear  # noqa: F401  (warmup_linear: public name kept)
 
 __all__ = ["SplitData", "select_device", "autocast_settings", "seed_everything", "warmup_linear", "load_split",
            "build_model", "make_optimizer", "evaluate", "Trainer", "read_run_config", "load_checkpoint", "METRICS_FILE"]
@@ -80,13 +81,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Learning-rate factor: linear from 0 to 1 over ``warmup_steps``, then linear to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return step / warmup_steps
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
 @contextlib.contextmanager
@@ -395,7 +389,7 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * t.epochs
         warmup = round(t.warmup_epochs * self.steps_per_epoch)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: warmup_linear(step, warmup, self.total_steps))
+            self.optimizer, lambda step: schedule_factor(t.schedule, step, warmup, self.total_steps))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.epoch = 0  # epochs completed
         self.best = -math.inf
@@ -497,7 +491,7 @@ class Trainer:
         train_stats = self.train_epoch(epoch)
         scores = evaluate(self.model, self.val_data, self.config, self.device)
         value = selection_value(scores, self.config)
-        improved = value > self.best
+        improved = value >= self.best if t.select_compare == ">=" else value > self.best
         self.epoch = epoch + 1
         if improved:
             self.best = value

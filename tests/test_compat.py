@@ -144,3 +144,16 @@ def test_errors_name_the_keys(fixture):
     wrapped = {"state_dict": {f"module.{k}": v for k, v in fixture["state_dict"].items()}}
     mapped, _ = map_released_state_dict(wrapped)
     assert "frontdoor.key_x.weight" in mapped
+
+
+def test_cosine_schedule_equals_their_scheduler(fixture):
+    """Their get_linear_schedule_with_warmup is a warm-up then a cosine to 0.001 x lr (factors recorded
+    from their scheduler by the fixture script); ours is the train.schedule=cosine option."""
+    from cra.schedules import warmup_cosine, warmup_linear
+
+    out = fixture["outputs"]
+    warmup, total = out["schedule_warmup_total"].tolist()
+    ours = torch.tensor([warmup_cosine(s, warmup, total) for s in range(total + 1)])
+    assert max_diff(ours, out["schedule_lr_factors"]) < 1e-6
+    linear = torch.tensor([warmup_linear(s, warmup, total) for s in range(total + 1)])
+    assert max_diff(linear, out["schedule_lr_factors"]) > 0.05  # the name is not what it computes

@@ -44,6 +44,7 @@ B, T, FEAT, D, K, KQ, KV = 4, 8, 24, 32, 5, 5, 6  # batch, frames, feature dim, 
 QA_LEN, Q_LEN = 38, 30  # their amax_words, qmax_words
 NUM_NEG = 32  # their align loss draws 32 negatives per sample
 SEED, CMA_SEED = 2024, 7
+SCHEDULE = (3, 20)  # warm-up steps, total steps for the recorded learning-rate schedule
 TINY_ROBERTA = dict(vocab_size=260, hidden_size=D, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
                     max_position_embeddings=64)
 OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released_parity" / "released_parity.pt"
@@ -120,6 +121,7 @@ def main():
     only_trans.LanModel.__init__.__defaults__ = (D, 512)  # word_dim (= RoBERTa hidden = d_model), out_dim
     cra_module = load_by_path("authors_cra_model", args.authors / "models" / "cra.py")
     loss_module = load_by_path("authors_loss", args.authors / "utils" / "optim" / "loss.py")
+    schedule_module = load_by_path("authors_lr_scheduler", args.authors / "utils" / "optim" / "lr_scheduler.py")
 
     cfgs = {"dataset": {"qmax_words": Q_LEN, "amax_words": QA_LEN, "max_feats": T, "batch_size": B},
             "model": {"baseline": "refine", "lan": "RoBERTa", "d_model": D, "feature_dim": FEAT, "n_negs": 1,
@@ -181,6 +183,15 @@ def main():
     draws = torch.stack(draws).view(2, B, NUM_NEG)  # (pass: vq then vqa, B, k) indices into the B-1 others
     negatives = draws + (draws >= rows).long()  # their neg_indices = [0..B-1] without i
 
+    # their "warmup" schedule (get_linear_schedule_with_warmup): the lr factor before each of the steps
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = schedule_module.get_linear_schedule_with_warmup(optimizer, SCHEDULE[0], SCHEDULE[1])
+    lr_factors = []
+    for _ in range(SCHEDULE[1] + 1):
+        lr_factors.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+
     state = model.state_dict()
     ignored = {k: list(v.shape) for k, v in state.items() if k.startswith("do.")}
     fixture = {
@@ -197,7 +208,8 @@ def main():
                     "vqa_grounding_feature": pred["vqa_align_pred"], "vq_grounding_feature": pred["vq_align_pred"],
                     "vq_negatives": negatives[0], "vqa_negatives": negatives[1],
                     "vq_loss": losses["vq_loss"], "vqa_loss": losses["vqa_loss"], "ag_loss": losses["ag_loss"],
-                    "total_loss": losses["total_loss"]},
+                    "total_loss": losses["total_loss"],
+                    "schedule_warmup_total": torch.tensor(SCHEDULE), "schedule_lr_factors": torch.tensor(lr_factors)},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
