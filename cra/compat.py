@@ -9,8 +9,10 @@ differs, or a model whose config changes what a weight means (:data:`REQUIRED_CO
     model = CRA(CRAConfig.released_code(...sizes...))
     report = load_released_state_dict(model, torch.load("model_best.pth")["state_dict"])
 
-``tests/test_compat.py`` checks, against a fixture made by running their code, that the mapped model
-reproduces their answer logits, frame weights and CMA loss.
+``tests/test_compat.py`` checks, against a fixture made by running their code
+(``scripts/released_parity/make_fixture.py``), that the mapped model reproduces their answer logits,
+frame weights and CMA loss: :func:`fixture_model` builds and loads the model at the fixture's sizes,
+:func:`fixture_differences` measures the largest difference of each output.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from cra.model.config import RELEASED_CODE
+from cra.model.config import RELEASED_CODE, CRAConfig
+from cra.paths import REPO_ROOT
 
 __all__ = ["KEY_MAP", "IGNORED", "REQUIRED_CONFIG", "CompatError", "LoadReport", "map_released_state_dict",
-           "load_released_state_dict"]
+           "load_released_state_dict", "FIXTURE", "load_fixture", "fixture_config", "fixture_model", "fixture_differences"]
 
 #: Their name (regex) -> ours (``re.sub`` replacement). Layout of their model: ``lang_model`` (RoBERTa,
 #: linear_text, word_attn), ``video_model`` (input embedding), ``decoder`` (encoder layers, final norm,
@@ -159,3 +162,68 @@ def load_released_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]
                           "computes")
     model.load_state_dict(mapped, strict=True)
     return report
+
+
+# --------------------------------------------------------------------------------------------
+# The golden fixture (tests/fixtures/released_parity): their inputs, weights and outputs
+# --------------------------------------------------------------------------------------------
+
+#: Made by ``scripts/released_parity/make_fixture.py`` (tiny sizes, random weights, their code).
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "released_parity" / "released_parity.pt"
+
+
+def load_fixture(path=FIXTURE) -> dict:
+    """{"meta", "inputs", "state_dict", "outputs"}, plain tensors and strings (``weights_only``)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def fixture_config(fixture: dict, **changes) -> CRAConfig:
+    """The released preset at the fixture's sizes, with their tiny random RoBERTa (byte-level ids, one
+    per character, as the fixture's stand-in for the BPE tokenizer), then ``changes``."""
+    meta = fixture["meta"]
+    s = meta["sizes"]
+    return CRAConfig.released_code(**{
+        **dict(feature_dim=s["feature_dim"], d_model=s["d_model"], d_ff=s["d_model"], num_layers=2, num_heads=8,
+               max_frames=s["T"], num_x_entries=s["KV"], text_encoder="roberta",
+               text_encoder_kwargs=dict(pretrained=None, config=meta["tiny_roberta"], max_length=s["qa_length"],
+                                        byte_length_factor=1)),
+        **changes})
+
+
+def fixture_model(fixture: dict, **changes) -> nn.Module:
+    """A :class:`cra.model.cra.CRA` of :func:`fixture_config` holding their weights, in eval mode."""
+    from cra.model.cra import CRA
+
+    model = CRA(fixture_config(fixture, **changes))
+    state = dict(fixture["state_dict"])
+    for key, shape in fixture["meta"]["ignored_keys"].items():  # left out of the fixture for size
+        state[key] = torch.zeros(shape)
+    load_released_state_dict(model, state)
+    return model.eval()
+
+
+@torch.no_grad()
+def fixture_differences(model: nn.Module, fixture: dict) -> dict[str, float]:
+    """Largest absolute difference between ``model``'s outputs on the fixture's inputs and theirs, per
+    output: answer logits, frame weights ``key`` (w) and ``ori_key`` (w0), the grounded feature m', the
+    two cross-entropies, the CMA loss (with the negatives their sampler drew) and the total."""
+    from cra.model.cma import cma_loss
+
+    x, ref = fixture["inputs"], fixture["outputs"]
+    batch = {"frames": x["frames"], "qa_texts": x["qa_texts"], "answer": x["answer"],
+             "question_candidates": x["question_candidates"], "question_answer": x["question_answer"]}
+    out = model(batch)
+    losses = model.losses(batch, out)
+    diff = {}
+    for name, p in (("vqa", out.vqa), ("vq", out.vq)):
+        for ours, theirs in ((p.logits, "logits"), (p.w, "key"), (p.w0, "ori_key"), (p.v_final, "grounding_feature")):
+            diff[f"{name}_{theirs}"] = (ours - ref[f"{name}_{theirs}"]).abs().max().item()
+    cfg, rows = model.config, torch.arange(len(x["answer"]))
+    cma = sum(cma_loss(p.text_emb[rows, target], p.v_final, cfg.temperature, cfg.cma_directions, "sampled",
+                       negative_index=ref[f"{name}_negatives"])["total"]
+              for name, p, target in (("vq", out.vq, x["question_answer"]), ("vqa", out.vqa, x["answer"])))
+    total = losses["loss_vqa"] + losses["loss_vq"] + cfg.weight_cma * cma
+    for name, ours, theirs in (("vqa_loss", losses["loss_vqa"], "vqa_loss"), ("vq_loss", losses["loss_vq"], "vq_loss"),
+                               ("cma_loss", cma, "ag_loss"), ("total_loss", total, "total_loss")):
+        diff[name] = abs(float(ours) - float(ref[theirs]))
+    return diff
