@@ -104,3 +104,17 @@ def test_qa_template_reaches_the_dataset():
     config, _ = load_run_config(["synthetic", "variants/released_code"])
     assert config.data.qa_template == "{question} </s> {answer}"
     assert load_run_config(["synthetic"])[0].data.qa_template == "{question}? {answer}"
+
+
+def test_separate_backbone_passes_differ_only_in_training():
+    torch.manual_seed(0)
+    batch = {"frames": torch.randn(2, 6, 8), "qa_texts": [["q a", "q b"]] * 2,
+             "question_candidates": [["q", "r"]] * 2, "question_answer": torch.tensor([0, 1]),
+             "answer": torch.tensor([0, 1])}
+    shared, separate = CRA(tiny(use_backdoor=False)), CRA(tiny(use_backdoor=False, shared_backbone_pass=False))
+    separate.load_state_dict(shared.state_dict())
+    calls = []
+    separate.backbone.register_forward_hook(lambda *a: calls.append(1))
+    with torch.no_grad():
+        a, b = shared.eval()(batch), separate.eval()(batch)
+    assert len(calls) == 2 and torch.allclose(a.vq.logits, b.vq.logits, atol=1e-6)

@@ -25,6 +25,7 @@ RELEASED_CODE = dict(
     mask_word_attention=False,  # word-attention softmax also runs over the padding tokens
     text_padding="max_length",  # every text padded to its max length (QA 38, questions 30) ...
     question_max_length=30,  # ... question candidates are cut at 30 tokens (QA texts: the encoder's 38)
+    shared_backbone_pass=False,  # the VQ and VQA passes each run the video encoder (two dropout masks)
 )
 
 
@@ -42,6 +43,8 @@ class CRAConfig:
     dropout: float = 0.1  # transformer layers
     pos_dropout: float = 0.3  # after the position embedding (released config)
     proj_dropout: float = 0.1  # W_p: dropout + linear before pooling outputs
+    shared_backbone_pass: bool = True  # VQ and VQA passes share one video-encoder forward (ours); False:
+    #   one forward each, so two dropout masks in training (released)
     temporal_encoder: str = "standard"  # "standard": Linear -> LN -> learned positions -> post-norm GELU
     #   layers (ours); "released": the authors' encoder (cra.model.released_encoder)
     # --- text side ---

@@ -187,7 +187,9 @@ class CRA(nn.Module):
             questions = embs[1]  # (B, K_q, D)
             true_q = self._index(batch, "question_answer", questions.shape[1], questions.device)
             l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
-            vq = self.video_pass(frame_states, mask, questions, l_true)
+            # released: the VQ pass runs the video encoder again (its own dropout mask; the same in eval)
+            vq_states = frame_states if self.config.shared_backbone_pass else self.backbone(frames, mask)
+            vq = self.video_pass(vq_states, mask, questions, l_true)
         return CRAOutput(vqa, vq, frame_states, mask)
 
     @staticmethod
