@@ -60,8 +60,8 @@ class TextHead(nn.Module):
         self.mask_padding = mask_padding
 
     def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> torch.Tensor:
-        fixed = dict(max_length=max_length, pad_to_max_length=True) if pad_to_max_length else (
-            dict(max_length=max_length) if max_length is not None else {})
+        fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
+        fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
         enc = self.encoder(texts, **fixed)
         h = self.proj(enc.tokens)  # (N, L, D)
         alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask if self.mask_padding else None)  # (N, L)

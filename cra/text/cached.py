@@ -55,8 +55,8 @@ class CachedTextEncoder(TextEncoder):
         self.misses += len(new)
         self.hits += len(texts) - len(new)
         new.sort(key=len)  # length-grouped chunks: little padding is computed
-        fixed = dict(max_length=max_length, pad_to_max_length=True) if pad_to_max_length else (
-            dict(max_length=max_length) if max_length is not None else {})
+        fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
+        fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
         for start in range(0, len(new), self.chunk_size):
             chunk = new[start: start + self.chunk_size]
             enc = self.encoder(chunk, **fixed)
