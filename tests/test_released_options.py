@@ -95,7 +95,7 @@ def test_answer_projection_and_tied_query_are_optional():
     released.text.encoder.forward = lambda texts, **kw: calls.append((len(texts), kw)) or encoder_forward(texts, **kw)
     with torch.no_grad():
         released.eval()(batch)
-    assert calls == [(4, dict(max_length=None, pad_to_max_length=True)), (6, dict(max_length=30, pad_to_max_length=True))]
+    assert calls == [(4, dict(pad_to_max_length=True)), (6, dict(max_length=30, pad_to_max_length=True))]
 
 
 def test_qa_template_reaches_the_dataset():
