@@ -90,6 +90,8 @@ class DataConfig:
     num_frames: int = 32  # T
     confounders: str | None = None  # confounder file (build-confounders); null: random dictionaries, warned
     same_video_prob: float = 0.3  # VQ negatives drawn from the same video
+    qa_template: str = "{question}? {answer}"  # question + candidate -> one text (cra.data.dataset.QA_TEMPLATE);
+    #   released: "{question} </s> {answer}" (RoBERTa's separator)
     num_workers: int = 0
     limit: int | None = None  # use only the first N questions of each split (quick runs)
 
@@ -105,14 +107,17 @@ class TrainConfig:
     lr: float = 1.0e-5
     weight_decay: float = 0.0
     amsgrad: bool = True
-    warmup_epochs: float = 1.0  # linear warm-up from 0, then linear decay to 0 at the last step
+    warmup_epochs: float = 1.0  # linear warm-up from 0, then the decay of `schedule`
+    schedule: str = "linear"  # after warm-up: "linear" to 0 (ours); "cosine" to 0.001 x lr (released; cra.schedules)
     grad_clip: float | None = 12.0  # max global gradient norm; null: no clipping
-    amp: str = "auto"  # "auto": bfloat16 autocast on CUDA, off on CPU; "off"; "bf16"; "fp16" (CUDA, with a scaler)
+    amp: str = "off"  # "off": float32 (paper configs, as the authors trained); "auto": bfloat16 autocast on CUDA,
+    #   off on CPU; "bf16"; "fp16" (CUDA, with a scaler)
     deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
+    select_compare: str = ">"  # best.pt is replaced when the val metric is ">" the best so far (ours) or ">=" (released)
     progress: bool = True  # tqdm bar with loss and accuracy
 
     def __post_init__(self):
@@ -124,6 +129,10 @@ class TrainConfig:
             raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {METRIC_KEYS}")
         if self.select_readout not in READOUTS:
             raise ValueError(f"train.select_readout={self.select_readout!r}: expected one of {', '.join(READOUTS)}")
+        if self.schedule not in ("linear", "cosine"):
+            raise ValueError(f"train.schedule={self.schedule!r}: expected 'linear' or 'cosine'")
+        if self.select_compare not in (">", ">="):
+            raise ValueError(f"train.select_compare={self.select_compare!r}: expected '>' or '>='")
         if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
             raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
         for name in ("epochs", "batch_size"):

@@ -11,6 +11,14 @@ per epoch::
     14.9     24.9 24.6 ...
     ... val_post-hoc, val_merge, then "Test Set" and test_pre-hoc / test_post-hoc / test_merge
 
+The training table's columns, as the released code fills them (``utils/stat/monitor.py`` and
+``pipeline/cra_pipeline.py`` at aaf4da4; :data:`TRAIN_COLUMNS`): ``mean acc`` and ``mean total_loss`` are
+reset at the start of every epoch; ``mean vq_loss``, ``mean vqa_loss`` and ``mean ag_loss`` are never
+reset, so each is a running mean over *all* steps since the first epoch; ``mean ag_loss`` is the CMA
+term (VQ + VQA InfoNCE, before its weight 0.5); ``mean align_loss`` is reset but nothing writes it, so
+it reads 0 in every epoch. :meth:`ReleasedLog.epoch_losses` recovers per-epoch means (every epoch has
+the same number of steps) and checks total = vq + vqa + 0.5 x ag.
+
 Metric names are mapped to this package's (``Acc&GQA`` -> ``Acc@GQA``, ``TIoP@0.3`` -> ``IoP@0.3``, ...);
 ``FR`` (= Acc@GQA / Acc@QA x 100) is kept. Read-outs are named as in :mod:`cra.readouts`: ``pre-hoc`` ->
 ``window``, ``post-hoc`` -> ``posthoc``, ``merge`` -> ``merge``. An epoch whose block is cut off (the
@@ -32,6 +40,16 @@ METRIC_NAMES = {"Acc&GQA": "Acc@GQA", "FR": "FR", "mIoP": "mIoP", "TIoP@0.3": "I
                 "mIoU": "mIoU", "TIoU@0.3": "IoU@0.3", "TIoU@0.5": "IoU@0.5"}
 READOUT_NAMES = {"pre-hoc": "window", "post-hoc": "posthoc", "merge": "merge"}
 SPLITS = ("val", "test")
+
+#: Training-table column -> (what it holds, how the released monitor keeps it).
+TRAIN_COLUMNS = {
+    "mean acc": ("training answer accuracy (fraction)", "per epoch"),
+    "mean total_loss": ("the loss that was minimised", "per epoch"),
+    "mean vq_loss": ("cross-entropy of the VQ pass", "running mean since epoch 1"),
+    "mean vqa_loss": ("cross-entropy of the VQA pass", "running mean since epoch 1"),
+    "mean ag_loss": ("CMA: InfoNCE of the VQ pass + of the VQA pass (weight 0.5 in the total)", "running mean since epoch 1"),
+    "mean align_loss": ("nothing: reset every epoch, never written", "always 0"),
+}
 
 _EPOCH = re.compile(r"^#+ Epoch (\d+)/(\d+) \.\.\. #+$")
 _SET_ACC = re.compile(r"^(Val|Test) Set\s+mean acc:\s*([0-9.]+)%$")
@@ -70,6 +88,30 @@ class ReleasedLog:
             if e.epoch == number:
                 return e
         raise KeyError(f"{self.path}: no complete epoch {number}; complete: {[e.epoch for e in self.epochs]}")
+
+    def epoch_losses(self) -> dict[int, dict[str, float]]:
+        """Per-epoch training means {epoch: {"total", "ce_vq", "ce_vqa", "cma", "residual"}}.
+
+        The running columns are undone with $m_n = n\,c_n - (n-1)\,c_{n-1}$ ($c_n$: the logged running
+        mean after epoch n; equal steps per epoch). ``residual`` = total - (ce_vq + ce_vqa + g x cma) with
+        g = the config's ``optim.loss.align.g``; it is 0 up to the log's 4-decimal rounding, which the
+        undoing multiplies by about 2n."""
+        numbers = [e.epoch for e in self.epochs]
+        if numbers != list(range(1, len(numbers) + 1)):
+            raise LogFormatError(f"{self.path}: per-epoch losses need complete epochs 1, 2, ...; got {numbers}")
+        weight = float(self.config.get("optim", {}).get("loss", {}).get("align", {}).get("g", 0.5))
+        out, previous = {}, None
+        for e in self.epochs:
+            missing = [c for c in TRAIN_COLUMNS if c not in e.train]
+            if missing:
+                raise LogFormatError(f"{self.path}: epoch {e.epoch}: training table lacks {missing}")
+            n = e.epoch
+            running = {k: e.train[f"mean {c}_loss"] for k, c in (("ce_vq", "vq"), ("ce_vqa", "vqa"), ("cma", "ag"))}
+            row = {k: v if previous is None else n * v - (n - 1) * previous[k] for k, v in running.items()}
+            row["total"] = e.train["mean total_loss"]
+            row["residual"] = row["total"] - (row["ce_vq"] + row["ce_vqa"] + weight * row["cma"])
+            out[n], previous = row, running
+        return out
 
     def best_epoch(self, split: str = "val") -> LogEpoch:
         """The epoch with the highest Acc@QA on ``split`` (the released code's monitor is val accuracy;

@@ -139,7 +139,8 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
                          num_frames=d.num_frames)
     if d.num_frames > config.model.max_frames:
         raise ValueError(f"data.num_frames={d.num_frames} > model.max_frames={config.model.max_frames}")
-    dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed)
+    dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed,
+                             qa_template=d.qa_template)
     gsub = frame2time = None
     if grounding:
         gsub = read_gsub(annotations / f"gsub_{split}.json")

@@ -43,14 +43,9 @@ from cra.run import (CONFIG_FILE, METRICS_FILE, autocast_settings, build_model, 
                      dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything, select_device,
                      to_device)
 
+from cra.schedules import schedule_factor, warmup_linear  # noqa: F401  (warmup_linear: public name kept)
+
 __all__ = ["Trainer", "make_optimizer", "warmup_linear", "selection_value"]
-
-
-def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Learning-rate factor: linear from 0 to 1 over ``warmup_steps``, then linear to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return step / warmup_steps
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Adam:
@@ -127,7 +122,7 @@ class Trainer:
                 raise ValueError("lr_factor='warmup' needs train_data with a length (a Dataset); "
                                  "pass lr_factor=None (constant) or a function of the step")
             warmup = round(t.warmup_epochs * self.steps_per_epoch)
-            lr_factor = lambda step: warmup_linear(step, warmup, self.total_steps)  # noqa: E731
+            lr_factor = lambda step: schedule_factor(t.schedule, step, warmup, self.total_steps)  # noqa: E731
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor or (lambda step: 1.0))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.epoch = 0  # epochs completed
@@ -265,7 +260,7 @@ class Trainer:
         train_stats = self.train_epoch(epoch)
         scores = self.evaluate_fn(self.model) if self.evaluate_fn is not None else None
         value = selection_value(scores, t) if scores is not None else None
-        improved = value is not None and value > self.best
+        improved = value is not None and (value >= self.best if t.select_compare == ">=" else value > self.best)
         self.epoch = epoch + 1
         if improved:
             self.best = value

@@ -60,7 +60,9 @@ if has_step confounders; then
 fi
 
 # 4. Training: 30 epochs, batch 64, Adam (amsgrad) lr 1e-5 with 1 warm-up epoch and linear decay,
-#    bfloat16 autocast on the GPU; best.pt is chosen on val Acc@QA only. Resume an interrupted
+#    float32 as the authors trained (bfloat16: --set train.amp=auto); best.pt is chosen on val Acc@QA
+#    only (the released preset, a second layer --config variants/released_code, also uses its cosine
+#    schedule). Resume an interrupted
 #    run with: python -m cra train --run "$RUN" --resume
 if has_step train; then
   if [[ -f "$RUN/last.pt" ]]; then

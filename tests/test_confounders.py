@@ -103,16 +103,19 @@ def small_confounders(text_dim=8, visual_dim=6) -> cf.Confounders:
 def test_file_round_trip(tmp_path):
     original = small_confounders()
     path = cf.save_confounders(tmp_path / "sub" / "conf.pt", original)
-    loaded = cf.load_confounders(path, text_dim=8, visual_dim=6)
-    for name in ("Z_l", "Z_l_sizes", "X_hat", "X_hat_sizes"):
-        assert torch.equal(getattr(loaded, name), getattr(original, name))
+    with pytest.warns(UserWarning) as caught:  # empty clusters (prior 0) are dropped on load, with a warning
+        loaded = cf.load_confounders(path, text_dim=8, visual_dim=6)
+    assert [str(w.message).split(": ")[1].split(" hold")[0] for w in caught] == ["Z_l clusters [4]", "X_hat clusters [3]"]
+    assert torch.equal(loaded.Z_l, original.Z_l[:4]) and torch.equal(loaded.Z_l_sizes, original.Z_l_sizes[:4])
+    assert torch.equal(loaded.X_hat, original.X_hat[:3]) and torch.equal(loaded.X_hat_sizes, original.X_hat_sizes[:3])
     assert loaded.metadata["encoder"] == "hash-test" and loaded.metadata["text_dim"] == 8
     assert loaded.metadata["node_names"] == list(NODE_NAMES) and len(loaded.metadata["edges"]) == 12
-    assert torch.allclose(loaded.prior, torch.tensor([0.4, 0.3, 0.2, 0.1, 0.0]))
+    assert torch.allclose(loaded.prior, torch.tensor([0.4, 0.3, 0.2, 0.1]))
     assert float(loaded.visual_prior.sum()) == pytest.approx(1.0)
     assert not list(tmp_path.glob("sub/.*.part"))  # the atomic write left no temporary file
     text_only = cf.Confounders(Z_l=original.Z_l, Z_l_sizes=original.Z_l_sizes)
-    loaded = cf.load_confounders(cf.save_confounders(tmp_path / "t.pt", text_only), text_dim=8)
+    with pytest.warns(UserWarning, match="hold no point"):
+        loaded = cf.load_confounders(cf.save_confounders(tmp_path / "t.pt", text_only), text_dim=8)
     assert loaded.X_hat is None and loaded.visual_dim is None
 
 

@@ -67,3 +67,27 @@ def test_real_released_log():
                 assert 0 < row["Acc@GQA"] < row["Acc@QA"] < 100
                 assert abs(row["FR"] - 100 * row["Acc@GQA"] / row["Acc@QA"]) < 0.3  # FR = Acc@GQA / Acc@QA
     assert log.config["optim"]["lr"] == 1e-05 and log.config["model"]["num_layers"] == 2
+    losses = log.epoch_losses()  # total = CE_vq + CE_vqa + 0.5 CMA in every epoch, up to the log's rounding
+    assert max(abs(r["residual"]) for r in losses.values()) < 1e-3
+    assert abs(losses[1]["cma"] - 6.8181) < 1e-9 and all(e.train["mean align_loss"] == 0 for e in log.epochs)
+
+
+def test_epoch_losses_undo_the_running_means(tmp_path):
+    """vq/vqa/ag are running means since epoch 1 in the released monitor; total is per epoch."""
+    per_epoch = [dict(vq=1.5, vqa=1.4, ag=6.0), dict(vq=1.0, vqa=0.9, ag=4.0), dict(vq=0.8, vqa=0.6, ag=3.0)]
+    blocks = []
+    for n in range(1, 4):
+        run = {k: sum(p[k] for p in per_epoch[:n]) / n for k in ("vq", "vqa", "ag")}
+        total = per_epoch[n - 1]["vq"] + per_epoch[n - 1]["vqa"] + 0.5 * per_epoch[n - 1]["ag"]
+        table = ("|   mean acc |   mean total_loss |   mean align_loss |   mean vq_loss |   mean vqa_loss |   mean ag_loss |",
+                 f"|     0.5 | {total:.4f} | 0 | {run['vq']:.4f} | {run['vqa']:.4f} | {run['ag']:.4f} |")
+        lines = _block(n, 50.0, 10.0).split("\n")
+        lines[3:6] = [table[0], "+======+======+", table[1]]
+        blocks.append("\n".join(lines))
+    config = '{\n "optim": {"loss": {"align": {"g": 0.5}}}\n}'
+    losses = parse_training_log(_log(tmp_path, *blocks, config=config)).epoch_losses()
+    for n, p in enumerate(per_epoch, 1):
+        assert abs(losses[n]["cma"] - p["ag"]) < 1e-3 and abs(losses[n]["ce_vq"] - p["vq"]) < 1e-3
+        assert abs(losses[n]["residual"]) < 1e-3
+    with pytest.raises(LogFormatError, match="lacks"):
+        parse_training_log(_log(tmp_path, _block(1, 50.0, 10.0))).epoch_losses()

@@ -109,9 +109,12 @@ def kmeans(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Seeded mini-batch k-means: ``points`` ``(N, F)`` -> centres ``(k, F)`` and sizes ``(k,)``.
 
-    ``sizes[j]`` counts the points whose nearest centre is ``j`` (a centre may end with 0 points).
+    ``sizes[j]`` counts the points whose nearest centre is ``j``. No cluster is left empty (its prior
+    would be 0, which the back-door cannot take): an empty centre is moved onto the point farthest
+    from its own centre, taken from a cluster with more than one point, until every cluster has one.
     """
     from sklearn.cluster import MiniBatchKMeans
+    from sklearn.metrics import pairwise_distances_argmin_min
 
     x = points.detach().cpu().numpy() if isinstance(points, torch.Tensor) else np.asarray(points)
     x = np.ascontiguousarray(x, dtype=np.float32)
@@ -124,9 +127,32 @@ def kmeans(
     model = MiniBatchKMeans(
         n_clusters=k, random_state=seed, batch_size=batch_size, max_iter=max_iter, n_init=n_init
     ).fit(x)
-    labels = model.predict(x)  # final assignment to the final centres
-    sizes = np.bincount(labels, minlength=k)
-    return torch.from_numpy(model.cluster_centers_.astype(np.float32)), torch.from_numpy(sizes.astype(np.int64))
+    if len(np.unique(x, axis=0)) < k:
+        raise ValueError(f"kmeans: {k} clusters need at least {k} distinct points, got {len(np.unique(x, axis=0))}")
+    centres = model.cluster_centers_.astype(np.float32)
+    for _ in range(k):  # each round fills every empty cluster; reassignment may empty others (rare)
+        labels, dist = pairwise_distances_argmin_min(x, centres)  # final assignment to the final centres
+        sizes = np.bincount(labels, minlength=k)
+        empty = np.flatnonzero(sizes == 0)
+        if not len(empty):
+            break
+        for j, i in zip(empty, _farthest_movable(dist, labels, sizes, len(empty))):
+            centres[j] = x[i]
+    if (sizes == 0).any():
+        raise RuntimeError(f"kmeans: clusters {np.flatnonzero(sizes == 0).tolist()} stayed empty after reseeding")
+    return torch.from_numpy(centres), torch.from_numpy(sizes.astype(np.int64))
+
+
+def _farthest_movable(dist: np.ndarray, labels: np.ndarray, sizes: np.ndarray, count: int) -> list[int]:
+    """Indices of up to ``count`` points farthest from their centre, never emptying their cluster."""
+    left, chosen = sizes.copy(), []
+    for i in np.argsort(-dist, kind="stable"):
+        if left[labels[i]] > 1:
+            left[labels[i]] -= 1
+            chosen.append(int(i))
+            if len(chosen) == count:
+                break
+    return chosen
 
 
 def cluster_graphs(node_emb: torch.Tensor, k: int, *, seed: int, **kmeans_kwargs) -> tuple[torch.Tensor, torch.Tensor]:

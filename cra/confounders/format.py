@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -101,6 +102,24 @@ def _check_consistent(c: Confounders, where: str) -> None:
             raise ConfounderFileError(f"{where}: {name}_sizes must be {centres.shape[0]} non-negative counts")
 
 
+def _drop_empty_clusters(c: Confounders, path: Path) -> None:
+    """Files written before :func:`cra.confounders.build.kmeans` refilled empty clusters may hold
+    entries with 0 points (prior 0): drop them, with a warning naming them, so that a model can still
+    be built."""
+    for name in ("Z_l", "X_hat"):
+        centres, sizes = getattr(c, name), getattr(c, f"{name}_sizes")
+        if centres is None or not bool((sizes == 0).any()):
+            continue
+        empty = torch.nonzero(sizes == 0).flatten().tolist()
+        if len(empty) == len(sizes):
+            raise ConfounderFileError(f"{path}: every {name} cluster is empty")
+        warnings.warn(f"{path}: {name} clusters {empty} hold no point (prior 0); dropped, {len(sizes) - len(empty)} "
+                      f"remain (rebuild the file with `python -m cra build-confounders` to avoid this)", stacklevel=3)
+        keep = sizes > 0
+        setattr(c, name, centres[keep])
+        setattr(c, f"{name}_sizes", sizes[keep])
+
+
 def save_confounders(path: Path, confounders: Confounders) -> Path:
     """Write ``confounders`` to ``path`` atomically (readers see the old file or the whole new one)."""
     path = Path(path)
@@ -152,6 +171,7 @@ def load_confounders(path: Path, *, text_dim: int | None = None, visual_dim: int
         raise ConfounderFileError(f"{path}: the stored arrays do not match their sha256 (the file is damaged)")
     confounders = Confounders(**arrays, metadata=metadata)
     _check_consistent(confounders, str(path))
+    _drop_empty_clusters(confounders, path)
     for expected, actual, name in ((text_dim, confounders.text_dim, "Z_l"), (visual_dim, confounders.visual_dim, "X_hat")):
         if expected is None:
             continue

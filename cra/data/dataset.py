@@ -7,7 +7,7 @@ key                      type / shape           meaning
 =======================  =====================  ===============================================
 ``frames``               float ``(B, T, D)``    frame features (zero rows where ``frame_mask`` is off)
 ``frame_mask``           bool ``(B, T)``        real frames
-``qa_texts``             ``B`` lists of ``K``   candidate texts :math:`q \\oplus a_k`
+``qa_texts``             ``B`` lists of ``K``   candidate texts :math:`q \\oplus a_k` (``qa_template``)
 ``question``             ``B`` str              the question
 ``candidates``           ``B`` lists of ``K``   the answers a0..a4
 ``answer``               long ``(B,)``          index of the right candidate
@@ -33,7 +33,10 @@ from cra.data.errors import DataFormatError, SkipReport
 from cra.data.features import FeatureStore
 from cra.data.nextgqa import NUM_CANDIDATES, QAFile, QARecord
 
+#: How a question and one candidate answer become one text for the text encoder. Ours joins them as a
+#: sentence; the released code (utils/dataloader/dataset.py) joins them with RoBERTa's separator token.
 QA_TEMPLATE = "{question}? {answer}"
+RELEASED_QA_TEMPLATE = "{question} </s> {answer}"
 
 
 class NextGQADataset(torch.utils.data.Dataset):

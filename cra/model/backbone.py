@@ -4,8 +4,12 @@ text head that turns each candidate text into one vector.
 Video:  $\bar x = \mathrm{Transformer}(\mathrm{Dropout}(\mathrm{LN}(W_{in} v) + P))$, with learned
 temporal position embeddings $P$ (paper_digest.md 2.1, 6).
 
-Text:   tokens of "question </s> answer" from a :class:`cra.text.base.TextEncoder`, a linear map
-to $D$, then word-attention pooling $l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ (paper_digest.md 5.1).
+Text:   tokens of a candidate text (question and answer, joined by ``data.qa_template``) from a
+:class:`cra.text.base.TextEncoder`, a linear map to $D$, then word-attention pooling
+$l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ over the real tokens (paper_digest.md 5.1), or
+over every position, padding included, as the released code does (``mask_word_attention=False``).
+
+The released code's temporal encoder is :class:`cra.model.released_encoder.ReleasedTemporalEncoder`.
 """
 
 from __future__ import annotations
@@ -48,23 +52,27 @@ class TemporalEncoder(nn.Module):
 class TextHead(nn.Module):
     """Texts -> one D-vector each: encoder tokens, linear to D, word-attention pooling."""
 
-    def __init__(self, encoder: TextEncoder, d_model: int):
+    def __init__(self, encoder: TextEncoder, d_model: int, mask_padding: bool = True):
         super().__init__()
         self.encoder = encoder
         self.proj = nn.Linear(encoder.token_dim, d_model)
         self.word_score = nn.Linear(d_model, 1)  # u
+        self.mask_padding = mask_padding
 
-    def forward(self, texts: Sequence[str]) -> torch.Tensor:
-        enc = self.encoder(texts)
+    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> torch.Tensor:
+        fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
+        fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
+        enc = self.encoder(texts, **fixed)
         h = self.proj(enc.tokens)  # (N, L, D)
-        alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask)  # (N, L)
+        alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask if self.mask_padding else None)  # (N, L)
         return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)
 
-    def encode_groups(self, groups: Sequence[Sequence[str]], name: str) -> tuple[torch.Tensor, list[int]]:
-        """Many lists of texts in one encoder call (one dynamic padding): -> (sum of sizes, D), sizes."""
+    def encode_groups(self, groups: Sequence[Sequence[str]], name: str, **tokenization) -> tuple[torch.Tensor, list[int]]:
+        """Many lists of texts in one encoder call (one padding): -> (sum of sizes, D), sizes.
+        ``tokenization``: ``max_length`` / ``pad_to_max_length`` for :meth:`forward`."""
         sizes = []
         for i, group in enumerate(groups):
             if isinstance(group, str) or not all(isinstance(t, str) for t in group):
                 raise TypeError(f"batch[{name!r}][{i}]: expected a list of strings")
             sizes.append(len(group))
-        return self([t for group in groups for t in group]), sizes
+        return self([t for group in groups for t in group], **tokenization), sizes

@@ -34,7 +34,8 @@ $\bar v$, and the visual dictionary $\hat X$ (:class:`FrontDoor`):
   videos share its batch, and the "expectation over m given x" mixes other videos' content.
 
 $h_2 = W_2 \sum_j \mathrm{softmax}_j((W_q \bar v)^\top W_{\hat x} \hat x_j / \sqrt D)\, W_{\hat x} \hat x_j$
-in both modes.
+in both modes. The released code has no separate $W_q$: its query is $W_x \bar v$, the in-sample
+key/value map (``tied_query=True``).
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ class BackDoor(nn.Module):
 class FrontDoor(nn.Module):
     """m (B, D) -> m' (B, D): in-sample term over frames (default) or the batch, cross-sample term over X_hat."""
 
-    def __init__(self, d_model: int, X_hat: torch.Tensor, mode: str = "in_sample", learn_dictionary: bool = True):
+    def __init__(self, d_model: int, X_hat: torch.Tensor, mode: str = "in_sample", learn_dictionary: bool = True,
+                 tied_query: bool = False):
         super().__init__()
         if X_hat.ndim != 2:
             raise ValueError(f"X_hat: expected (K_v, D_x), got {tuple(X_hat.shape)}")
@@ -133,7 +135,9 @@ class FrontDoor(nn.Module):
         self.mode = mode
         _dictionary(X_hat, learn_dictionary, self, "X_hat")  # (K_v, D_x)
         self.query_m, self.key_x, self.in_out = (nn.Linear(d_model, d_model) for _ in range(3))  # W_m, W_x, W_1
-        self.query_x, self.cross_out = nn.Linear(d_model, d_model), nn.Linear(d_model, d_model)  # W_q, W_2
+        # W_q: with tied_query (released) the cross-sample query is W_x x, the in-sample key map itself
+        self.query_x = None if tied_query else nn.Linear(d_model, d_model)
+        self.cross_out = nn.Linear(d_model, d_model)  # W_2
         self.key_hat = nn.Linear(X_hat.shape[1], d_model)  # W_xhat
         self.out = nn.Linear(2 * d_model, d_model)  # W_o
         self.norm = nn.LayerNorm(d_model)
@@ -153,7 +157,8 @@ class FrontDoor(nn.Module):
     def cross_sample(self, x):
         """h_2 ~ E_{x_hat}[x_hat]: (B, D)."""
         keys = self.key_hat(self.X_hat)  # (K_v, D)
-        beta = (self.query_x(x) @ keys.T / math.sqrt(x.shape[-1])).softmax(-1)  # (B, K_v)
+        query = self.key_x(x) if self.query_x is None else self.query_x(x)  # (B, D)
+        beta = (query @ keys.T / math.sqrt(x.shape[-1])).softmax(-1)  # (B, K_v)
         return self.cross_out(beta @ keys)
 
     def forward(self, m: torch.Tensor, x: torch.Tensor, frame_states: torch.Tensor | None = None,

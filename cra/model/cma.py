@@ -19,12 +19,24 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["info_nce", "cma_loss"]
+__all__ = ["info_nce", "cma_loss", "sample_negatives"]
+
+
+def sample_negatives(batch_size: int, num_negatives: int = 32, generator: torch.Generator | None = None,
+                     device=None) -> torch.Tensor:
+    """For each i, ``num_negatives`` indices drawn uniformly with replacement from the other samples:
+    (B, k) long, never i. One CPU draw of (B, k) values in [0, B-2] (the same stream as the released
+    sampler's B draws of k), then index j >= i shifts to j + 1, skipping the anchor."""
+    draw = torch.randint(0, batch_size - 1, (batch_size, num_negatives), generator=generator, device="cpu")
+    idx = draw + (draw >= torch.arange(batch_size)[:, None]).long()  # (B, k)
+    return idx.to(device) if device is not None else idx
 
 
 def info_nce(anchor: torch.Tensor, others: torch.Tensor, temperature: float = 0.07, negatives: str = "all",
-             num_negatives: int = 32, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mean over i of L_NCE(anchor_i, others_i, {others_j : j != i}); anchor, others (B, D) -> scalar."""
+             num_negatives: int = 32, generator: torch.Generator | None = None,
+             negative_index: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over i of L_NCE(anchor_i, others_i, {others_j : j != i}); anchor, others (B, D) -> scalar.
+    ``negative_index`` (B, k): given negatives for ``negatives="sampled"`` (e.g. to replay a recorded draw)."""
     B = anchor.shape[0]
     if others.shape != anchor.shape:
         raise ValueError(f"info_nce: anchor {tuple(anchor.shape)} and others {tuple(others.shape)} differ")
@@ -35,17 +47,22 @@ def info_nce(anchor: torch.Tensor, others: torch.Tensor, temperature: float = 0.
         return F.cross_entropy(sim, torch.arange(B, device=sim.device))
     if negatives != "sampled":
         raise ValueError(f"negatives={negatives!r}: expected 'all' or 'sampled'")
-    # uniform over the B-1 other samples, with replacement: draw from 0..B-2 and skip the anchor's index
-    draw = torch.randint(0, B - 1, (B, num_negatives), generator=generator, device="cpu").to(sim.device)
-    idx = draw + (draw >= torch.arange(B, device=sim.device)[:, None]).long()  # (B, k), never i
+    if negative_index is None:
+        idx = sample_negatives(B, num_negatives, generator, sim.device)  # (B, k), never i
+    else:
+        idx = negative_index.to(sim.device)
+        if idx.ndim != 2 or idx.shape[0] != B or bool((idx == torch.arange(B, device=idx.device)[:, None]).any()):
+            raise ValueError(f"negative_index: expected (B={B}, k) indices of other samples, got {tuple(idx.shape)}")
     logits = torch.cat([sim.diagonal()[:, None], sim.gather(1, idx)], 1)  # (B, 1 + k), positive first
     return F.cross_entropy(logits, torch.zeros(B, dtype=torch.long, device=sim.device))
 
 
 def cma_loss(text: torch.Tensor, video: torch.Tensor, temperature: float = 0.07, directions: str = "both",
-             negatives: str = "all", num_negatives: int = 32, generator: torch.Generator | None = None) -> dict:
+             negatives: str = "all", num_negatives: int = 32, generator: torch.Generator | None = None,
+             negative_index: torch.Tensor | None = None) -> dict:
     """{"text_to_video", "video_to_text" (only with directions="both"), "total"}; text, video (B, D)."""
-    kw = dict(temperature=temperature, negatives=negatives, num_negatives=num_negatives, generator=generator)
+    kw = dict(temperature=temperature, negatives=negatives, num_negatives=num_negatives, generator=generator,
+              negative_index=negative_index)
     parts = {"text_to_video": info_nce(text, video, **kw)}
     if directions == "both":
         parts["video_to_text"] = info_nce(video, text, **kw)

@@ -1,8 +1,9 @@
 """One configuration object for the CRA model, with every ablation switch.
 
-``CRAConfig()`` is the paper's intent; ``CRAConfig.released_code()`` reproduces what the authors'
-released code does where it differs (each difference is one field in :data:`RELEASED_CODE`, read from
-``cra/configs/variants/released_code.yaml``).
+``CRAConfig()`` is our reading of the paper; ``CRAConfig.released_code()`` reproduces what the
+authors' released code does where it differs (each difference is one field in :data:`RELEASED_CODE`;
+with these fields the model reproduces the release's outputs from its weights, see :mod:`cra.compat`).
+The released QA text format is a data setting (``data.qa_template``, in ``variants/released_code.yaml``).
 A switched-off part builds no module, so it has no parameters.
 """
 
@@ -19,8 +20,8 @@ RELEASED_CODE_FILE = Path(__file__).resolve().parents[1] / "configs" / "variants
 
 def _read_released_code() -> dict:
     values = yaml.safe_load(RELEASED_CODE_FILE.read_text())
-    if set(values) != {"model"} or not isinstance(values["model"], dict):
-        raise ValueError(f"{RELEASED_CODE_FILE}: expected one mapping, model: {{field: value}}")
+    if not isinstance(values.get("model"), dict) or not set(values) <= {"data", "model", "train"}:
+        raise ValueError(f"{RELEASED_CODE_FILE}: expected sections data, model, train; model: {{field: value}}")
     return values["model"]
 
 
@@ -43,9 +44,18 @@ class CRAConfig:
     dropout: float = 0.1  # transformer layers
     pos_dropout: float = 0.3  # after the position embedding (released config)
     proj_dropout: float = 0.1  # W_p: dropout + linear before pooling outputs
+    shared_backbone_pass: bool = True  # VQ and VQA passes share one video-encoder forward (ours); False:
+    #   one forward each, so two dropout masks in training (released)
+    temporal_encoder: str = "standard"  # "standard": Linear -> LN -> learned positions -> post-norm GELU
+    #   layers (ours); "released": the authors' encoder (cra.model.released_encoder)
     # --- text side ---
     text_encoder: str = "roberta"  # "roberta" (paper), "clip", "word" (fast CPU chapters)
     text_encoder_kwargs: dict = field(default_factory=dict)
+    mask_word_attention: bool = True  # word attention over real tokens only (ours); False: over padding too (released)
+    text_padding: str = "longest"  # "longest": pad to the batch's longest text (ours); "max_length": pad every
+    #   text to its group's max length (released: the unmasked word attention then sees a fixed number of pads)
+    question_max_length: int | None = None  # token limit of VQ question candidates; None: the encoder's
+    #   max_length (ours, 38); released 30
     # --- GSG ---
     use_gsg: bool = True  # off: parameter-free dot-product attention pooling (post-hoc baseline)
     use_smoothing: bool = True  # the adaptive Gaussian filter
@@ -69,9 +79,12 @@ class CRAConfig:
     gcn_dim: int | None = None  # per-node GCN output; default d_model // 8 so 8 nodes concat to d_model
     use_frontdoor: bool = True
     frontdoor_mode: str = "in_sample"  # "in_sample" (frames of the same video) or "batch" (released B x B)
+    frontdoor_tied_query: bool = False  # True: the cross-sample query reuses the in-sample key map W_x (released)
     num_x_entries: int = 512  # K_v, entries of X_hat (used when no dictionary is given)
     x_hat_dim: int | None = None  # size of X_hat vectors; default feature_dim
     learn_dictionaries: bool = True  # Z_l and X_hat are trained further (released) or frozen buffers
+    # --- answer scoring ---
+    answer_projection: bool = True  # logit_k = <l_k, W_a m'> (ours); False: <l_k, m'> (released)
     # --- losses ---
     weight_vqa: float = 1.0
     weight_vq: float = 1.0
@@ -80,7 +93,8 @@ class CRAConfig:
     def __post_init__(self):
         choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
                        cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
-                       frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"))
+                       frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
+                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"))
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
@@ -88,6 +102,8 @@ class CRAConfig:
             raise ValueError(f"CRAConfig.kernel_size={self.kernel_size}: expected an odd positive integer")
         if self.d_model % self.num_heads:
             raise ValueError(f"CRAConfig: d_model={self.d_model} not divisible by num_heads={self.num_heads}")
+        if self.question_max_length is not None and self.question_max_length < 2:
+            raise ValueError(f"CRAConfig.question_max_length={self.question_max_length}: expected None or >= 2")
         self.window_sizes = tuple(int(s) for s in self.window_sizes)
 
     @property

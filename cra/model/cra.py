@@ -8,7 +8,7 @@ key                      type / shape                meaning
 =======================  ==========================  ===========================================
 ``frames``               float (B, T, D_in)          frozen CLIP frame features, T <= max_frames
 ``frame_mask``           bool (B, T), optional       True for real frames; padding only at the end
-``qa_texts``             B lists of K str            candidate texts "question </s> answer_k"
+``qa_texts``             B lists of K str            candidate texts (question + answer_k, data.qa_template)
 ``answer``               long (B,), training only    index of the correct candidate
 ``question_candidates``  B lists of K_q str, opt.    the true question and K_q - 1 negative questions
 ``question_answer``      long (B,), with the above   index of the true question among them
@@ -29,7 +29,7 @@ One pass (VQA: candidates = ``qa_texts``; VQ: candidates = ``question_candidates
 
 .. math::
 
-    m' = \mathrm{FrontDoor}(v_t, \bar v),\quad v_{final} = W_a m',\quad
+    m' = \mathrm{FrontDoor}(v_t, \bar v),\quad v_{final} = W_a m'\ (\text{released: } v_{final} = m'),\quad
     \mathrm{logit}_k = \langle l_k, v_{final} \rangle
 
 Loss: $\mathcal L = w_{vqa} CE^{VQA} + w_{vq} CE^{VQ} + w_{cma}(CMA^{VQ} + CMA^{VQA})$, where each CMA
@@ -50,6 +50,7 @@ from cra.model.cma import cma_loss
 from cra.model.config import CRAConfig
 from cra.model.gsg import GSG, AttentionPooling
 from cra.model.ops import check_frame_mask
+from cra.model.released_encoder import ReleasedTemporalEncoder
 from cra.text import TextEncoder, build_text_encoder
 
 __all__ = ["CRA", "PassOutput", "CRAOutput"]
@@ -64,7 +65,7 @@ class PassOutput:
     w: torch.Tensor  # (B, T)
     v_grounded: torch.Tensor  # (B, D) v_t, the mediator M
     v_mean: torch.Tensor  # (B, D) v-bar, the treatment X
-    v_final: torch.Tensor  # (B, D) after the front-door and W_a
+    v_final: torch.Tensor  # (B, D) after the front-door and W_a (the front-door output when W_a is off)
 
 
 @dataclass
@@ -88,9 +89,10 @@ class CRA(nn.Module):
         d = cfg.d_model
         if text_encoder is None:
             text_encoder = build_text_encoder(cfg.text_encoder, **cfg.text_encoder_kwargs)
-        self.backbone = TemporalEncoder(cfg.feature_dim, d, cfg.num_layers, cfg.num_heads, cfg.d_ff,
-                                        cfg.max_frames, cfg.dropout, cfg.pos_dropout)
-        self.text = TextHead(text_encoder, d)
+        encoder = ReleasedTemporalEncoder if cfg.temporal_encoder == "released" else TemporalEncoder
+        self.backbone = encoder(cfg.feature_dim, d, cfg.num_layers, cfg.num_heads, cfg.d_ff,
+                                cfg.max_frames, cfg.dropout, cfg.pos_dropout)
+        self.text = TextHead(text_encoder, d, mask_padding=cfg.mask_word_attention)
         if cfg.use_gsg:
             self.grounding = GSG(d, cfg.use_smoothing, cfg.kernel_size, cfg.sigma_init, cfg.sigma_param, cfg.renorm)
         else:
@@ -105,13 +107,22 @@ class CRA(nn.Module):
         if cfg.use_frontdoor:
             if X_hat is None:
                 X_hat = torch.randn(cfg.num_x_entries, cfg.x_hat_size)
-            self.frontdoor = FrontDoor(d, X_hat, cfg.frontdoor_mode, cfg.learn_dictionaries)
-        self.answer_proj = nn.Linear(d, d)  # W_a, the "Linear" before the dot product
+            self.frontdoor = FrontDoor(d, X_hat, cfg.frontdoor_mode, cfg.learn_dictionaries, cfg.frontdoor_tied_query)
+        self.answer_proj = nn.Linear(d, d) if cfg.answer_projection else None  # W_a, the "Linear" before the dot product
 
     # ---- pieces ------------------------------------------------------------------------------
 
+    def _tokenization(self, key: str) -> dict:
+        """Token limit and padding of one candidate group (``question_candidates`` may have its own)."""
+        cfg = self.config
+        limit = cfg.question_max_length if key == "question_candidates" else None
+        return dict(max_length=limit, pad_to_max_length=cfg.text_padding == "max_length")
+
     def encode_candidates(self, *groups_by_key: tuple[str, list]) -> list[torch.Tensor]:
-        """Text embeddings (B, K, D) for each (key, B lists of K strings), in one encoder call."""
+        """Text embeddings (B, K, D) for each (key, B lists of K strings): one encoder call, or one per
+        group when the groups are tokenized differently (released: fixed padding, questions cut at 30)."""
+        if len({tuple(sorted(self._tokenization(k).items())) for k, _ in groups_by_key}) > 1:
+            return [e for group in groups_by_key for e in self.encode_candidates(group)]
         groups, names, counts = [], [], []
         for name, value in groups_by_key:
             if not isinstance(value, (list, tuple)):
@@ -122,7 +133,7 @@ class CRA(nn.Module):
             groups.extend(value)
             names.append(name)
             counts.append((len(value), sizes.pop()))
-        emb, _ = self.text.encode_groups(groups, "/".join(names))  # (sum B*K, D)
+        emb, _ = self.text.encode_groups(groups, "/".join(names), **self._tokenization(names[0]))  # (sum B*K, D)
         if self.backdoor is not None:
             emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
         out, offset = [], 0
@@ -141,7 +152,7 @@ class CRA(nn.Module):
         m = v_grounded
         if self.frontdoor is not None:
             m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask)  # m' = LN(m + W_o[h1; h2])
-        v_final = self.answer_proj(m)  # (B, D)
+        v_final = m if self.answer_proj is None else self.answer_proj(m)  # (B, D)
         logits = torch.einsum("bkd,bd->bk", text_emb, v_final)  # (B, K)  <l_k, v_final>
         return PassOutput(logits, text_emb, l_global, weights.w0, weights.w, v_grounded, v_mean, v_final)
 
@@ -175,7 +186,9 @@ class CRA(nn.Module):
             questions = embs[1]  # (B, K_q, D)
             true_q = self._index(batch, "question_answer", questions.shape[1], questions.device)
             l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
-            vq = self.video_pass(frame_states, mask, questions, l_true)
+            # released: the VQ pass runs the video encoder again (its own dropout mask; the same in eval)
+            vq_states = frame_states if self.config.shared_backbone_pass else self.backbone(frames, mask)
+            vq = self.video_pass(vq_states, mask, questions, l_true)
         return CRAOutput(vqa, vq, frame_states, mask)
 
     @staticmethod

@@ -48,9 +48,10 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
-def pad_ids(sequences: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad token-id lists to the longest one: -> ids (N, L) long, mask (N, L) bool."""
-    length = max((len(s) for s in sequences), default=1)
+def pad_ids(sequences: list[list[int]], pad_id: int, device: torch.device,
+            length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token-id lists to the longest one (or to ``length``): -> ids (N, L) long, mask (N, L) bool."""
+    length = length or max((len(s) for s in sequences), default=1)
     ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
     for row, seq in enumerate(sequences):
         ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.long)
@@ -81,7 +82,17 @@ class TextEncoder(nn.Module):
     def encode_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
         raise NotImplementedError
 
-    def forward(self, texts: Sequence[str]) -> TextEncoding:
+    def tokenize_to(self, texts: Sequence[str], max_length: int | None, pad_to_max_length: bool):
+        """:meth:`tokenize` with another token limit and, with ``pad_to_max_length``, every text padded
+        to exactly that many tokens (the released code's fixed-length padding)."""
+        raise NotImplementedError(f"the {self.name!r} text encoder has no fixed-length tokenization")
+
+    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> TextEncoding:
+        """Encode ``texts``; ``max_length`` / ``pad_to_max_length`` override the token limit and the
+        dynamic padding (see :meth:`tokenize_to`; such calls are not bucketed)."""
+        if max_length is not None or pad_to_max_length:
+            ids, mask = self.tokenize_to(_check_texts(texts), max_length, pad_to_max_length)
+            return self.encode_ids(ids, mask)
         texts = _check_texts(texts)
         if not texts:
             device = self._device()

@@ -33,7 +33,7 @@ class CachedTextEncoder(TextEncoder):
         self.dim, self.token_dim = encoder.dim, encoder.token_dim
         self.chunk_size = chunk_size
         self.cache_dtype = cache_dtype
-        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # text -> (tokens (L_i, D), pooled (dim,))
+        self._cache: dict[tuple, tuple] = {}  # (text, max_length, padded) -> (tokens (L_i, D), pooled (dim,), real tokens)
         self.hits = self.misses = 0
 
     def train(self, mode: bool = True):
@@ -48,34 +48,39 @@ class CachedTextEncoder(TextEncoder):
         self._cache.clear()
 
     @torch.no_grad()
-    def _fill(self, texts: list[str]) -> None:
-        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+    def _fill(self, texts: list[str], max_length: int | None = None, pad_to_max_length: bool = False) -> None:
+        """Encode the texts not cached yet under this tokenization. With ``pad_to_max_length`` the padding
+        positions' states are kept too (the released unmasked word attention reads them)."""
+        new = [t for t in dict.fromkeys(texts) if (t, max_length, pad_to_max_length) not in self._cache]
         self.misses += len(new)
         self.hits += len(texts) - len(new)
         new.sort(key=len)  # length-grouped chunks: little padding is computed
+        fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
+        fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
         for start in range(0, len(new), self.chunk_size):
             chunk = new[start: start + self.chunk_size]
-            enc = self.encoder(chunk)
+            enc = self.encoder(chunk, **fixed)
             lengths = enc.mask.sum(1).tolist()
             for i, text in enumerate(chunk):
-                tokens, pooled = enc.tokens[i, : lengths[i]], enc.pooled[i]
+                keep = enc.tokens.shape[1] if pad_to_max_length else lengths[i]
+                tokens, pooled = enc.tokens[i, :keep], enc.pooled[i]
                 if self.cache_dtype is not None:
                     tokens, pooled = tokens.to(self.cache_dtype), pooled.to(self.cache_dtype)
-                self._cache[text] = (tokens.clone(), pooled.clone())
+                self._cache[(text, max_length, pad_to_max_length)] = (tokens.clone(), pooled.clone(), lengths[i])
 
-    def forward(self, texts: Sequence[str]) -> TextEncoding:
+    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> TextEncoding:
         texts = _check_texts(texts)
         if not texts:
             return self.encoder(texts)
-        self._fill(texts)
-        entries = [self._cache[t] for t in texts]
-        length = max(tok.shape[0] for tok, _ in entries)
+        self._fill(texts, max_length, pad_to_max_length)
+        entries = [self._cache[(t, max_length, pad_to_max_length)] for t in texts]
+        length = max(tok.shape[0] for tok, _, _ in entries)
         first = entries[0][0]
         dtype = first.dtype if self.cache_dtype is None else torch.float32
         tokens = torch.zeros(len(texts), length, self.token_dim, dtype=dtype, device=first.device)  # (N, L, D)
         mask = torch.zeros(len(texts), length, dtype=torch.bool, device=first.device)  # (N, L)
-        for i, (tok, _) in enumerate(entries):
+        for i, (tok, _, real) in enumerate(entries):
             tokens[i, : tok.shape[0]] = tok
-            mask[i, : tok.shape[0]] = True
-        pooled = torch.stack([p for _, p in entries]).to(dtype)  # (N, dim)
+            mask[i, :real] = True
+        pooled = torch.stack([p for _, p, _ in entries]).to(dtype)  # (N, dim)
         return TextEncoding(pooled, tokens, mask)

@@ -83,19 +83,25 @@ class RobertaTextEncoder(TextEncoder):
                 raise ValueError(f"RobertaConfig.vocab_size={cfg.vocab_size}: the byte tokenizer needs >= 259")
             self.model = transformers.RobertaModel(cfg, add_pooling_layer=False)
             self.byte_tokenizer = ByteTokenizer()
-        positions = self.model.config.max_position_embeddings - 2  # RoBERTa positions start at pad_id + 1
-        factor = 1 if self.hf_tokenizer is not None else byte_length_factor
-        self.max_length = min(max_length * factor, positions)
+        self._positions = self.model.config.max_position_embeddings - 2  # RoBERTa positions start at pad_id + 1
+        self._factor = 1 if self.hf_tokenizer is not None else byte_length_factor
+        self.max_length = min(max_length * self._factor, self._positions)
         self.dim = self.token_dim = self.model.config.hidden_size
 
     def tokenize(self, texts):
+        return self.tokenize_to(texts, None, False)
+
+    def tokenize_to(self, texts, max_length, pad_to_max_length):
+        """``max_length`` counts BPE tokens like the constructor's (times ``byte_length_factor`` for the
+        byte fallback); with ``pad_to_max_length`` every text has exactly that many ids."""
         device = self._device()
+        length = self.max_length if max_length is None else min(max_length * self._factor, self._positions)
         if self.hf_tokenizer is not None:
-            enc = self.hf_tokenizer(list(texts), padding="longest", truncation=True, max_length=self.max_length,
-                                    return_tensors="pt")
+            enc = self.hf_tokenizer(list(texts), padding="max_length" if pad_to_max_length else "longest",
+                                    truncation=True, max_length=length, return_tensors="pt")
             return enc["input_ids"].to(device), enc["attention_mask"].bool().to(device)
-        seqs = [self.byte_tokenizer(t, self.max_length) for t in texts]
-        return pad_ids(seqs, ByteTokenizer.pad_id, device)
+        seqs = [self.byte_tokenizer(t, length) for t in texts]
+        return pad_ids(seqs, ByteTokenizer.pad_id, device, length if pad_to_max_length else None)
 
     def encode_ids(self, ids, mask):
         tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
