@@ -8,7 +8,7 @@
 
       predictor = Predictor.from_checkpoint("runs/synthetic/best.pt")
       result = predictor(frames, "what does the person do", ["run", "jump", "sit", "wave", "eat"],
-                         frame_times=times)
+                         frame_times=times, duration=34)
       result.answer, result.probabilities, result.weights, result.intervals["posthoc"]
 
 Flow: ``cra.run`` (assembly) -> this module -> ``cra.metrics``; nothing here imports ``cra.train``.
