@@ -38,7 +38,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from cra.metrics import METRIC_KEYS
-from cra.readouts import READOUTS
+from cra.readouts import ALL_READOUTS, READOUTS
 from cra.model.config import CRAConfig
 
 __all__ = ["ConfigError", "RunConfig", "DataConfig", "TrainConfig", "EvalConfig", "PACKAGED_CONFIGS", "parse_yaml",
@@ -127,8 +127,8 @@ class TrainConfig:
             raise ValueError(f"train.amp={self.amp!r}: expected 'auto', 'off', 'bf16' or 'fp16'")
         if self.select_metric not in METRIC_KEYS:
             raise ValueError(f"train.select_metric={self.select_metric!r}: expected one of {METRIC_KEYS}")
-        if self.select_readout not in READOUTS:
-            raise ValueError(f"train.select_readout={self.select_readout!r}: expected one of {', '.join(READOUTS)}")
+        if self.select_readout not in ALL_READOUTS:
+            raise ValueError(f"train.select_readout={self.select_readout!r}: expected one of {', '.join(ALL_READOUTS)}")
         if self.schedule not in ("linear", "cosine"):
             raise ValueError(f"train.schedule={self.schedule!r}: expected 'linear' or 'cosine'")
         if self.select_compare not in (">", ">="):
@@ -142,14 +142,14 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    readouts: tuple = READOUTS  # grounding read-outs scored every epoch
+    readouts: tuple = READOUTS  # grounding read-outs scored every epoch (cra.readouts: READOUTS, OTHER_READOUTS)
     batch_size: int = 64
 
     def __post_init__(self):
         self.readouts = tuple(self.readouts)
-        bad = [r for r in self.readouts if r not in READOUTS]
+        bad = [r for r in self.readouts if r not in ALL_READOUTS]
         if bad or not self.readouts:
-            raise ValueError(f"eval.readouts={list(self.readouts)}: expected some of {', '.join(READOUTS)}")
+            raise ValueError(f"eval.readouts={list(self.readouts)}: expected some of {', '.join(ALL_READOUTS)}")
 
 
 @dataclass

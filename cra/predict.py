@@ -8,7 +8,7 @@
 
       predictor = Predictor.from_checkpoint("runs/synthetic/best.pt")
       result = predictor(frames, "what does the person do", ["run", "jump", "sit", "wave", "eat"],
-                         frame_times=times)
+                         frame_times=times, duration=34)
       result.answer, result.probabilities, result.weights, result.intervals["posthoc"]
 
 Flow: ``cra.run`` (assembly) -> this module -> ``cra.metrics``; nothing here imports ``cra.train``.
@@ -16,6 +16,7 @@ Flow: ``cra.run`` (assembly) -> this module -> ``cra.metrics``; nothing here imp
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,14 +41,29 @@ __all__ = ["predict_split", "score_predictions", "evaluate", "predict_run", "con
 # Splits
 # --------------------------------------------------------------------------------------------
 def read_out(model: CRA, w: torch.Tensor, frame_times: torch.Tensor, frame_mask: torch.Tensor,
-             readouts: Sequence[str]) -> dict[str, torch.Tensor]:
-    """``{readout: (B, 2) interval in seconds}`` from frame weights ``w`` (B, T) and ``frame_times`` (B, T).
+             readouts: Sequence[str], duration: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """``{readout: (B, 2) float64 interval in seconds}`` from frame weights ``w`` (B, T), ``frame_times``
+    (B, T) and the videos' ``duration`` (B,) s (gsub's integer duration: the window is in the released
+    convention, :mod:`cra.readouts`).
 
-    The one place where predictions turn weights into intervals (split files and :class:`Predictor`),
-    with the read-out settings of the model's config (:func:`cra.readouts.interval_readouts`)."""
+    The one place where predictions turn weights into intervals (split files, :class:`Predictor`,
+    and so training-time scores), with the read-out settings of the model's config
+    (:func:`cra.readouts.interval_readouts`). Computed on the CPU in float64, as the official code."""
     cfg = model.config
-    return interval_readouts(w, frame_times, frame_mask, readouts=tuple(readouts), window_sizes=cfg.window_sizes,
-                             thd_weight=cfg.posthoc_thd_weight, dis=cfg.posthoc_dis)
+    cpu = torch.device("cpu")
+    return interval_readouts(w.detach().to(cpu, torch.float64), frame_times.to(cpu, torch.float64), frame_mask.to(cpu),
+                             readouts=tuple(readouts), window_sizes=cfg.window_sizes, thd_weight=cfg.posthoc_thd_weight,
+                             dis=cfg.posthoc_dis, duration=None if duration is None else duration.to(cpu, torch.float64))
+
+
+def split_durations(split: SplitData, video_ids: Sequence[str]) -> torch.Tensor:
+    """(B,) float64 durations in seconds of ``video_ids`` from the split's gsub (its integer
+    ``duration``, as the official evaluation converts normalised spans)."""
+    missing = [v for v in video_ids if v not in split.gsub]
+    if missing:
+        raise ValueError(f"gsub_{split.name}.json has no entry for video(s) {sorted(set(missing))[:5]}: the window "
+                         "read-out needs each video's duration (expected every video of the split in gsub)")
+    return torch.tensor([float(split.gsub[v]["duration"]) for v in video_ids], dtype=torch.float64)
 
 
 @torch.no_grad()
@@ -56,7 +72,9 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
     """Answers, per-frame weights ``w`` and spans (seconds) of every read-out for every question.
 
     Returns ``{"qa": {key: {"prediction", "answer"}}, "weights": {key: [T floats]},
-    "spans": {readout: {key: [start, end]}}}`` (spans only when the split has frame times).
+    "spans": {readout: {key: [start, end]}}}`` (spans only when the split has frame times and gsub).
+    Weights are the float32 model outputs as Python floats; spans are float64 seconds, read out as
+    ``cra evaluate`` reads the written weights (so the two agree exactly for videos without padding).
     """
     from tqdm.auto import tqdm
 
@@ -72,12 +90,12 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
         with torch.autocast(device.type, dtype=dtype, enabled=enabled):
             result = model(inputs)
         prediction = result.vqa.logits.float().argmax(1).cpu()
-        w = result.vqa.w.float()  # (B, T)
+        w = result.vqa.w.float().cpu()  # (B, T)
         spans = {}
-        if split.frame2time is not None:
-            times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float32, device=device)
-            spans = {r: s.cpu() for r, s in read_out(model, w, times, inputs["frame_mask"], config.eval.readouts).items()}
-        w = w.cpu()
+        if split.frame2time is not None and split.gsub is not None:
+            times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float64)  # (B, T) s
+            spans = read_out(model, w, times, batch["frame_mask"], config.eval.readouts,
+                             split_durations(split, batch["video_id"]))
         for b, key in enumerate(batch["key"]):
             out["qa"][key] = {"prediction": int(prediction[b]), "answer": int(batch["answer"][b])}
             out["weights"][key] = w[b].tolist()
@@ -183,15 +201,19 @@ class Prediction:
     probabilities: torch.Tensor  # (K,) softmax over the candidates
     weights: torch.Tensor  # (T,) the grounding weights w over the video's frames
     intervals: dict[str, tuple[float, float]]  # read-out -> (start, end) in seconds (frame units without times)
+    duration: float  # s, the duration the window read-out used (given, or guessed from the frame times)
 
 
 class Predictor:
     """A trained CRA that answers and grounds questions about videos held in memory.
 
-    ``predictor(frames, question, candidates, frame_times=None)``: ``frames`` (T, D) tensor or array
-    of frame features (the same features as training: ``model.feature_dim``), ``candidates`` the K
-    answer strings, ``frame_times`` (T,) seconds of each frame (without them, intervals are in frame
-    indices). More than ``data.num_frames`` frames are sampled uniformly, as the data loader does.
+    ``predictor(frames, question, candidates, frame_times=None, duration=None)``: ``frames`` (T, D)
+    tensor or array of frame features (the same features as training: ``model.feature_dim``),
+    ``candidates`` the K answer strings, ``frame_times`` (T,) seconds of each frame (without them,
+    frame i is at i: intervals are in frame units), ``duration`` the video's length in seconds, which
+    the window read-out scales by (released convention; NExT-GQA's gsub gives it). Without it the
+    duration is guessed as t_first + t_last (:func:`cra.readouts.duration_from_frame_times`). More
+    than ``data.num_frames`` frames are sampled uniformly, as the data loader does.
     """
 
     def __init__(self, model: CRA, config: RunConfig, device: torch.device | str | None = None):
@@ -208,37 +230,47 @@ class Predictor:
         config.train.device = "auto" if device is None else str(device)  # not necessarily the training device
         return cls(model_from_checkpoint(config, state, path), config)
 
-    def __call__(self, frames, question: str, candidates: Sequence[str], frame_times=None) -> Prediction:
-        return self.batch([frames], [question], [candidates], None if frame_times is None else [frame_times])[0]
+    def __call__(self, frames, question: str, candidates: Sequence[str], frame_times=None,
+                 duration: float | None = None) -> Prediction:
+        return self.batch([frames], [question], [candidates], None if frame_times is None else [frame_times],
+                          None if duration is None else [duration])[0]
 
     @torch.no_grad()
     def batch(self, frames: Sequence, questions: Sequence[str], candidates: Sequence[Sequence[str]],
-              frame_times: Sequence | None = None) -> list[Prediction]:
-        """:meth:`__call__` for B videos at once (each its own T; shorter ones are padded and masked)."""
+              frame_times: Sequence | None = None, duration: Sequence[float] | None = None) -> list[Prediction]:
+        """:meth:`__call__` for B videos at once (each its own T; shorter ones are padded and masked);
+        ``duration``: B seconds, or ``None`` to guess each from its frame times."""
         from cra.data.dataset import QA_TEMPLATE
         from cra.data.features import uniform_indices
+        from cra.readouts import duration_from_frame_times
 
         B = len(frames)
-        if not (len(questions) == len(candidates) == B) or (frame_times is not None and len(frame_times) != B):
+        counts = {"frame_times": frame_times, "duration": duration}
+        if not (len(questions) == len(candidates) == B) or any(v is not None and len(v) != B for v in counts.values()):
+            given = "".join(f", {len(v)} {k}" for k, v in counts.items() if v is not None)
             raise ValueError(f"Predictor.batch: {B} videos, {len(questions)} questions, {len(candidates)} candidate "
-                             f"lists{'' if frame_times is None else f', {len(frame_times)} frame_times'}: expected one each")
+                             f"lists{given}: expected one each")
         D, limit = self.config.model.feature_dim, self.config.data.num_frames
-        videos, times = [], []
+        videos, times, seconds = [], [], []
         for b in range(B):
             x = torch.as_tensor(np.asarray(frames[b]), dtype=torch.float32)  # (T, D)
             if x.ndim != 2 or x.shape[1] != D or x.shape[0] == 0:
                 raise ValueError(f"frames[{b}]: expected a (T, {D}) array with T >= 1, got shape {tuple(x.shape)}")
-            t = (torch.arange(len(x), dtype=torch.float32) if frame_times is None
-                 else torch.as_tensor(np.asarray(frame_times[b], dtype=np.float32)))
+            t = (torch.arange(len(x), dtype=torch.float64) if frame_times is None
+                 else torch.as_tensor(np.asarray(frame_times[b], dtype=np.float64)))
             if t.shape != (len(x),):
                 raise ValueError(f"frame_times[{b}]: expected {len(x)} times (one per frame), got shape {tuple(t.shape)}")
+            d = duration_from_frame_times(t.tolist()) if duration is None else float(duration[b])
+            if not (math.isfinite(d) and d > 0):
+                raise ValueError(f"duration[{b}] = {d}: expected a positive number of seconds")
+            seconds.append(d)
             keep = torch.as_tensor(uniform_indices(len(x), limit))  # at most data.num_frames frames
             videos.append(x[keep])
             times.append(t[keep])
         T = max(len(x) for x in videos)
         padded = torch.zeros(B, T, D)  # (B, T, D)
         mask = torch.zeros(B, T, dtype=torch.bool)  # (B, T)
-        frame_times_bt = torch.zeros(B, T)  # (B, T)
+        frame_times_bt = torch.zeros(B, T, dtype=torch.float64)  # (B, T)
         for b, (x, t) in enumerate(zip(videos, times)):
             padded[b, : len(x)], mask[b, : len(x)], frame_times_bt[b, : len(x)] = x, True, t
         qa_texts = [[QA_TEMPLATE.format(question=q, answer=a) for a in cands] for q, cands in zip(questions, candidates)]
@@ -247,9 +279,10 @@ class Predictor:
         with torch.autocast(self.device.type, dtype=dtype, enabled=enabled):
             result = self.model(inputs).vqa
         logits, w = result.logits.float(), result.w.float()  # (B, K), (B, T)
-        spans = read_out(self.model, w, frame_times_bt.to(self.device), inputs["frame_mask"], self.config.eval.readouts)
+        spans = read_out(self.model, w, frame_times_bt, mask, self.config.eval.readouts,
+                         torch.tensor(seconds, dtype=torch.float64))  # float64, on the CPU
         answers, probabilities, w = logits.argmax(1).cpu(), logits.softmax(1).cpu(), w.cpu()
         return [Prediction(answer=int(answers[b]), probabilities=probabilities[b],
                            weights=w[b, : len(videos[b])],
-                           intervals={r: tuple(float(v) for v in s[b].cpu()) for r, s in spans.items()})
+                           intervals={r: tuple(float(v) for v in s[b]) for r, s in spans.items()}, duration=seconds[b])
                 for b in range(B)]

@@ -1,27 +1,36 @@
 r"""Read-outs: from per-frame weights $w$ to an interval $t^* = [t_s, t_e]$ in seconds. The one home.
 
-Three read-outs (``READOUTS``; symbols of ``book/notation.md``, semantics of
-``docs/nextgqa_eval_semantics.md``):
+The read-outs (by the names used in configs, prediction files and code; one name, one rule; symbols
+of ``book/notation.md``, semantics of ``docs/nextgqa_eval_semantics.md``):
 
-(a) ``window``: among the windows of the given sizes (1, 3, 5; a size above T/2 is skipped unless
-    it is 1) that contain the arg-max frame, the one with the largest weight sum (the released
-    code's ``find_best_interval_v2``, its "pre-hoc" span). With positive weights the widest wins.
-(b) ``posthoc``: NExT-GQA's adaptive threshold (``find_seg_ada``) on min-max normalised weights.
-(c) ``merge``: the intersection of (a) and (b), or (b) when they are disjoint (``combine``, ``itsc``).
+``READOUTS``, what training, ``cra predict`` and ``cra evaluate`` score (the released convention):
 
-How a window becomes seconds (``WINDOW_SECONDS``; frames s..e inclusive, T frames, e' = e + 1):
+(a) ``window`` ("pre-hoc"): among the windows of the given sizes (1, 3, 5; a size above T/2 is
+    skipped unless it is 1) that contain the arg-max frame, the one with the largest weight sum (the
+    released code's ``find_best_interval_v2``). With positive weights the widest wins. Frames s..e
+    (inclusive, e' = e + 1, T frames) become seconds as the released code writes the span and the
+    official script converts it: round([s / (T-1), e' / (T-1)] x duration, 1), integer ``duration``
+    of gsub; it can pass the video's end.
+(b) ``posthoc``: NExT-GQA's adaptive threshold (``find_seg_ada``) on min-max normalised weights,
+    [frame_times[first kept], frame_times[last kept]].
+(c) ``merge``: window(w) ∩ posthoc(w), both of the *same* weights, intersected in seconds, or the
+    post-hoc span when they are disjoint (the official ``combine``, way ``itsc``). The released
+    FrozenBiLM files merge across two weight curves instead, window(smoothed) ∩ post-hoc(raw):
+    :data:`cra.released.MERGE_SMOOTHED_RAW`, built from the same :func:`merge_span`.
 
-* ``"frame_times"``: $[t_s, t_e]$ = [frame_times[s], frame_times[e]], as the post-hoc span; what
-  ``cra train`` and ``cra predict`` write. The merge intersects frame indices (the same as
-  intersecting the seconds unless two frames share a timestamp).
-* ``"released"``: round([s / (T-1), e' / (T-1)] x duration, 1), as the released CRA code writes the
-  span and the official script converts it (``cra evaluate --pred-format window``); it can pass the
-  video's end. The merge intersects seconds, as the official ``combine`` does.
-* ``"bins"``: round([s / T, e' / T] x duration, 1): frame i covers [i/T, (i+1)/T] of the video.
+``OTHER_READOUTS``, the same window turned into seconds another way (never called plain "window"):
+
+* ``window_frametimes``: [frame_times[s], frame_times[e]], like the post-hoc span (the read-out
+  ``cra`` trained with before issue 13); ``merge_frametimes`` = window_frametimes ∩ posthoc;
+* ``window_bins``: round([s / T, e' / T] x duration, 1): frame i covers [i/T, (i+1)/T] of the video,
+  never past its end; ``merge_bins`` = window_bins ∩ posthoc.
+
+Everything is computed and returned in float64, as the official (numpy) code computes: in float32
+the post-hoc comparison flips at the 10-second boundary and spans are written with float noise.
 
 Two forms of the same rules:
 
-* :func:`interval_readouts`, batched and vectorised (torch): ``{name: (B, 2) seconds}``;
+* :func:`interval_readouts`, batched and vectorised (torch): ``{name: (B, 2) float64 seconds}``;
 * the per-question references (numpy, the official semantics, one question): :func:`window_indices`,
   :func:`window_span`, :func:`posthoc_indices`, :func:`posthoc_span`, :func:`merge_span`,
   :func:`question_readouts` (the reference twin of :func:`interval_readouts`), and the dict
@@ -29,8 +38,9 @@ Two forms of the same rules:
   ``"{video}_{question}"`` keys used by :mod:`cra.released` and ``cra evaluate``.
 
 The tests check the batched form against literal loops over the references
-(``tests/readout_oracles.py``). torch is imported only by the batched form, so scoring tools that
-use the references stay light.
+(``tests/readout_oracles.py``), and the references against the official scripts run on the authors'
+released val files (``tests/fixtures/official_eval/``). torch is imported only by the batched form,
+so scoring tools that use the references stay light.
 """
 
 from __future__ import annotations
@@ -46,26 +56,52 @@ from cra.metrics import GSub, to_seconds
 if TYPE_CHECKING:
     import torch
 
-#: The read-outs, by the names used in configs, prediction files and code.
+#: The read-outs scored by default (released convention for the window), by their config names.
 READOUTS = ("window", "posthoc", "merge")
+#: The window in other conventions, each with its merge (see the module docstring).
+OTHER_READOUTS = ("window_frametimes", "merge_frametimes", "window_bins", "merge_bins")
+ALL_READOUTS = READOUTS + OTHER_READOUTS
+#: How a window read-out turns frames into seconds.
+WINDOW_CONVENTION = {"window": "released", "window_frametimes": "frame_times", "window_bins": "bins"}
+#: The window each merge intersects with the post-hoc span.
+MERGE_OF = {"merge": "window", "merge_frametimes": "window_frametimes", "merge_bins": "window_bins"}
 #: How tables and figures name them.
-LABELS = {"window": "window", "posthoc": "post-hoc", "merge": "merge"}
-#: The conventions that turn a window into seconds (see the module docstring).
-WINDOW_SECONDS = ("frame_times", "released", "bins")
+LABELS = {"window": "window", "posthoc": "post-hoc", "merge": "merge",
+          "window_frametimes": "window (frame times)", "merge_frametimes": "merge (frame-times window)",
+          "window_bins": "window (bins)", "merge_bins": "merge (bins window)"}
 
 __all__ = [
-    "READOUTS", "LABELS", "WINDOW_SECONDS", "interval_readouts", "question_readouts",
+    "READOUTS", "OTHER_READOUTS", "ALL_READOUTS", "WINDOW_CONVENTION", "MERGE_OF", "LABELS",
+    "interval_readouts", "question_readouts", "duration_from_frame_times",
     "window_indices", "window_span", "posthoc_indices", "posthoc_span", "merge_span",
     "window_spans", "posthoc_spans", "merge_spans",
 ]
 
 
-def _check_names(readouts: Sequence[str], window_seconds: str) -> None:
-    bad = [r for r in readouts if r not in READOUTS]
+def _check_names(readouts: Sequence[str]) -> None:
+    bad = [r for r in readouts if r not in ALL_READOUTS]
     if bad or not readouts:
-        raise ValueError(f"readouts={list(readouts)}: expected some of {READOUTS}")
-    if window_seconds not in WINDOW_SECONDS:
-        raise ValueError(f"window_seconds={window_seconds!r}: expected one of {WINDOW_SECONDS}")
+        raise ValueError(f"readouts={list(readouts)}: expected some of {ALL_READOUTS}")
+
+
+def _windows_needed(readouts: Sequence[str]) -> list[str]:
+    """The window read-outs that ``readouts`` needs (their own or their merge's), in a fixed order."""
+    wanted = {r for r in readouts if r in WINDOW_CONVENTION} | {MERGE_OF[r] for r in readouts if r in MERGE_OF}
+    return [r for r in WINDOW_CONVENTION if r in wanted]
+
+
+def _needs_duration(readouts: Sequence[str]) -> bool:
+    return any(WINDOW_CONVENTION[r] != "frame_times" for r in _windows_needed(readouts))
+
+
+def duration_from_frame_times(frame_times: Sequence[float]) -> float:
+    """A video's duration guessed from its frame times when gsub's is not at hand: t_first + t_last.
+
+    NExT-GQA's ``frame2time`` stamps sit near the centres of equal bins, so the last frame is about
+    as far from the end as the first is from 0 (on val this equals the gsub duration, rounded, for
+    83 % of videos, and is within 1.4 s for all). Scoring uses the gsub duration, never this guess.
+    """
+    return float(frame_times[0]) + float(frame_times[-1])
 
 
 # ============================================================================================
@@ -80,49 +116,49 @@ def interval_readouts(
     window_sizes: Sequence[int] = (1, 3, 5),
     thd_weight: float = 0.3,
     dis: float = 10.0,
-    window_seconds: str = "frame_times",
     duration: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
-    """The ``readouts`` of weights ``w`` (B, T) as ``{name: (B, 2) [t_s, t_e] seconds}``, in that order.
+    """The ``readouts`` of weights ``w`` (B, T) as ``{name: (B, 2) [t_s, t_e] float64 seconds}``, in that order.
 
     ``frame_times`` (B, T) s; ``mask`` (B, T) bool, valid frames first (``None``: all valid), checked
     once here; ``window_sizes``, ``thd_weight``, ``dis`` as in the references (a model's come from its
-    config: ``window_sizes``, ``posthoc_thd_weight``, ``posthoc_dis``). ``window_seconds`` names the
-    window's conversion (``WINDOW_SECONDS``); ``"released"`` and ``"bins"`` need ``duration`` (B,) s
-    and are computed in float64 like the official conversion. Results have the dtype of
-    ``frame_times``. The merge is taken from the window and post-hoc results, not recomputed.
+    config: ``window_sizes``, ``posthoc_thd_weight``, ``posthoc_dis``); ``duration`` (B,) s, the
+    integer gsub duration, needed by ``window``/``merge`` and the ``_bins`` pair. ``w`` and
+    ``frame_times`` are read in float64 (the official code is numpy float64); the merges are taken
+    from the window and post-hoc results in seconds, not recomputed.
     """
     import torch
 
     from cra.model.ops import check_frame_mask
 
     readouts = tuple(readouts)
-    _check_names(readouts, window_seconds)
-    if window_seconds != "frame_times" and duration is None:
-        raise ValueError(f"window_seconds={window_seconds!r} needs duration: a (B,) tensor of seconds")
+    _check_names(readouts)
+    if _needs_duration(readouts) and duration is None:
+        raise ValueError(f"readouts {[r for r in readouts if r not in ('posthoc', 'window_frametimes', 'merge_frametimes')]} "
+                         "need duration: a (B,) tensor of seconds (gsub's integer duration)")
     if frame_times.shape != w.shape:
         raise ValueError(f"frame_times: expected shape {tuple(w.shape)} like the weights, got {tuple(frame_times.shape)}")
+    if duration is not None and tuple(duration.shape) != (w.shape[0],):
+        raise ValueError(f"duration: expected shape ({w.shape[0]},), one per row, got {tuple(duration.shape)}")
     mask = check_frame_mask(mask, tuple(w.shape), w.device)  # (B, T), the one check
+    w, frame_times = w.to(torch.float64), frame_times.to(torch.float64)
     n = mask.sum(1)  # (B,) valid frames
-    need_window = "window" in readouts or "merge" in readouts
-    need_posthoc = "posthoc" in readouts or "merge" in readouts
-    window = _window_frames(w, mask, n, window_sizes) if need_window else None  # (start, end) (B,) each
-    posthoc = _posthoc_frames(w, frame_times, mask, n, thd_weight, dis) if need_posthoc else None
-    if window_seconds == "frame_times":  # merge on frame indices, then [t_start, t_end]
-        frames = {"window": window, "posthoc": posthoc}
-        if "merge" in readouts:
-            frames["merge"] = _intersect_or_second(window, posthoc)
-        return {r: _at_times(frames[r], frame_times) for r in readouts}  # (B, 2) each
-    # the window as a fraction of the video times its duration; merge on seconds (official combine), float64
+    windows = _windows_needed(readouts)
+    need_posthoc = "posthoc" in readouts or any(r in MERGE_OF for r in readouts)
     seconds = {}
-    if window is not None:
-        seconds["window"] = _fraction_seconds(window, n, duration, window_seconds)
-    if posthoc is not None:
-        seconds["posthoc"] = _at_times(posthoc, frame_times).to(torch.float64)
-    if "merge" in readouts:
-        parts = seconds["window"], seconds["posthoc"]
-        seconds["merge"] = torch.stack(_intersect_or_second(*((p[:, 0], p[:, 1]) for p in parts)), 1)
-    return {r: seconds[r].to(frame_times.dtype) for r in readouts}
+    if windows:
+        frames = _window_frames(w, mask, n, window_sizes)  # (start, end) (B,) each, inclusive
+        for name in windows:
+            convention = WINDOW_CONVENTION[name]
+            seconds[name] = (_at_times(frames, frame_times) if convention == "frame_times"
+                             else _fraction_seconds(frames, n, duration, convention))
+    if need_posthoc:
+        seconds["posthoc"] = _at_times(_posthoc_frames(w, frame_times, mask, n, thd_weight, dis), frame_times)
+    for name in readouts:
+        if name in MERGE_OF:  # the official combine, on seconds
+            parts = seconds[MERGE_OF[name]], seconds["posthoc"]
+            seconds[name] = torch.stack(_intersect_or_second(*((p[:, 0], p[:, 1]) for p in parts)), 1)
+    return {r: seconds[r] for r in readouts}
 
 
 def _window_frames(w: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, window_sizes: Sequence[int]):
@@ -211,8 +247,8 @@ def _fraction_seconds(frames: tuple, n: torch.Tensor, duration: torch.Tensor, co
     import torch
 
     if convention == "released" and bool((n < 2).any()):
-        raise ValueError(f"window_seconds='released' divides by T-1: rows {torch.nonzero(n < 2).flatten().tolist()} "
-                         "have fewer than 2 valid frames")
+        raise ValueError(f"the 'window' read-out (released convention) divides by T-1: rows "
+                         f"{torch.nonzero(n < 2).flatten().tolist()} have fewer than 2 valid frames")
     steps = (n - 1 if convention == "released" else n).to(torch.float64)  # (B,) D
     start, end = frames[0].to(torch.float64), (frames[1] + 1).to(torch.float64)  # (B,) s, e'
     fraction = torch.stack([start / steps, end / steps], 1)  # (B, 2) of the video
@@ -341,30 +377,27 @@ def question_readouts(
     window_sizes: Sequence[int] = (1, 3, 5),
     thd_weight: float = 0.3,
     dis: float = 10.0,
-    window_seconds: str = "frame_times",
 ) -> dict[str, list[float]]:
     """The ``readouts`` of one question's weights ``w`` (T,) as ``{name: [t_s, t_e] seconds}``: the
-    per-question reference of :func:`interval_readouts`, same arguments (``duration`` in seconds).
-    With ``window_seconds="released"`` this is what the official evaluation scores."""
-    _check_names(tuple(readouts), window_seconds)
-    if window_seconds != "frame_times" and duration is None:
-        raise ValueError(f"window_seconds={window_seconds!r} needs the video's duration in seconds")
-    window = posthoc = None
-    if "window" in readouts or "merge" in readouts:
-        if window_seconds == "frame_times":
-            start, end = window_indices(w, window_sizes)
-            window = [start, end - 1]  # inclusive frame indices
-        else:
-            window = to_seconds(window_span(w, window_sizes, convention=window_seconds), duration)
-    if "posthoc" in readouts or "merge" in readouts:
-        posthoc = list(posthoc_indices(w, frame_times, thd_weight, dis))
-        if window_seconds != "frame_times":
-            posthoc = [float(frame_times[i]) for i in posthoc]
-    spans = {"window": window, "posthoc": posthoc}
-    if "merge" in readouts:
-        spans["merge"] = merge_span(window, posthoc)
-    if window_seconds == "frame_times":  # frame indices -> seconds
-        spans = {k: None if s is None else [float(frame_times[s[0]]), float(frame_times[s[1]])] for k, s in spans.items()}
+    per-question reference of :func:`interval_readouts`, same arguments (``duration`` in seconds, the
+    integer gsub duration). The default read-outs are what the official evaluation scores."""
+    readouts = tuple(readouts)
+    _check_names(readouts)
+    if _needs_duration(readouts) and duration is None:
+        raise ValueError(f"readouts {list(readouts)} need the video's duration in seconds")
+    spans = {}
+    windows = _windows_needed(readouts)
+    if windows:
+        start, end = window_indices(w, window_sizes)  # end exclusive
+    for name in windows:
+        convention = WINDOW_CONVENTION[name]
+        spans[name] = ([float(frame_times[start]), float(frame_times[end - 1])] if convention == "frame_times"
+                       else to_seconds(window_span(w, window_sizes, convention=convention), duration))
+    if "posthoc" in readouts or any(r in MERGE_OF for r in readouts):
+        spans["posthoc"] = posthoc_span(w, frame_times, thd_weight, dis)
+    for name in readouts:
+        if name in MERGE_OF:
+            spans[name] = merge_span(spans[MERGE_OF[name]], spans["posthoc"])
     return {r: spans[r] for r in readouts}
 
 

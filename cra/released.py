@@ -14,7 +14,14 @@ label; the read-outs are the per-question references of :mod:`cra.readouts`):
 * window on the smoothed weights: CRA's best-sum window of 1/3/5 frames, released convention,
   converted with :func:`cra.metrics.to_seconds` as the official evaluation does;
 * post-hoc on the smoothed weights;
-* merge: the window of the smoothed weights intersected with the post-hoc span of the raw attention.
+* merge across the two curves, window(smoothed) ∩ post-hoc(raw), as the released code merges
+  (its pipelines take the post-hoc span of the raw attention and the window of the GSG weights).
+  Not the read-out ``merge`` of :mod:`cra.readouts` (and of training and ``cra predict``), which
+  intersects the window and the post-hoc span of *one* set of weights: hence the name
+  :data:`MERGE_SMOOTHED_RAW`.
+
+The spans equal those of the official scripts run on these files, bit for bit
+(``tests/fixtures/official_eval/``, made by ``scripts/official_eval/make_reference.py``).
 """
 
 from __future__ import annotations
@@ -42,14 +49,15 @@ RELEASED = ("cra_released/val-res.json", "cra_released/val_ground_att.json", "cr
 POSTHOC_RAW = "post-hoc, raw attention"
 WINDOW = "window, smoothed weights"
 POSTHOC_SMOOTHED = "post-hoc, smoothed weights"
-MERGE = "merge: window ∩ post-hoc raw"
+MERGE_SMOOTHED_RAW = "merge: window(smoothed) ∩ post-hoc(raw)"
 #: display label -> (read-out of :data:`cra.readouts.READOUTS`, weights it reads); the merge takes
-#: the window of the smoothed weights and the post-hoc span of the raw attention, as the released code does.
+#: the window of the smoothed weights and the post-hoc span of the raw attention, as the released code does
+#: (cra.readouts' ``merge`` uses one set of weights for both).
 READOUTS = {
     POSTHOC_RAW: ("posthoc", "raw"),
     WINDOW: ("window", "smoothed"),
     POSTHOC_SMOOTHED: ("posthoc", "smoothed"),
-    MERGE: ("merge", ("smoothed", "raw")),
+    MERGE_SMOOTHED_RAW: ("merge", ("smoothed", "raw")),
 }
 
 
@@ -67,7 +75,7 @@ def readout_spans(
         POSTHOC_RAW: posthoc_raw,
         WINDOW: window,
         POSTHOC_SMOOTHED: readouts.posthoc_spans(gs, frame2time),
-        MERGE: readouts.merge_spans(window_normalized, posthoc_raw, gsub),
+        MERGE_SMOOTHED_RAW: readouts.merge_spans(window_normalized, posthoc_raw, gsub),
     }
 
 

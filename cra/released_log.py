@@ -90,7 +90,7 @@ class ReleasedLog:
         raise KeyError(f"{self.path}: no complete epoch {number}; complete: {[e.epoch for e in self.epochs]}")
 
     def epoch_losses(self) -> dict[int, dict[str, float]]:
-        """Per-epoch training means {epoch: {"total", "ce_vq", "ce_vqa", "cma", "residual"}}.
+        r"""Per-epoch training means {epoch: {"total", "ce_vq", "ce_vqa", "cma", "residual"}}.
 
         The running columns are undone with $m_n = n\,c_n - (n-1)\,c_{n-1}$ ($c_n$: the logged running
         mean after epoch n; equal steps per epoch). ``residual`` = total - (ce_vq + ce_vqa + g x cma) with

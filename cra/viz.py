@@ -287,7 +287,7 @@ def gsg_figure(w0: Sequence[float], frame_times: Sequence[float], segments: Sequ
     heading = f"max/min {stats['peak_ratio']:.3g}, effective frames {stats['effective_frames']:.1f} of {len(t)}"
     top.set_title("\n".join(filter(None, [textwrap.shorten(title, 90) if title else None, heading])), fontsize=9)
     # the three read-outs of w as the official evaluation scores them (window: released convention)
-    spans = readouts.question_readouts(w, t, duration, window_seconds="released")
+    spans = readouts.question_readouts(w, t, duration)
     labels = {readouts.LABELS[r]: "IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop(segments, span))
               for r, span in spans.items()}
     draw_timeline(bottom, duration, segments, {readouts.LABELS[r]: span for r, span in spans.items()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import warnings
 
 import pytest
 
@@ -20,6 +21,27 @@ def test_saved_study_matches_current_code():
     assert all((v, s, "posthoc") in cells for v in variants for s in ("test-id", "test-ood"))
     assert study["meta"]["models_trained"] == len(variants) * len(study["meta"]["study"]["seeds"]) + 6  # + sweep (w0 shared)
     assert all(r["seeds"] == 3 for r in study["summary"])
+
+
+def test_results_of_another_window_convention_load_with_a_warning(tmp_path):
+    from cra.readouts import WINDOW_CONVENTION
+
+    folder = tmp_path / "saved"
+    shutil.copytree(SAVED, folder)
+    for convention, warned in ((None, True), ("frame_times", True), (WINDOW_CONVENTION["window"], False)):
+        for name in ("results.json", "sweep.json"):
+            data = json.loads((folder / name).read_text())
+            data["meta"].pop("window_convention", None)
+            if convention is not None:
+                data["meta"]["window_convention"] = convention
+            (folder / name).write_text(json.dumps(data))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            load_results(folder)
+        said = [str(w.message) for w in caught if "window convention" in str(w.message)]
+        assert bool(said) == warned, (convention, said)
+        if warned:
+            assert "'window' and 'merge' rows" in said[0] and "rerun the study" in said[0]
 
 
 def test_changed_settings_are_refused(tmp_path):

@@ -51,7 +51,8 @@ def test_shapes_and_dtypes(B, T, K):
     losses = model.losses(batch, out)
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
     spans = interval_readouts(out.vqa.w.detach(), batch["frame_times"], out.frame_mask, window_sizes=model.config.window_sizes,
-                              thd_weight=model.config.posthoc_thd_weight, dis=model.config.posthoc_dis)
+                              thd_weight=model.config.posthoc_thd_weight, dis=model.config.posthoc_dis,
+                              duration=torch.full((B,), 31.0))
     assert all(s.shape == (B, 2) and bool((s[:, 0] <= s[:, 1]).all()) for s in spans.values())
 
 

@@ -32,7 +32,8 @@ def synthetic_run(tmp_path_factory) -> Path:
 
 
 def test_predictor_answers_and_grounds_one_video_like_predict_split(synthetic_run, tmp_path, monkeypatch):
-    from cra.data import FeatureStore, feature_path, read_frame2time, read_qa_csv
+    from cra import metrics, readouts
+    from cra.data import FeatureStore, feature_path, read_frame2time, read_gsub, read_qa_csv
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -53,7 +54,8 @@ def test_predictor_answers_and_grounds_one_video_like_predict_split(synthetic_ru
     record = read_qa_csv(SYNTHETIC / "val.csv").records[3]
     frames, mask = FeatureStore(feature_path(SYNTHETIC, "val"), feature_dim=64, num_frames=32).get(record.video_id)
     times = read_frame2time(SYNTHETIC / "frame2time_val.json", num_frames=32)[record.video_id]
-    result = predictor(frames[mask], record.question, list(record.candidates), frame_times=times)
+    duration = read_gsub(SYNTHETIC / "gsub_val.json")[record.video_id]["duration"]
+    result = predictor(frames[mask], record.question, list(record.candidates), frame_times=times, duration=duration)
 
     config = predictor.config
     split = load_split(config, "val", grounding=True)
@@ -64,7 +66,13 @@ def test_predictor_answers_and_grounds_one_video_like_predict_split(synthetic_ru
     assert set(result.intervals) == {"window", "posthoc", "merge"}
     for readout, (start, end) in result.intervals.items():
         assert [start, end] == pytest.approx(reference["spans"][readout][record.key], abs=1e-5)
-        assert times[0] <= start <= end <= times[-1]
+    assert times[0] <= result.intervals["posthoc"][0] <= result.intervals["posthoc"][1] <= times[-1]
+    # without a duration the window scales by t_first + t_last (the released window: round(x d, 1))
+    guessed = predictor(frames[mask], record.question, list(record.candidates), frame_times=times)
+    assert guessed.duration == pytest.approx(times[0] + times[-1]) and result.duration == duration
+    start, end = readouts.window_indices(result.weights.tolist(), predictor.config.model.window_sizes)
+    assert list(guessed.intervals["window"]) == metrics.to_seconds([start / 31, end / 31], guessed.duration)
+    assert guessed.intervals["posthoc"] == result.intervals["posthoc"]
 
     # the batched form gives the same reading, and videos of other lengths are padded and masked
     other = read_qa_csv(SYNTHETIC / "val.csv").records[0]
@@ -75,6 +83,10 @@ def test_predictor_answers_and_grounds_one_video_like_predict_split(synthetic_ru
     torch.testing.assert_close(results[0].weights, result.weights, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match=r"frames\[0\]: expected a \(T, 64\) array"):
         predictor(frames[:, :10], record.question, list(record.candidates))
+    with pytest.raises(ValueError, match=r"duration\[0\] = -1.0: expected a positive number of seconds"):
+        predictor(frames, record.question, list(record.candidates), duration=-1)
+    with pytest.raises(ValueError, match="2 videos, 2 questions, 2 candidate lists, 1 duration: expected one each"):
+        predictor.batch([frames, short], [record.question] * 2, [list(record.candidates)] * 2, duration=[3.0])
 
 
 def test_predict_command_works_from_another_directory(synthetic_run, tmp_path, monkeypatch, capsys):
@@ -82,6 +94,42 @@ def test_predict_command_works_from_another_directory(synthetic_run, tmp_path, m
     assert main(["predict", "--run", str(synthetic_run), "--split", "val", "--out", "preds", "--no-progress"]) == 0
     assert (tmp_path / "preds" / "val_ground_posthoc.json").is_file()
     assert "Acc@QA" in capsys.readouterr().out
+
+
+def test_training_predict_and_evaluate_agree_exactly(synthetic_run, tmp_path, capsys):
+    """One read-out convention everywhere: the scores written by training (metrics.jsonl), by
+    ``cra predict`` (its table and val_scores.json) and ``cra evaluate`` on predict's own files, with
+    the matching --pred-format, are the same numbers for every read-out, exactly."""
+    import json
+
+    from cra import metrics
+
+    out = tmp_path / "preds"
+    assert main(["predict", "--run", str(synthetic_run), "--split", "val", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    scores = json.loads((out / "val_scores.json").read_text())
+    spans = json.loads((out / "val_ground_posthoc.json").read_text())
+    assert all(s == round(s, 10) for span in spans.values() for s in span)  # float64 seconds, no float32 noise
+    data = SYNTHETIC
+    common = ["evaluate", "--gsub", str(data / "gsub_val.json"), "--qa", str(out / "val-res.json"), "--json"]
+    att, f2t = str(out / "val_ground_att.json"), str(data / "frame2time_val.json")
+    ways = {"window": [["--pred", att, "--pred-format", "window"]],
+            "posthoc": [["--pred", att, "--pred-format", "attention", "--frame2time", f2t]],
+            "merge": [["--pred", att, "--pred-format", "window", "--merge-with", att, "--frame2time", f2t]]}
+    for readout in ways:  # and each written span file, read as seconds
+        ways[readout].append(["--pred", str(out / f"val_ground_{readout}.json"), "--pred-format", "seconds"])
+    epoch = [json.loads(line) for line in (synthetic_run / "metrics.jsonl").read_text().splitlines()][-1]
+    checked = 0
+    for readout, runs in ways.items():
+        for extra in runs:
+            assert main([*common, *extra]) == 0
+            row = json.loads(capsys.readouterr().out)
+            for k in (*metrics.METRIC_KEYS, *metrics.DIAGNOSTIC_KEYS, "n"):
+                assert row[k] == scores[readout][k], (readout, extra[3], k)
+                checked += 1
+        # training-time val scores of the selected epoch: the same function, so the same numbers
+        assert {k: epoch["val"][readout][k] for k in metrics.METRIC_KEYS} == {k: scores[readout][k] for k in metrics.METRIC_KEYS}
+    assert checked == 6 * (len(metrics.METRIC_KEYS) + len(metrics.DIAGNOSTIC_KEYS) + 1)
 
 
 def test_checkpoints_are_plain_data(synthetic_run):

@@ -124,7 +124,7 @@ def as_seconds(frames: tuple, frame_times: torch.Tensor) -> torch.Tensor:
 def test_window_equals_the_reference_per_question(sizes):
     w, mask, _, _ = random_cases(1)
     frames = frame_numbers(w)
-    got = interval_readouts(w, frames, mask, readouts=("window",), window_sizes=sizes)["window"]
+    got = interval_readouts(w, frames, mask, readouts=("window_frametimes",), window_sizes=sizes)["window_frametimes"]
     ref_start, ref_end = window_readout_loop(w, sizes, mask)
     assert torch.equal(got, torch.stack([ref_start, ref_end], 1).double())
     peak = w.masked_fill(~mask, -1).argmax(1)
@@ -135,7 +135,7 @@ def test_window_quirk_largest_window_wins():
     """With positive weights every 1- or 3-frame window holding the peak lies inside a 5-frame window
     that holds it too and has a larger sum: the released read-out always has width 5."""
     w, _, _, _ = random_cases(2)
-    span = interval_readouts(w, frame_numbers(w), readouts=("window",))["window"]
+    span = interval_readouts(w, frame_numbers(w), readouts=("window_frametimes",))["window_frametimes"]
     assert bool((span[:, 1] - span[:, 0] + 1 == 5).all())
 
 
@@ -160,16 +160,18 @@ def test_posthoc_left_walk_never_adds_frame_zero():
 
 
 def test_merge_comes_from_the_window_and_posthoc_and_equals_the_reference():
-    w, mask, times, _ = random_cases(5)
-    got = interval_readouts(w, times, mask)
-    assert list(got) == list(READOUTS)
+    w, mask, times, duration = random_cases(5)
+    mask[:, :2] = True  # the released window divides by T - 1
+    got = interval_readouts(w, times, mask, readouts=readouts.ALL_READOUTS, duration=duration)
+    assert list(got) == list(readouts.ALL_READOUTS) and all(s.dtype == torch.float64 for s in got.values())
+    ref = readouts_loop(w, times, mask, readouts=readouts.ALL_READOUTS, duration=duration)
+    assert all(torch.equal(got[r], ref[r]) for r in readouts.ALL_READOUTS)  # bit-identical in float64
+    # the frame-times merge equals the intersection of frame indices: both spans hold the peak frame
     window, post = window_readout_loop(w, (1, 3, 5), mask), posthoc_readout_loop(w, times, mask)
-    assert torch.equal(got["merge"], as_seconds(merge_readout_loop(window, post), times))
-    assert all(torch.equal(got[r], ref) for r, ref in readouts_loop(w, times, mask).items())
-    # on frame indices both hold the peak frame, so they always meet and the merge is a true intersection
+    assert torch.equal(got["merge_frametimes"], as_seconds(merge_readout_loop(window, post), times))
     w_frames, p_frames = torch.stack(window, 1), torch.stack(post, 1)
     assert not bool(((w_frames[:, 1] < p_frames[:, 0]) | (p_frames[:, 1] < w_frames[:, 0])).any())
-    narrower = (got["merge"][:, 1] - got["merge"][:, 0]) < (got["posthoc"][:, 1] - got["posthoc"][:, 0])
+    narrower = (got["merge_frametimes"][:, 1] - got["merge_frametimes"][:, 0]) < (got["posthoc"][:, 1] - got["posthoc"][:, 0])
     assert bool(narrower.any())
 
 
@@ -188,84 +190,110 @@ def test_mask_is_checked_once_and_each_readout_computed_once(monkeypatch):
     monkeypatch.setattr(readouts, "_window_frames", counting("window", readouts._window_frames))
     monkeypatch.setattr(readouts, "_posthoc_frames", counting("posthoc", readouts._posthoc_frames))
     w, mask, times, duration = random_cases(6, n_cases=8)
-    for convention in readouts.WINDOW_SECONDS:
-        interval_readouts(w, times, mask, window_seconds=convention, duration=duration)
-    assert calls == {"mask": 3, "window": 3, "posthoc": 3}
-    only_merge = interval_readouts(w, times, mask, readouts=("merge",))
-    assert list(only_merge) == ["merge"] and calls == {"mask": 4, "window": 4, "posthoc": 4}
-    interval_readouts(w, times, mask, readouts=("window",))
-    assert calls == {"mask": 5, "window": 5, "posthoc": 4}
+    mask[:, :2] = True
+    interval_readouts(w, times, mask, readouts=readouts.ALL_READOUTS, duration=duration)  # 3 windows, 3 merges
+    assert calls == {"mask": 1, "window": 1, "posthoc": 1}
+    only_merge = interval_readouts(w, times, mask, readouts=("merge",), duration=duration)
+    assert list(only_merge) == ["merge"] and calls == {"mask": 2, "window": 2, "posthoc": 2}
+    interval_readouts(w, times, mask, readouts=("window_frametimes",))
+    assert calls == {"mask": 3, "window": 3, "posthoc": 2}
     bad = mask.clone()
     bad[0, 0] = False  # padding before a valid frame
     with pytest.raises(ValueError, match="valid frames must come first"):
-        interval_readouts(w, times, bad)
+        interval_readouts(w, times, bad, duration=duration)
 
 
-@pytest.mark.parametrize("convention", ["released", "bins"])
-def test_normalised_window_conventions_equal_the_official_conversion(convention):
-    """released / bins: the window as a fraction of the video, times the integer duration, rounded as
-    cra.metrics.to_seconds rounds; the merge intersects seconds like the official combine (merge_spans)."""
+@pytest.mark.parametrize("window, merge, convention", [("window", "merge", "released"), ("window_bins", "merge_bins", "bins")])
+def test_normalised_window_conventions_equal_the_official_conversion(window, merge, convention):
+    """window / window_bins: the window as a fraction of the video, times the integer duration, rounded
+    as cra.metrics.to_seconds rounds; the merge intersects seconds like the official combine (merge_spans)."""
     w, mask, times, duration = random_cases(7)
+    names = (window, "posthoc", merge)
     if convention == "released":  # [s/(T-1), e'/(T-1)] needs two frames
         with pytest.raises(ValueError, match="fewer than 2 valid frames"):
-            interval_readouts(w, times, mask, window_seconds=convention, duration=duration)
+            interval_readouts(w, times, mask, readouts=names, duration=duration)
         mask[:, :2] = True
-    got = interval_readouts(w, times, mask, window_seconds=convention, duration=duration)
-    ref = readouts_loop(w, times, mask, duration=duration, window_seconds=convention)
-    assert all(torch.equal(got[r], ref[r]) for r in READOUTS)  # bit-identical in float64
+    got = interval_readouts(w, times, mask, readouts=names, duration=duration)
+    ref = readouts_loop(w, times, mask, readouts=names, duration=duration)
+    assert all(torch.equal(got[r], ref[r]) for r in names)  # bit-identical in float64
     # in seconds the window and the post-hoc span can miss each other: both branches of the merge occur
-    (ws, we), (ps, pe) = got["window"].T, got["posthoc"].T
+    (ws, we), (ps, pe) = got[window].T, got["posthoc"].T
     disjoint = (we < ps) | (pe < ws)
     assert 0 < int(disjoint.sum()) < len(w)
-    assert torch.equal(got["merge"][disjoint], got["posthoc"][disjoint])
+    assert torch.equal(got[merge][disjoint], got["posthoc"][disjoint])
     # the same through the dict helpers of cra evaluate and cra.released (full rows only: no mask there)
     full = mask.all(1)
     keys = [f"v{b}_0" for b in range(len(w)) if full[b]]
     weights = {k: w[int(k[1:-2])].tolist() for k in keys}
     f2t = {split_key(k)[0]: times[int(k[1:-2])].tolist() for k in keys}
     gsub = {split_key(k)[0]: {"duration": duration[int(k[1:-2])].item(), "location": {"0": [[0.0, 1.0]]}} for k in keys}
-    window = readouts.window_spans(weights, convention=convention)
+    normalized = readouts.window_spans(weights, convention=convention)
     posthoc = readouts.posthoc_spans(weights, f2t)
-    merged = readouts.merge_spans(window, posthoc, gsub)
+    merged = readouts.merge_spans(normalized, posthoc, gsub)
     for k in keys:
         b = int(k[1:-2])
-        assert got["window"][b].tolist() == metrics.to_seconds(window[k], gsub[split_key(k)[0]]["duration"])
+        assert got[window][b].tolist() == metrics.to_seconds(normalized[k], gsub[split_key(k)[0]]["duration"])
         assert got["posthoc"][b].tolist() == posthoc[k]
-        assert got["merge"][b].tolist() == merged[k]
+        assert got[merge][b].tolist() == merged[k]
 
 
 def test_window_conventions_by_hand():
-    w = torch.tensor([[1.0] * 31 + [2.0]], dtype=torch.float64)  # peak at the last frame: frames 27..31
+    w = torch.tensor([[1.0] * 31 + [2.0]])  # float32 in: peak at the last frame, frames 27..31
     times = 2.0 * frame_numbers(w)
-    duration = torch.tensor([31.0], dtype=torch.float64)
-    spans = {c: interval_readouts(w, times, readouts=("window",), window_seconds=c, duration=duration)["window"].tolist()
-             for c in readouts.WINDOW_SECONDS}
-    assert spans == {"frame_times": [[54.0, 62.0]],  # [t_27, t_31]
-                     "released": [[27.0, 32.0]],  # [27/31, 32/31] x 31 s: past the video's end
-                     "bins": [[26.2, 31.0]]}  # round([27/32, 32/32] x 31, 1)
-    assert interval_readouts(w.float(), times.float(), readouts=("window",), window_seconds="released",
-                             duration=duration)["window"].dtype == torch.float32  # the dtype of frame_times
+    duration = torch.tensor([31.0])
+    spans = interval_readouts(w, times, readouts=("window", "window_frametimes", "window_bins"), duration=duration)
+    assert {k: s.tolist() for k, s in spans.items()} == {
+        "window": [[27.0, 32.0]],  # [27/31, 32/31] x 31 s: past the video's end (released convention)
+        "window_frametimes": [[54.0, 62.0]],  # [t_27, t_31]
+        "window_bins": [[26.2, 31.0]]}  # round([27/32, 32/32] x 31, 1)
+    assert all(s.dtype == torch.float64 for s in spans.values())  # float64 whatever comes in
+
+
+def test_readouts_are_float64_at_the_ten_second_boundary():
+    """The post-hoc walk stops at the first failing frame more than dis = 10 s away. 10.1 - 0.1 is
+    10 in float64 (not more than 10: the walk steps over frame 6 and keeps frame 7), but 10.1 and 0.1
+    stored in float32 are 10.00000038 s apart (the walk stops at frame 6): read-outs take float64 times."""
+    t = [0.1, 1.0, 2.0, 3.0, 4.0, 5.0, 10.1, 10.5]
+    w = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.9]  # thd = 1.3 x 1.9 / 8; frame 7: .9 / (1 + 1.04) >= thd
+    reference = readouts.posthoc_span(w, t)  # numpy float64, the official semantics
+    assert reference == [0.1, 10.5]
+    got = interval_readouts(torch.tensor([w]), torch.tensor([t], dtype=torch.float64), readouts=("posthoc",))["posthoc"]
+    assert got.dtype == torch.float64 and got.tolist() == [reference]
+    t32 = torch.tensor([t], dtype=torch.float32)  # what the read-out got before issue 13
+    assert float(t32[0, 6]) - float(t32[0, 0]) > 10.0
+    got = interval_readouts(torch.tensor([w]), t32, readouts=("posthoc",))["posthoc"]
+    assert got.tolist() == [[float(t32[0, 0])] * 2]  # a different decision: frame times must be float64
 
 
 def test_names_and_bad_arguments():
     assert READOUTS == ("window", "posthoc", "merge")
-    assert set(readouts.LABELS) == set(READOUTS) and readouts.LABELS["posthoc"] == "post-hoc"
+    assert set(readouts.LABELS) == set(readouts.ALL_READOUTS) and readouts.LABELS["posthoc"] == "post-hoc"
+    assert len(set(readouts.LABELS.values())) == len(readouts.LABELS)  # one name, one rule
+    assert set(readouts.WINDOW_CONVENTION.values()) == {"released", "frame_times", "bins"}
     from cra.config import RunConfig
 
     assert tuple(RunConfig().eval.readouts) == READOUTS  # the run config scores all of them by default
     w = torch.rand(2, 8)
     t = frame_numbers(w)
-    assert list(interval_readouts(w, t, readouts=("merge", "window"))) == ["merge", "window"]
+    d = torch.tensor([8.0, 9.0])
+    assert list(interval_readouts(w, t, readouts=("merge", "window"), duration=d)) == ["merge", "window"]
     with pytest.raises(ValueError, match="expected some of"):
         interval_readouts(w, t, readouts=("post-hoc",))
-    with pytest.raises(ValueError, match="window_seconds='seconds'"):
-        interval_readouts(w, t, window_seconds="seconds")
-    with pytest.raises(ValueError, match="needs duration"):
-        interval_readouts(w, t, window_seconds="released")
+    with pytest.raises(TypeError, match="window_seconds"):
+        interval_readouts(w, t, window_seconds="released")  # the convention is part of the read-out's name
+    for names in (("window",), ("merge",), ("window_bins",), ("merge_bins",)):
+        with pytest.raises(ValueError, match="need duration"):
+            interval_readouts(w, t, readouts=names)
+    interval_readouts(w, t, readouts=("posthoc", "window_frametimes", "merge_frametimes"))  # no duration needed
+    with pytest.raises(ValueError, match="duration: expected shape"):
+        interval_readouts(w, t, duration=d[:1])
     with pytest.raises(ValueError, match="frame_times: expected shape"):
-        interval_readouts(w, t[:, :4])
+        interval_readouts(w, t[:, :4], duration=d)
     with pytest.raises(ValueError, match="expected some of"):
         readouts.question_readouts([0.1, 0.9], [0.0, 1.0], readouts=("pre-hoc",))
+    with pytest.raises(ValueError, match="need the video's duration"):
+        readouts.question_readouts([0.1, 0.9], [0.0, 1.0])
+    assert readouts.duration_from_frame_times([1.2, 2.2, 32.8]) == pytest.approx(34.0)
 
 
 def test_the_model_package_reads_out_nothing():

@@ -11,12 +11,15 @@ authors' own training log (``log.txt``) recorded for the released run.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cra import cli, metrics, readouts
+from cra import released as released_module
 from cra.data import question_key, read_frame2time, read_frame_weights, read_gsub, read_qa_results, split_key
 
 from conftest import require_data
@@ -183,3 +186,74 @@ def test_cli_json_on_released_files(released, capsys):
         ref = reference_scores(released["gsub"], ref_spans, released["correct"], normalized)
         for k in (*metrics.METRIC_KEYS, "n"):
             assert out[k] == pytest.approx(ref[k], abs=1e-9), k
+
+
+# ---------------------------------------------------------------- the official scripts themselves
+OFFICIAL = json.loads((Path(__file__).parent / "fixtures" / "official_eval" / "released_val.json").read_text())
+#: fixture row -> (read-out, weights it reads) in cra.released
+OFFICIAL_ROWS = {"posthoc_raw": released_module.POSTHOC_RAW, "posthoc_smoothed": released_module.POSTHOC_SMOOTHED,
+                 "window_smoothed": released_module.WINDOW, "merge_smoothed_raw": released_module.MERGE_SMOOTHED_RAW}
+
+
+def seconds_digest(spans):
+    """The fixture's digest: sha256 of {key: [start, end]} as sorted JSON (Python floats)."""
+    canonical = {k: [float(s[0]), float(s[-1])] for k, s in spans.items()}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def released_val():
+    root = require_data(*FILES[:5], "nextgqa/val.csv")
+    return released_module.load_released_val(root)
+
+
+def test_spans_equal_the_official_scripts_exactly(released_val):
+    """cra.released's spans (the per-question references of cra.readouts) are the spans of the official
+    getspan / combine and of CRA's gen_grounding (scripts/official_eval/make_reference.py), bit for bit."""
+    assert set(OFFICIAL_ROWS.values()) == set(released_module.READOUTS)
+    for row, label in OFFICIAL_ROWS.items():
+        spans = released_val.spans[label]
+        assert len(spans) == OFFICIAL["spans"]["count"][row], row
+        assert seconds_digest(spans) == OFFICIAL["spans"]["sha256"][row], row
+
+
+def test_batched_readouts_equal_the_references_on_the_released_weights(released_val):
+    """interval_readouts (what training and cra predict use) on the released weights, float64: the same
+    spans as the per-question references, exactly; the release's merge (window of the smoothed weights
+    ∩ post-hoc of the raw attention) from the two batched results with merge_span."""
+    import torch
+
+    rv = released_val
+    keys = rv.keys
+    vids = [split_key(k)[0] for k in keys]
+    times = torch.tensor([rv.frame2time[v] for v in vids], dtype=torch.float64)
+    duration = torch.tensor([float(rv.gsub[v]["duration"]) for v in vids], dtype=torch.float64)
+    smoothed = readouts.interval_readouts(torch.tensor([rv.gs[k] for k in keys]), times, duration=duration)
+    raw = readouts.interval_readouts(torch.tensor([rv.att[k] for k in keys]), times, readouts=("posthoc",))
+    batched = {released_module.WINDOW: smoothed["window"], released_module.POSTHOC_SMOOTHED: smoothed["posthoc"],
+               released_module.POSTHOC_RAW: raw["posthoc"]}
+    for label, spans in batched.items():
+        assert {k: spans[i].tolist() for i, k in enumerate(keys)} == rv.spans[label], label
+    merged = {k: readouts.merge_span(smoothed["window"][i].tolist(), raw["posthoc"][i].tolist()) for i, k in enumerate(keys)}
+    assert merged == rv.spans[released_module.MERGE_SMOOTHED_RAW]
+    # and the one-weights merge of the batched form is its own reference's
+    assert {k: smoothed["merge"][i].tolist() for i, k in enumerate(keys)} == {
+        k: readouts.question_readouts(rv.gs[k], rv.frame2time[split_key(k)[0]], rv.gsub[split_key(k)[0]]["duration"])["merge"]
+        for k in keys}
+
+
+def test_cra_evaluate_reproduces_the_official_scripts(released, capsys):
+    """``cra evaluate`` on the released files prints the official script's numbers (one decimal)."""
+    root = released["root"]
+    gsub, f2t, qa, att, gs = (str(root / f) for f in FILES[:5])
+    runs = {"posthoc_raw": ["--pred", att, "--pred-format", "attention", "--frame2time", f2t],
+            "posthoc_smoothed": ["--pred", gs, "--pred-format", "attention", "--frame2time", f2t],
+            "window_smoothed": ["--pred", gs, "--pred-format", "window"],
+            "merge_smoothed_raw": ["--pred", gs, "--pred-format", "window", "--merge-with", att, "--frame2time", f2t]}
+    assert set(runs) == set(OFFICIAL["rows"])
+    for row, extra in runs.items():
+        assert cli.main(["evaluate", "--gsub", gsub, "--qa", qa, "--json", *extra]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["n"] == 3358
+        got = {k: f"{out[k]:.1f}" for k in OFFICIAL["columns"]}
+        assert got == {k: f"{v:.1f}" for k, v in OFFICIAL["rows"][row].items()}, row

@@ -147,7 +147,7 @@ def test_load_released_val_on_synthetic_files(tmp_path):
     r = released.load_released_val(root)
     assert r.keys == ["v1_0", "v1_1", "v2_0"] and r.correct == {"v1_0": True, "v1_1": False, "v2_0": True}
     assert list(r.spans) == list(released.READOUTS) == [released.POSTHOC_RAW, released.WINDOW, released.POSTHOC_SMOOTHED,
-                                                        released.MERGE]
+                                                        released.MERGE_SMOOTHED_RAW]
     assert {r for r, _ in released.READOUTS.values()} == set(readouts.READOUTS)  # the read-outs of cra.readouts
     # one sharp peak: post-hoc keeps the peak frame only (zero length); the window holds 5 frames around it
     assert r.spans[released.POSTHOC_RAW]["v1_0"] == [3.5, 3.5]
@@ -156,7 +156,7 @@ def test_load_released_val_on_synthetic_files(tmp_path):
     assert start <= 20.5 <= end and end - start == pytest.approx(5 / 31 * 32, abs=0.1)
     assert r.spans[released.POSTHOC_SMOOTHED]["v1_0"] == [20.5, 20.5]
     # merge: the window and the raw post-hoc point do not meet -> the post-hoc span is kept
-    assert r.spans[released.MERGE]["v1_0"] == [3.5, 3.5]
+    assert r.spans[released.MERGE_SMOOTHED_RAW]["v1_0"] == [3.5, 3.5]
     q = r.question("v1_1")
     assert not q.correct and q.prediction == 0 and q.segments == [[18.0, 24.0]] and len(q.frame_times) == 32
     assert q.scores()[released.POSTHOC_SMOOTHED] == (0.0, 1.0)  # a point inside the evidence: IoP 1, IoU 0
@@ -210,7 +210,7 @@ def test_released_val_readouts_match_the_official_evaluation():
     official = metrics.evaluate_grounding(r.gsub, readouts.window_spans(r.gs), r.correct, normalized=True)
     assert reports[released.WINDOW].row() == official.row()
     merged = readouts.merge_spans(readouts.window_spans(r.gs), readouts.posthoc_spans(r.att, r.frame2time), r.gsub)
-    assert reports[released.MERGE].row() == metrics.evaluate_grounding(r.gsub, merged, r.correct).row()
+    assert reports[released.MERGE_SMOOTHED_RAW].row() == metrics.evaluate_grounding(r.gsub, merged, r.correct).row()
     assert all(rep.n == 3358 and not rep.missing for rep in reports.values())
     keys = released.showcase_keys(r)
     assert len(keys) == 8 and len({split_key(k)[0] for k in keys}) == 8

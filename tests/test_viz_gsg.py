@@ -25,7 +25,7 @@ def curve(peak: int = 10) -> list[float]:
 
 def test_figure_spans_are_the_official_readouts_and_the_window_is_five_frames():
     w = curve(10)
-    spans = readouts.question_readouts(w, TIMES, 32, window_seconds="released")  # what gsg_figure draws
+    spans = readouts.question_readouts(w, TIMES, 32)  # what gsg_figure draws
     start, end = readouts.window_indices(w)
     assert end - start == 5  # the always-largest window
     assert spans["window"] == metrics.to_seconds([start / (T - 1), end / (T - 1)], 32)
@@ -34,7 +34,7 @@ def test_figure_spans_are_the_official_readouts_and_the_window_is_five_frames():
     fig = viz.gsg_figure(w, TIMES, [[9.0, 12.0]], 32, sigma=1.0)
     drawn = fig.axes[1].texts  # one "IoU .. IoP .." label per read-out, in READOUTS order
     scores = ["IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop([[9.0, 12.0]], s))
-              for s in readouts.question_readouts(viz.gsg_smooth(w, 1.0, "l1"), TIMES, 32, window_seconds="released").values()]
+              for s in readouts.question_readouts(viz.gsg_smooth(w, 1.0, "l1"), TIMES, 32).values()]
     assert [t.get_text() for t in drawn] == scores
 
 

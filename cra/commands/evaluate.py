@@ -9,6 +9,11 @@ Prediction formats (``--pred-format``):
 * ``window``: ``{key: [32 per-frame weights]}`` read out by CRA's window search (normalised spans,
   released convention), e.g. the released ``val_ground_gs.json``.
 
+These are the read-outs of :mod:`cra.readouts` that training and ``cra predict`` score, with the
+same names and conventions (window sizes 1, 3, 5; post-hoc threshold 0.3, 10 s): on a run's own
+``<split>_ground_att.json`` (32 valid frames per video), ``--pred-format window``, ``attention`` and
+``window --merge-with`` the same file give exactly the rows of the run's ``<split>_scores.json``.
+
 ``--merge-with <attention json>`` scores the official merge instead: the ``--pred`` spans (window or
 normalized) intersected with the post-hoc spans of that attention file (kept where they do not meet).
 

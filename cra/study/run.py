@@ -188,6 +188,9 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
                 "random_span": "uniform random spans (two frames, sorted) with CRA's answers of the same seed",
                 "models_trained": len(jobs), "wall_seconds": round(wall, 1), "torch": torch.__version__,
                 "run_config_example": run_config_dict(main_world, main_conf, study)}
+        from cra.readouts import WINDOW_CONVENTION  # so that results of another window convention are recognisable
+
+        meta["window_convention"] = WINDOW_CONVENTION["window"]
         atomic_write_bytes(out / "runs.csv", csv_bytes(runs))
         atomic_write_bytes(out / "results.csv", csv_bytes(summary))
         atomic_write_bytes(out / "results.json", json_bytes({"meta": meta, "summary": summary, "runs": runs}))

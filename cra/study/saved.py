@@ -25,6 +25,21 @@ def _differences(saved, current, prefix: str = "") -> list[str]:
     return [] if saved == current else [f"{prefix.rstrip('.')}: saved {saved!r}, current code {current!r}"]
 
 
+def _warn_if_other_readout_convention(folder: Path, meta: dict) -> None:
+    """Results saved before the read-out conventions were unified (issue 13) carry no
+    ``window_convention``: their ``window``/``merge`` rows used the frame-times window, all read-outs
+    float32. They still load (the settings check is about training), with this warning."""
+    import warnings
+
+    from cra.readouts import WINDOW_CONVENTION
+
+    saved = meta.get("window_convention", "frame_times (not recorded)")
+    if saved != WINDOW_CONVENTION["window"]:
+        warnings.warn(f"{folder}: saved with the {saved} window convention, not the current "
+                      f"{WINDOW_CONVENTION['window']!r} of cra.readouts: its 'window' and 'merge' rows are not what "
+                      "the current code computes; rerun the study to refresh them", stacklevel=3)
+
+
 def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
     """Read ``results.json`` and ``sweep.json`` written by :func:`cra.study.run.run_study` into ``folder``, after checking
     that their settings are those the current code runs for the saved mode (and ``overrides``): the
@@ -41,6 +56,7 @@ def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
     meta = loaded["results.json"]["meta"]
     if loaded["sweep.json"]["meta"] != meta:
         raise StaleResultsError(f"{folder}: results.json and sweep.json come from different runs")
+    _warn_if_other_readout_convention(folder, meta)
     study = study_config(meta["command_mode"], overrides)
     current = {"study": asdict(study), "world": asdict(study.world_config()), "readout": study.readout,
                "variants": {v: VARIANTS[v].doc for v in study.variants},
