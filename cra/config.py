@@ -98,7 +98,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """Optimisation (defaults: the released NExT-GQA settings, paper_digest.md section 6)."""
+    """Optimisation (defaults: the released NExT-GQA settings, docs/paper_notes.md §6)."""
 
     seed: int = 2024
     device: str = "auto"  # "auto": cuda when available, else cpu; or "cpu", "cuda", "cuda:1", ...

@@ -10,7 +10,7 @@ from __future__ import annotations
 # (arXiv 2503.07635), main results table, NExT-GQA **test** split, percent. The paper's table itself
 # could not be read here; the values are the paper's rows as transcribed by third parties (the
 # GroundFormer project page data file; CRA's Acc@QA 70.2 also in the papernotes.org summary), as
-# collected in the project's paper digest, section 7.1. PH and NG+ are the baselines of the NExT-GQA paper (Xiao et al.,
+# collected in docs/paper_notes.md §7.1. PH and NG+ are the baselines of the NExT-GQA paper (Xiao et al.,
 # CVPR 2024) as listed in those transcriptions.
 NEXTGQA_TEST_FROZENBILM = {
     "PH (post-hoc), FrozenBiLM": {"Acc@QA": 69.1, "Acc@GQA": 15.8, "mIoP": 22.7, "IoP@0.3": 25.8, "IoP@0.5": 22.1,
@@ -26,7 +26,7 @@ NEXTGQA_TEST_FROZENBILM_SOURCE = ("CRA paper (CVPR 2025, arXiv:2503.07635), main
 
 # Source: the same CRA paper table (NExT-GQA **test**, Temp[CLIP] backbone, percent), as transcribed by
 # the GroundFormer project page data file; CRA's Acc@QA 61.1, Acc@GQA 18.2, mIoP 28.6 and IoU@0.5 10.6
-# are also in the papernotes.org summary (the project's paper digest, section 7.1). PH and NG+ are the
+# are also in the papernotes.org summary (docs/paper_notes.md §7.1). PH and NG+ are the
 # NExT-GQA paper's baselines (Xiao et al., CVPR 2024) as listed in those transcriptions.
 NEXTGQA_TEST_TEMPCLIP = {
     "PH (post-hoc), Temp[CLIP]": {"Acc@QA": 59.4, "Acc@GQA": 15.2, "mIoP": 25.4, "IoP@0.3": 28.2, "IoP@0.5": 25.5,
@@ -40,7 +40,7 @@ NEXTGQA_TEST_TEMPCLIP_SOURCE = ("CRA paper (CVPR 2025, arXiv:2503.07635), main r
                                 "Temp[CLIP], as transcribed by third parties (the GroundFormer project page; "
                                 "papernotes.org); quoted, not computed")
 
-# Source: the papernotes.org summary of the CRA paper (the project's paper digest, section 7.4): the only
+# Source: the papernotes.org summary of the CRA paper (docs/paper_notes.md §7.4): the only
 # ablation row retrieved, NExT-GQA test, Temp[CLIP], percent. The other ablation rows were not retrieved.
 ABLATION_TEST_TEMPCLIP = {
     "CRA without the Gaussian filter": {"Acc@GQA": 16.4, "IoU@0.5": 8.0},

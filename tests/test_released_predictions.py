@@ -141,7 +141,7 @@ def test_window_readout_on_smoothed_weights(released):
     spans = readouts.window_spans(released["gs"])
     ref_spans = {k: reference_window(w) for k, w in released["gs"].items()}
     assert_same_spans(spans, ref_spans)
-    # positive weights: the 5-frame window always wins (paper_digest 2.3)
+    # positive weights: the 5-frame window always wins (docs/paper_notes.md §2.3)
     assert {round((e - s) * 31) for s, e in spans.values()} == {5}
     report = metrics.evaluate_grounding(released["gsub"], spans, released["correct"], normalized=True)
     assert_same(report, reference_scores(released["gsub"], ref_spans, released["correct"], normalized=True))

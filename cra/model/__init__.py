@@ -1,6 +1,6 @@
 r"""The CRA model, one idea of the paper per file (a Markdown table, ready for a chapter).
 
-| file | class / function | paper equation (section of paper_digest.md) |
+| file | class / function | paper equation (section of docs/paper_notes.md) |
 |---|---|---|
 | `config.py` | `CRAConfig`, `RELEASED_CODE` | switches, sizes, loss weights; the released-code preset (9) |
 | `backbone.py` | `TemporalEncoder` | $\bar x = \mathrm{Transformer}(\mathrm{Dropout}(\mathrm{LN}(W_{in} v) + P))$ (2.1, 6) |

@@ -2,11 +2,11 @@ r"""Temp[CLIP] backbone: a small temporal transformer over frozen CLIP frame fea
 text head that turns each candidate text into one vector.
 
 Video:  $\bar x = \mathrm{Transformer}(\mathrm{Dropout}(\mathrm{LN}(W_{in} v) + P))$, with learned
-temporal position embeddings $P$ (paper_digest.md 2.1, 6).
+temporal position embeddings $P$ (docs/paper_notes.md §2.1, §6).
 
 Text:   tokens of a candidate text (question and answer, joined by ``data.qa_template``) from a
 :class:`cra.text.base.TextEncoder`, a linear map to $D$, then word-attention pooling
-$l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ over the real tokens (paper_digest.md 5.1), or
+$l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ over the real tokens (docs/paper_notes.md §5.1), or
 over every position, padding included, as the released code does (``mask_word_attention=False``).
 
 The released code's temporal encoder is :class:`cra.model.released_encoder.ReleasedTemporalEncoder`.

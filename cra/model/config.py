@@ -25,7 +25,7 @@ def _read_released_code() -> dict:
     return values["model"]
 
 
-#: Where the released code deviates from the paper (paper_digest.md section 9), field -> value, read
+#: Where the released code deviates from the paper (docs/paper_notes.md §9), field -> value, read
 #: from :data:`RELEASED_CODE_FILE` (the one home of the preset; each difference is explained there).
 RELEASED_CODE: dict = _read_released_code()
 

@@ -1,7 +1,7 @@
 r"""GSG, Gaussian Smoothing Grounding: frame weights from a cross-modal gate and an adaptive
 Gaussian filter.
 
-Weights (paper_digest.md 2.1-2.2):
+Weights (docs/paper_notes.md §2.1-2.2):
 
 .. math::
 

@@ -1,7 +1,7 @@
 """Semantic structure graph of a question-answer pair (the nodes of the linguistic confounder Z_l).
 
 A QA pair is parsed with an English dependency parser (spaCy) and reduced to eight texts, the nodes
-of a fixed graph with twelve undirected edges (paper digest 4.2):
+of a fixed graph with twelve undirected edges (docs/paper_notes.md §4.2):
 
     index  node              rule of the authors' notebook (UPOS tags, dependency labels)
     0      question          the question text
