@@ -4,6 +4,12 @@ Layers: ``base.yaml``, then each ``--config`` (a YAML path or a packaged name: `
 ``synthetic``, ``ablations/no_gsg``, ...), then each ``--set``; unknown keys are errors naming the
 file. ``--resume`` continues the run in ``--run`` from its ``last.pt`` with the run's own saved
 config (``--config`` and ``--set`` are then not allowed).
+
+The run folder is locked while training (``train.lock``: a second ``train`` on it is refused,
+naming the holder); ``last.pt`` is each epoch's one commit, and ``--resume`` checks its history and
+repairs ``metrics.jsonl`` / ``best.pt`` after a stop between writes (:mod:`cra.runfolder`). Exit
+status: 0 done, 2 bad input or a busy folder (nothing written), 1 a write failed (disk full: the run
+stays consistent up to the last committed epoch), 130 Ctrl-C (the hint says how to resume).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from cra.data import DataFormatError
     from cra.paths import DataNotFoundError
     from cra.run import read_run_config
+    from cra.runfolder import RunFolderBusy, RunWriteError
     from cra.train import Trainer
 
     try:
@@ -51,11 +58,27 @@ def run(args: argparse.Namespace) -> int:
             return 0
         trainer = Trainer.from_config(config, args.run, resume=args.resume)
     except (ConfigError, ValueError, DataFormatError, DataNotFoundError, ConfounderFileError, FileNotFoundError,
-            FileExistsError) as err:
+            FileExistsError, RunFolderBusy) as err:
         print(f"train: error: {err}", file=sys.stderr)
         return 2
-    trainer.fit(stop_after=args.stop_after)
-    print(f"wrote {args.run / 'metrics.jsonl'}, {args.run / 'best.pt'}, {args.run / 'last.pt'}")
+    except OSError as err:  # the run folder cannot be made or written (permissions, disk full)
+        print(f"train: error: {err}", file=sys.stderr)
+        return 1
+    try:
+        trainer.fit(stop_after=args.stop_after)
+    except RunWriteError as err:  # disk full, permissions; writes are atomic: nothing is half-written
+        problem = f"could not write {err.filename}: {err.strerror}. Nothing was half-written; "
+        if trainer.committed:
+            problem += (f"{args.run / 'last.pt'} holds epoch {trainer.committed}. Free space (or fix the folder) and "
+                        f"continue with: python -m cra train --run {args.run} --resume")
+        else:
+            problem += "no epoch was committed: fix the cause and start the run again"
+        print(f"train: error: {problem}", file=sys.stderr)
+        return 1
+    if trainer.written:
+        print(f"wrote {', '.join(str(p) for p in trainer.written)}")
+    else:
+        print(f"nothing to do: {args.run / 'last.pt'} already holds all {trainer.epoch} epochs")
     return 0
 
 
