@@ -120,6 +120,11 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:  # held by a live process
                 info = _read_info(fd)
+                for _ in range(20):  # it may have the lock but not yet have written who it is
+                    if info:
+                        break
+                    time.sleep(0.05)
+                    info = _read_info(fd)
                 os.close(fd)
                 self._remove_created_dir()
                 holder = _holder_text(info) if info else "a process that is just starting"
