@@ -41,7 +41,7 @@ try:
 except ImportError:  # not POSIX: no lock (see RunLock)
     fcntl = None
 
-__all__ = ["LOCK_FILE", "RunFolderBusy", "RunWriteError", "RunLock", "check_history", "history_from_metrics", "metrics_bytes",
+__all__ = ["LOCK_FILE", "RunFolderBusy", "RunWriteError", "RunLock", "write_file", "check_history", "history_from_metrics", "metrics_bytes",
            "repair", "remove_orphans", "environment", "environment_changes", "fault_point", "FAULT_ENV"]
 
 LOCK_FILE = "train.lock"
@@ -181,6 +181,22 @@ class RunLock:
         self.release()
 
 
+def write_file(path: Path, content: dict | bytes) -> None:
+    """A checkpoint (a dict: :func:`cra.checkpoint.save_checkpoint`) or bytes, atomically. A failed
+    write (disk full, permissions) is a :class:`RunWriteError` naming ``path``; the old file stays
+    whole and no temporary is left."""
+    from cra.checkpoint import save_checkpoint
+    from cra.paths import atomic_write_bytes
+
+    try:
+        if isinstance(content, dict):
+            save_checkpoint(path, content)
+        else:
+            atomic_write_bytes(path, content)
+    except OSError as err:
+        raise RunWriteError(err.errno, err.strerror or str(err), str(path)) from err
+
+
 # --------------------------------------------------------------------------------------------
 # The metrics history
 # --------------------------------------------------------------------------------------------
@@ -240,8 +256,7 @@ def repair(run_dir: Path, history: list[dict], best_from_last: Callable[[], dict
     another epoch (a stop between the two writes), ``best_from_last()`` rebuilds it from ``last.pt``.
     Each repair is logged as a note; returns the files rewritten.
     """
-    from cra.checkpoint import load_checkpoint, save_checkpoint
-    from cra.paths import atomic_write_bytes
+    from cra.checkpoint import load_checkpoint
 
     written = []
     n = len(history)
@@ -255,7 +270,7 @@ def repair(run_dir: Path, history: list[dict], best_from_last: Callable[[], dict
         problems = ([f"it lacked epoch(s) {_epochs_text(lacking)}"] if lacking else []) \
             + ([f"it had line(s) of epoch(s) {_epochs_text(extra)}, which last.pt does not hold"] if extra else []) \
             + ([f"{records.count(None)} damaged line(s)"] if None in records else [])
-        atomic_write_bytes(path, want)
+        write_file(path, want)
         written.append(path)
         log(f"note: {path}: rewritten from last.pt (epochs 1..{n}): "
             f"{'; '.join(problems) or 'its lines differed from the committed records'}")
@@ -267,7 +282,7 @@ def repair(run_dir: Path, history: list[dict], best_from_last: Callable[[], dict
             held = "unreadable"
         if held != best_epoch:
             if best_epoch == n:
-                save_checkpoint(best, best_from_last())
+                write_file(best, best_from_last())
                 written.append(best)
                 log(f"note: {best}: rebuilt from last.pt (the best epoch, {n}); it held "
                     f"{'no checkpoint' if held is None else f'epoch {held}'}")

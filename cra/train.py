@@ -12,15 +12,20 @@ One epoch: shuffle (seeded), forward both passes (VQA and VQ), the loss of :meth
     \eta(s) = \eta_0 \cdot \begin{cases} s / S_w & s < S_w \\ (S - s) / (S - S_w) & s \ge S_w \end{cases}
 
 (:math:`S_w` = warm-up steps, :math:`S` = all steps), then ``evaluate_fn`` scores the val split
-(:func:`cra.predict.evaluate`: every read-out, via :mod:`cra.metrics`) and one line is appended to
-``metrics.jsonl``. The checkpoint of the best val ``train.select_metric`` is ``best.pt``; the test
+(:func:`cra.predict.evaluate`: every read-out, via :mod:`cra.metrics`) and the epoch's record joins
+the metrics history. The checkpoint of the best val ``train.select_metric`` is ``best.pt``; the test
 split is never read here. ``last.pt`` (model, optimiser, schedule, scaler, RNG states) lets
 ``--resume`` continue exactly: each epoch reseeds every generator from ``(seed, epoch)``, so a
 resumed CPU run repeats the losses of an uninterrupted one bit for bit. Checkpoints hold plain data
 only and carry the resolved config (:mod:`cra.checkpoint`), so :class:`cra.predict.Predictor` can
 rebuild the model from one file.
 
-Run folder: ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``last.pt``, ``best.pt``.
+Run folder (:mod:`cra.runfolder`): ``config.yaml`` (the resolved config), ``last.pt``, ``best.pt``,
+``metrics.jsonl`` and, while a trainer works in it, ``train.lock`` (a second trainer is refused). Each
+epoch has one commit, ``last.pt``, which holds the whole metrics history, the thread count and the
+library versions; ``best.pt`` and ``metrics.jsonl`` are written after it and repaired from it on
+``--resume`` if a kill came between the writes. A resumed run is bit-identical only with the same
+thread count (:func:`cra.runfolder.environment_changes` warns otherwise).
 """
 
 from __future__ import annotations
@@ -36,10 +41,9 @@ import torch
 import yaml
 
 from cra import runfolder
-from cra.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cra.checkpoint import load_checkpoint, rng_state, set_rng_state
 from cra.config import RunConfig, TrainConfig, to_dict
 from cra.model import CRA
-from cra.paths import atomic_write_bytes
 from cra.run import (CONFIG_FILE, METRICS_FILE, autocast_settings, build_model, deterministic_algorithms,
                      dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything, select_device,
                      to_device)
@@ -235,15 +239,8 @@ class Trainer:
         self.log(f"resume: {path} holds epochs 1..{epoch} (history complete)")
 
     def _write(self, path: Path, content: dict | bytes) -> None:
-        """A checkpoint (dict) or bytes, atomically; remembered in :attr:`written`. A failed write
-        (disk full) is a :class:`~cra.runfolder.RunWriteError` naming ``path``; the old file stays."""
-        try:
-            if isinstance(content, dict):
-                save_checkpoint(path, content)
-            else:
-                atomic_write_bytes(path, content)
-        except OSError as err:
-            raise runfolder.RunWriteError(err.errno, err.strerror or str(err), str(path)) from err
+        """:func:`cra.runfolder.write_file` (atomic; a failure names the file), remembered in :attr:`written`."""
+        runfolder.write_file(path, content)
         if path not in self.written:
             self.written.append(path)
 

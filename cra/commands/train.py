@@ -61,25 +61,33 @@ def run(args: argparse.Namespace) -> int:
             FileExistsError, RunFolderBusy) as err:
         print(f"train: error: {err}", file=sys.stderr)
         return 2
-    except OSError as err:  # the run folder cannot be made or written (permissions, disk full)
+    except RunWriteError as err:  # a repair on --resume could not be written
+        print(f"train: error: {write_failed(err, args.run, None)}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the run folder cannot be made (permissions)
         print(f"train: error: {err}", file=sys.stderr)
         return 1
     try:
         trainer.fit(stop_after=args.stop_after)
     except RunWriteError as err:  # disk full, permissions; writes are atomic: nothing is half-written
-        problem = f"could not write {err.filename}: {err.strerror}. Nothing was half-written; "
-        if trainer.committed:
-            problem += (f"{args.run / 'last.pt'} holds epoch {trainer.committed}. Free space (or fix the folder) and "
-                        f"continue with: python -m cra train --run {args.run} --resume")
-        else:
-            problem += "no epoch was committed: fix the cause and start the run again"
-        print(f"train: error: {problem}", file=sys.stderr)
+        print(f"train: error: {write_failed(err, args.run, trainer.committed)}", file=sys.stderr)
         return 1
     if trainer.written:
         print(f"wrote {', '.join(str(p) for p in trainer.written)}")
     else:
         print(f"nothing to do: {args.run / 'last.pt'} already holds all {trainer.epoch} epochs")
     return 0
+
+
+def write_failed(err, run: Path, committed: int | None) -> str:
+    """The message for a write that failed (``committed``: the epoch last.pt holds; ``None``: unchanged)."""
+    text = f"could not write {err.filename}: {err.strerror}. Nothing was half-written; "
+    if committed is None:
+        return text + f"{run / 'last.pt'} is unchanged. Free space (or fix the folder) and run the same command again"
+    if committed:
+        return text + (f"{run / 'last.pt'} holds epoch {committed}. Free space (or fix the folder) and continue with: "
+                       f"python -m cra train --run {run} --resume")
+    return text + "no epoch was committed: fix the cause and start the run again"
 
 
 def interrupted_hint(args: argparse.Namespace) -> str:
