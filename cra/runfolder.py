@@ -97,7 +97,7 @@ class RunLock:
         self.path = self.run_dir / LOCK_FILE
         self.log = log or (lambda *args: None)
         self._fd: int | None = None
-        self._created_dir = False
+        self._created: Path | None = None  # the topmost folder that acquire() created
 
     @property
     def held(self) -> bool:
@@ -106,9 +106,14 @@ class RunLock:
     def acquire(self) -> "RunLock":
         if self.held:
             return self
+        top = None
+        for folder in (self.run_dir, *self.run_dir.parents):
+            if folder.exists():
+                break
+            top = folder
         try:
             self.run_dir.mkdir(parents=True)
-            self._created_dir = True
+            self._created = top
         except FileExistsError:
             pass
         if fcntl is None:
@@ -166,13 +171,18 @@ class RunLock:
         self._remove_created_dir()
 
     def _remove_created_dir(self) -> None:
-        """A folder this lock created and nothing else filled is removed: a failed start leaves nothing."""
-        if self._created_dir:
+        """Folders this lock created and nothing else filled are removed: a failed start leaves nothing."""
+        if self._created is not None:
+            folder = self.run_dir
             try:
-                self.run_dir.rmdir()
-            except OSError:  # not empty: the run wrote something
+                while True:
+                    folder.rmdir()  # fails when not empty: the run wrote something
+                    if folder == self._created:
+                        break
+                    folder = folder.parent
+            except OSError:
                 pass
-            self._created_dir = False
+            self._created = None
 
     def __enter__(self) -> "RunLock":
         return self.acquire()

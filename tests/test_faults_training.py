@@ -83,11 +83,11 @@ def test_header_only_csv_is_refused_before_training(tiny_root, tmp_path, capsys,
     root = copy_root(tiny_root, tmp_path)
     csv = root / "nextgqa" / f"{split}.csv"
     csv.write_text(csv.read_text().splitlines()[0] + "\n")
-    run = tmp_path / "run"
+    run = tmp_path / "runs" / "new" / "run"
     assert main(train_argv(root, run)) == 2
     assert (f"train: error: {csv}: data rows: no questions in {csv} (a header and no rows); "
             "expected at least one question row") in capsys.readouterr().err
-    assert not run.exists()  # no config.yaml, no lock, no folder
+    assert not (tmp_path / "runs").exists()  # no config.yaml, no lock, no folder (nor the folders above it)
 
 
 def test_val_features_with_fewer_frames_than_frame_times_are_refused(tiny_root, tmp_path, capsys):
