@@ -318,6 +318,22 @@ def test_resume_refuses_a_history_with_a_gap(done_run, tmp_path, capsys):
     assert (run / "metrics.jsonl").read_bytes() == before and leftovers(run) == []
 
 
+def test_a_last_checkpoint_without_history_resumes_from_a_complete_metrics_file(done_run, tmp_path, capsys):
+    run = copy_of(done_run, tmp_path)
+    last = load_checkpoint(run / "last.pt")
+    older = {k: v for k, v in last.items() if k not in ("history", "best_epoch", "environment", "format", "version")}
+    save_checkpoint(run / "last.pt", older)  # as cra wrote it before histories were kept in last.pt
+    assert main(["train", "--run", str(run), "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {run / 'last.pt'} does not record its thread count and library versions" in out
+    assert f"resume: {run / 'last.pt'} holds epochs 1..2 (history complete)" in out
+    (run / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text().splitlines()[1] + "\n")  # epoch 2 only
+    assert main(["train", "--run", str(run), "--resume"]) == 2
+    assert (f"train: error: {run / 'last.pt'} holds no metrics history (written by an older cra) and "
+            f"{run / 'metrics.jsonl'} holds epochs [2], not 1..2: the history of this run cannot be completed"
+            ) in capsys.readouterr().err
+
+
 def test_resume_of_a_finished_run_writes_nothing_and_warns_about_threads(done_run, tmp_path, capsys):
     run = copy_of(done_run, tmp_path)
     saved = load_checkpoint(run / "last.pt")["environment"]
