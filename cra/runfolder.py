@@ -144,7 +144,8 @@ class RunLock:
             os.close(fd)
         previous = _read_info(fd)
         if previous:  # its process ended without releasing: killed, or the machine stopped
-            state = "no longer running" if not _alive(previous.get("pid")) else "no longer holding it"
+            state = ("no longer holding it" if previous.get("host") != socket.gethostname() or _alive(previous.get("pid"))
+                     else "no longer running")
             self.log(f"note: {self.path}: took over a stale lock of {_holder_text(previous)}, {state}")
         info = {"pid": os.getpid(), "host": socket.gethostname(),
                 "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "command": " ".join(sys.argv)}
