@@ -95,6 +95,15 @@ class DataConfig:
     num_workers: int = 0
     limit: int | None = None  # use only the first N questions of each split (quick runs)
 
+    def __post_init__(self):
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"data.limit={self.limit}: expected null (every question) or a positive integer")
+        if self.num_frames < 1 or self.num_workers < 0:
+            raise ValueError(f"data.num_frames={self.num_frames}, data.num_workers={self.num_workers}: expected "
+                             "num_frames >= 1 and num_workers >= 0")
+        if not 0.0 <= self.same_video_prob <= 1.0:
+            raise ValueError(f"data.same_video_prob={self.same_video_prob}: expected a probability in [0, 1]")
+
 
 @dataclass
 class TrainConfig:
@@ -158,6 +167,20 @@ class RunConfig:
     model: CRAConfig = field(default_factory=CRAConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self):
+        check_model_values(self.model)
+
+
+def check_model_values(model: CRAConfig) -> None:
+    """Model values that would fail only inside an epoch (or give a NaN loss), refused up front."""
+    sizes = model.window_sizes
+    if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ValueError(f"model.window_sizes={list(sizes)}: expected one or more window lengths in frames, "
+                         "each a whole number >= 1 (the 'window' read-out)")
+    if not isinstance(model.temperature, (int, float)) or not model.temperature > 0:
+        raise ValueError(f"model.temperature={model.temperature!r}: expected a number > 0 "
+                         "(the CMA loss divides the cosine similarities by it)")
 
 
 # --------------------------------------------------------------------------------------------

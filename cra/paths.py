@@ -136,6 +136,32 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+class OutputNotWritable(ValueError):
+    """An output path where nothing can be written; the message names it and why."""
+
+
+def check_writable(path: Path | str, *, folder: bool = False) -> Path:
+    """Check, before any long work, that a file (``folder``: a folder) can be written at ``path``:
+    it is not the other kind, and its nearest existing parent is a folder where a file can be made
+    (tried with a temporary file, removed at once; no folder is created). Returns ``path``."""
+    path = Path(path).expanduser()
+    kind = "folder" if folder else "file"
+    if path.exists() and path.is_dir() != folder:
+        raise OutputNotWritable(f"{path}: is a {'file' if folder else 'folder'}; expected a {kind} path to write")
+    parent = path if folder else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputNotWritable(f"cannot write {path}: {parent} is a file, not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".write-check.", suffix=".part")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise OutputNotWritable(f"cannot write {path}: no file can be created in {parent} ({err.strerror or err})") from None
+    return path
+
+
 def _fetch(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (pinned https URLs)
         return response.read()

@@ -20,19 +20,18 @@ import json
 import math
 import random
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from cra.config import ConfigError, RunConfig, check_keys, from_dict, read_yaml
-from cra.data import FeatureStore, QAFile, feature_path, read_frame2time, read_gsub, read_qa_csv
-from cra.data.errors import DataFormatError
+from cra.data import FeatureStore, QAFile, feature_path, question_key, read_grounding_files, read_qa_csv
 from cra.model import CRA
 from cra.paths import atomic_write_bytes, data_dir
 
-__all__ = ["SplitData", "select_device", "autocast_settings", "seed_everything", "deterministic_algorithms",
+__all__ = ["SplitData", "select_device", "valid_devices", "autocast_settings", "seed_everything", "deterministic_algorithms",
            "data_root", "resolve_paths", "load_split", "build_model", "load_dictionaries", "text_bucket_size",
            "dictionary_shapes", "dictionary_placeholders", "to_device", "read_run_config", "write_json",
            "CONFIG_FILE", "METRICS_FILE"]
@@ -44,13 +43,33 @@ METRICS_FILE = "metrics.jsonl"
 # --------------------------------------------------------------------------------------------
 # Device, precision, random numbers
 # --------------------------------------------------------------------------------------------
+def valid_devices() -> list[str]:
+    """The ``train.device`` values this machine accepts."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
 def select_device(name: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; otherwise the named device (checked)."""
+    """``"auto"``: CUDA when available, else CPU; otherwise the named device, checked: a name torch
+    does not know, or a device this machine lacks, is a ``ValueError`` listing the valid ones."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+    valid = f"valid on this machine: {', '.join(valid_devices())}"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"train.device={name!r} is not a device name; {valid}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device={name!r} but CUDA is not available; use 'auto' or 'cpu'")
+        raise ValueError(f"train.device={name!r} but CUDA is not available; {valid}")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"train.device={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s); {valid}")
+    if device.type not in ("cpu", "cuda") and str(device) not in valid_devices():
+        raise ValueError(f"train.device={name!r} is not available here; {valid}")
     return device
 
 
@@ -102,6 +121,7 @@ class SplitData:
     dataset: "torch.utils.data.Dataset"
     gsub: dict | None = None
     frame2time: dict | None = None
+    notes: list[str] = field(default_factory=list)  # what scoring skips, as the official script does
 
 
 def data_root(config: RunConfig) -> Path:
@@ -124,8 +144,12 @@ def resolve_paths(config: RunConfig, cwd: Path | str | None = None) -> RunConfig
 def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
     """Read ``<split>.csv`` and its feature file (and, with ``grounding``, gsub and frame2time).
 
-    Everything is validated here: a missing file, a video without features, a feature size other
-    than ``model.feature_dim`` or missing frame times raise before any training step.
+    Everything is validated here, before any training step: a missing file, a header-only csv, a
+    video without features, a feature size other than ``model.feature_dim``; with ``grounding``
+    (:func:`cra.data.read_grounding_files`) frame times that are not seconds within each video's
+    duration, ground truth far outside the video, missing frame times, and a feature file whose
+    stored frame count differs from the frame times (16 frames against 32 times). Questions without
+    ground truth are counted in ``notes`` (scoring skips them, as the official script does).
     """
     from cra.data import NextGQADataset
 
@@ -142,14 +166,20 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
     dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed,
                              qa_template=d.qa_template)
     gsub = frame2time = None
+    notes = []
     if grounding:
-        gsub = read_gsub(annotations / f"gsub_{split}.json")
-        frame2time = read_frame2time(annotations / f"frame2time_{split}.json", num_frames=d.num_frames)
-        missing = sorted({r.video_id for r in qa.records} - set(frame2time))
-        if missing:
-            raise DataFormatError(annotations / f"frame2time_{split}.json", f"video(s) {missing[:5]}",
-                                  "absent", f"frame times for every video of {split}.csv")
-    return SplitData(split, qa, dataset, gsub, frame2time)
+        with warnings.catch_warnings(record=True) as caught:  # videos without ground truth: a note
+            warnings.simplefilter("always")
+            gsub, frame2time = read_grounding_files(annotations, split, [r.video_id for r in qa.records],
+                                                    num_frames=d.num_frames, features=store)
+        notes += [str(w.message) for w in caught]
+        with_gt = {question_key(v, q) for v, entry in gsub.items() for q in entry["location"]}
+        no_gt = [r.key for r in qa.records if r.key not in with_gt]
+        if no_gt:
+            notes.append(f"{len(no_gt)} of the {len(qa.records)} questions of {split}.csv have no ground truth in "
+                         f"gsub_{split}.json: Acc@QA counts all {len(qa.records)}, the grounding metrics skip them "
+                         f"(as the official script does); first: {', '.join(no_gt[:5])}")
+    return SplitData(split, qa, dataset, gsub, frame2time, notes)
 
 
 # --------------------------------------------------------------------------------------------

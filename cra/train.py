@@ -12,15 +12,20 @@ One epoch: shuffle (seeded), forward both passes (VQA and VQ), the loss of :meth
     \eta(s) = \eta_0 \cdot \begin{cases} s / S_w & s < S_w \\ (S - s) / (S - S_w) & s \ge S_w \end{cases}
 
 (:math:`S_w` = warm-up steps, :math:`S` = all steps), then ``evaluate_fn`` scores the val split
-(:func:`cra.predict.evaluate`: every read-out, via :mod:`cra.metrics`) and one line is appended to
-``metrics.jsonl``. The checkpoint of the best val ``train.select_metric`` is ``best.pt``; the test
+(:func:`cra.predict.evaluate`: every read-out, via :mod:`cra.metrics`) and the epoch's record joins
+the metrics history. The checkpoint of the best val ``train.select_metric`` is ``best.pt``; the test
 split is never read here. ``last.pt`` (model, optimiser, schedule, scaler, RNG states) lets
 ``--resume`` continue exactly: each epoch reseeds every generator from ``(seed, epoch)``, so a
 resumed CPU run repeats the losses of an uninterrupted one bit for bit. Checkpoints hold plain data
 only and carry the resolved config (:mod:`cra.checkpoint`), so :class:`cra.predict.Predictor` can
 rebuild the model from one file.
 
-Run folder: ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``last.pt``, ``best.pt``.
+Run folder (:mod:`cra.runfolder`): ``config.yaml`` (the resolved config), ``last.pt``, ``best.pt``,
+``metrics.jsonl`` and, while a trainer works in it, ``train.lock`` (a second trainer is refused). Each
+epoch has one commit, ``last.pt``, which holds the whole metrics history, the thread count and the
+library versions; ``best.pt`` and ``metrics.jsonl`` are written after it and repaired from it on
+``--resume`` if a kill came between the writes. A resumed run is bit-identical only with the same
+thread count (:func:`cra.runfolder.environment_changes` warns otherwise).
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ from typing import Callable, Iterable
 import torch
 import yaml
 
-from cra.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from cra import runfolder
+from cra.checkpoint import load_checkpoint, rng_state, set_rng_state
 from cra.config import RunConfig, TrainConfig, to_dict
 from cra.model import CRA
-from cra.paths import atomic_write_bytes
 from cra.run import (CONFIG_FILE, METRICS_FILE, autocast_settings, build_model, deterministic_algorithms,
                      dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything, select_device,
                      to_device)
@@ -103,7 +108,7 @@ class Trainer:
                  train_config: TrainConfig | None = None, run_dir: Path | str | None = None, *,
                  optimizer: torch.optim.Optimizer | None = None, lr_factor: Callable[[int], float] | None | str = "warmup",
                  reseed_each_epoch: bool = True, run_config: RunConfig | None = None, num_workers: int = 0,
-                 resume: bool = False, log: Callable | None = print):
+                 resume: bool = False, log: Callable | None = print, lock: runfolder.RunLock | None = None):
         self.model, self.train_data, self.evaluate_fn = model, train_data, evaluate_fn
         self.train_config = t = train_config if train_config is not None else TrainConfig()
         self.run_config = run_config if run_config is not None else RunConfig(model=model.config, train=t)
@@ -111,11 +116,23 @@ class Trainer:
         self.reseed_each_epoch, self.num_workers = reseed_each_epoch, num_workers
         self.log = log or (lambda *args: None)
         self.val_data = None  # SplitData when made by from_config (for the log line)
-        _check_run_dir(self.run_dir, resume)
+        self.lock = lock if lock is not None or self.run_dir is None else runfolder.RunLock(self.run_dir, self.log).acquire()
+        try:
+            self._setup(model, t, optimizer, lr_factor, resume)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, model: CRA, t: TrainConfig, optimizer, lr_factor, resume: bool) -> None:
+        """The rest of ``__init__``, under the run folder's lock (released if it fails)."""
+        _check_run_dir(self.run_dir, resume)  # under the lock: no other trainer writes here now
+        if self.run_dir is not None:
+            runfolder.remove_orphans(self.run_dir, self.log)
         self.device = next(model.parameters()).device
         self.amp, self.amp_dtype, use_scaler = autocast_settings(t.amp, self.device)
         self.optimizer = optimizer if optimizer is not None else make_optimizer(model, t)
-        self.steps_per_epoch = math.ceil(len(train_data) / t.batch_size) if not callable(train_data) else None
+        data = self.train_data
+        self.steps_per_epoch = math.ceil(len(data) / t.batch_size) if not callable(data) else None
         self.total_steps = None if self.steps_per_epoch is None else self.steps_per_epoch * t.epochs
         if lr_factor == "warmup":
             if self.steps_per_epoch is None:
@@ -126,9 +143,17 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor or (lambda step: 1.0))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.epoch = 0  # epochs completed
-        self.best = -math.inf
+        self.best, self.best_epoch = -math.inf, None
+        self.history: list[dict] = []  # one record per completed epoch, also inside last.pt
+        self.written: list[Path] = []  # files written by this trainer (the command lists them)
+        self.committed = 0  # the epoch that last.pt on disk holds
         if resume:
             self.resume()
+
+    def close(self) -> None:
+        """Release the run folder's lock (:meth:`fit` does it when it ends; a later :meth:`fit` takes it again)."""
+        if self.lock is not None:
+            self.lock.release()
 
     # -- assembly from a config (the CLI) ------------------------------------------------------
     @classmethod
@@ -144,43 +169,75 @@ class Trainer:
         _check_run_dir(run_dir, resume)
         t = config.train
         device = select_device(t.device)
-        if t.deterministic:
-            torch.backends.cudnn.benchmark = False
-        seed_everything(t.seed)
-        train_data = load_split(config, config.data.train_split, grounding=False)
-        val_data = load_split(config, config.data.val_split, grounding=True)
-        model = build_model(config).to(device)
-        trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device), t, run_dir,
-                      run_config=config, num_workers=config.data.num_workers, resume=resume, log=log)
+        lock = runfolder.RunLock(run_dir, log).acquire()  # released by fit(), or here on a failed start
+        try:
+            if t.deterministic:
+                torch.backends.cudnn.benchmark = False
+            seed_everything(t.seed)
+            train_data = load_split(config, config.data.train_split, grounding=False)
+            val_data = load_split(config, config.data.val_split, grounding=True)
+            model = build_model(config).to(device)
+            trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device), t, run_dir,
+                          run_config=config, num_workers=config.data.num_workers, resume=resume, log=log, lock=lock)
+        except BaseException:
+            lock.release()
+            raise
         trainer.val_data = val_data
+        for note in val_data.notes:
+            trainer.log(f"note: {val_data.name}: {note}")
         return trainer
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> dict:
+        """``last.pt``: everything to continue, and the metrics history (the epoch's one commit)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": self.epoch,
-                "best": self.best, "rng": rng_state(), "config": to_dict(self.run_config),
-                "dictionaries": dictionary_shapes(self.model)}
+                "best": self.best, "best_epoch": self.best_epoch, "rng": rng_state(), "config": to_dict(self.run_config),
+                "dictionaries": dictionary_shapes(self.model), "history": self.history,
+                "environment": runfolder.environment()}
+
+    def _best_state(self, model_state: dict, epoch: int, value: float) -> dict:
+        """``best.pt``: the weights of the selected epoch and what predicting needs."""
+        return {"model": model_state, "epoch": epoch, "config": to_dict(self.run_config),
+                "selection": {self.train_config.select_metric: value}, "dictionaries": dictionary_shapes(self.model),
+                "environment": runfolder.environment()}
 
     def resume(self) -> None:
-        """Continue from ``run_dir/last.pt``: weights, optimiser, schedule, scaler, epoch, RNG states."""
+        """Continue from ``run_dir/last.pt``: weights, optimiser, schedule, scaler, epoch, RNG states.
+
+        The metrics history in ``last.pt`` must hold epochs 1..n with no gap; ``metrics.jsonl`` and
+        ``best.pt`` are then repaired from it where a stop came between the writes of an epoch
+        (:func:`cra.runfolder.repair`, each repair a note), and a thread count or library version
+        other than the one that wrote ``last.pt`` is warned about (the run is then not bit-identical).
+        """
         path = self.run_dir / "last.pt"
         state = load_checkpoint(path, self.device, require=("model", "config", "optimizer", "scheduler", "rng"))
         if state["config"] != to_dict(self.run_config):
             raise ValueError(f"--resume: the config of {path} differs from this run's config")
+        epoch = state["epoch"]
+        if "history" in state:
+            history = state["history"]
+            runfolder.check_history(history, epoch, path)
+        else:
+            history = runfolder.history_from_metrics(self.run_dir / METRICS_FILE, epoch, path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.best = state["epoch"], state["best"]
+        self.epoch, self.committed, self.best, self.history = epoch, epoch, state["best"], list(history)
+        self.best_epoch = state.get("best_epoch", max((r["epoch"] for r in history if r.get("selected")), default=None))
         set_rng_state(state["rng"])
+        for warning in runfolder.environment_changes(state.get("environment"), runfolder.environment(), path):
+            self.log(f"warning: {warning}")
+        self.written += runfolder.repair(self.run_dir, self.history, lambda: self._best_state(state["model"], epoch, state["best"]),
+                                         self.best_epoch, self.log)
+        self.log(f"resume: {path} holds epochs 1..{epoch} (history complete)")
 
-    def _write_metrics(self, record: dict) -> None:
-        path = self.run_dir / METRICS_FILE
-        kept = []
-        if path.is_file():  # drop lines of epochs a resumed run repeats
-            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["epoch"] < record["epoch"]]
-        atomic_write_bytes(path, ("\n".join(kept + [json.dumps(json_clean(record))]) + "\n").encode())
+    def _write(self, path: Path, content: dict | bytes) -> None:
+        """:func:`cra.runfolder.write_file` (atomic; a failure names the file), remembered in :attr:`written`."""
+        runfolder.write_file(path, content)
+        if path not in self.written:
+            self.written.append(path)
 
     # -- one epoch -------------------------------------------------------------------------------
     def _batches(self, epoch: int) -> Iterable[dict]:
@@ -236,13 +293,24 @@ class Trainer:
     def fit(self, stop_after: int | None = None) -> list[dict]:
         """Train to ``train.epochs`` (or stop after ``stop_after`` epochs of this call, as an interruption would)."""
         t = self.train_config
+        if self.lock is not None:
+            self.lock.acquire()  # again, for a second fit() of the same trainer
+        try:
+            return self._fit(t, stop_after)
+        finally:
+            self.close()
+
+    def _fit(self, t: TrainConfig, stop_after: int | None) -> list[dict]:
         if self.run_dir is not None:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_bytes(self.run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(self.run_config), sort_keys=False).encode())
+            config_yaml = yaml.safe_dump(to_dict(self.run_config), sort_keys=False).encode()
+            path = self.run_dir / CONFIG_FILE
+            if not path.is_file() or path.read_bytes() != config_yaml:
+                self._write(path, config_yaml)
         size = f"train: {len(self.train_data)} questions" if not callable(self.train_data) else "train"
         self.log(f"{size}{f', val: {len(self.val_data.dataset)}' if self.val_data is not None else ''}; "
                  f"device {self.device}{' (' + str(self.amp_dtype).removeprefix('torch.') + ' autocast)' if self.amp else ''}; "
-                 f"{sum(p.numel() for p in self.model.parameters() if p.requires_grad):,} trainable parameters"
+                 f"{sum(p.numel() for p in self.model.parameters() if p.requires_grad):,} trainable parameters; "
+                 f"{torch.get_num_threads()} torch threads"
                  f"{f'; run folder {self.run_dir}' if self.run_dir is not None else ''}")
         records, done = [], 0
         with deterministic_algorithms(t.deterministic, self.device):
@@ -263,17 +331,17 @@ class Trainer:
         improved = value is not None and (value >= self.best if t.select_compare == ">=" else value > self.best)
         self.epoch = epoch + 1
         if improved:
-            self.best = value
-        if self.run_dir is not None:
-            if improved:
-                save_checkpoint(self.run_dir / "best.pt", {
-                    "model": self.model.state_dict(), "epoch": self.epoch, "config": to_dict(self.run_config),
-                    "selection": {t.select_metric: value}, "dictionaries": dictionary_shapes(self.model)})
-            save_checkpoint(self.run_dir / "last.pt", self._state())
+            self.best, self.best_epoch = value, self.epoch
         record = {"epoch": self.epoch, "lr_start": lr, "train": train_stats, "val": scores, "selected": improved,
                   "select_metric": t.select_metric, "seconds": time.perf_counter() - start}
-        if self.run_dir is not None:
-            self._write_metrics(record)
+        self.history.append(json.loads(json.dumps(json_clean(record))))  # plain data, as metrics.jsonl holds it
+        if self.run_dir is not None:  # last.pt is the commit; best.pt and metrics.jsonl follow from it
+            self._write(self.run_dir / "last.pt", self._state())
+            self.committed = self.epoch
+            runfolder.fault_point("after-last-checkpoint", self.epoch)
+            if improved:
+                self._write(self.run_dir / "best.pt", self._best_state(self.model.state_dict(), self.epoch, value))
+            self._write(self.run_dir / METRICS_FILE, runfolder.metrics_bytes(self.history))
         row = (scores or {}).get(t.select_readout, {})
         self.log(f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f}"
                  + (f" | val Acc@QA {scores['qa_acc']:.2f}" if scores else "")

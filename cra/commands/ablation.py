@@ -45,9 +45,14 @@ def run(args: argparse.Namespace) -> int:
     from cra.runmode import book_mode
     from cra.study import run_study, study_config
 
+    from cra.paths import check_writable
+
     try:
         study = study_config(args.mode or book_mode(), args.overrides)
-    except ValueError as err:  # a ConfigError, or a bad $CRA_BOOK_MODE
+        for folder in (args.out, args.work):  # before training anything
+            if folder is not None:
+                check_writable(folder, folder=True)
+    except ValueError as err:  # a ConfigError, a bad $CRA_BOOK_MODE, an unwritable --out or --work
         print(f"ablation: error: {err}", file=sys.stderr)
         return 2
     run_study(args.out, study, work=args.work, keep_work=args.work is not None)

@@ -2,7 +2,7 @@
 
 Reads QA csv files (semantic structure graphs -> text clusters ``Z_l``) and/or official-layout HDF5
 frame features (-> visual clusters ``X_hat``), then writes one confounder file atomically and reads
-it back. ``--config`` is a YAML file or the name of a packaged config (``cra/configs/confounders/``,
+it back. The output path is checked for writing first, before any encoding or clustering. ``--config`` is a YAML file or the name of a packaged config (``cra/configs/confounders/``,
 for example ``nextgqa_train``); its keys are those of :class:`cra.confounders.BuildConfig` and an
 unknown key is an error. ``--set`` overrides a key (``--set text_clusters=64``,
 ``--set text_encoder.name=word``); values are parsed as YAML, layered by :mod:`cra.config`.
@@ -50,9 +50,11 @@ def text_encoder_factory():
 
 def run(args: argparse.Namespace) -> int:
     from cra.confounders import build_confounders, describe, load_confounders, save_confounders
+    from cra.paths import check_writable
 
     try:
         config = load_config(args.config, args.overrides)
+        check_writable(config.out)  # before the encoding and clustering, not after
         factory = text_encoder_factory() if config.qa_csv else None
         result = build_confounders(config, factory, progress=not args.no_progress, log=print)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # bad config or input: no traceback

@@ -4,6 +4,12 @@ Layers: ``base.yaml``, then each ``--config`` (a YAML path or a packaged name: `
 ``synthetic``, ``ablations/no_gsg``, ...), then each ``--set``; unknown keys are errors naming the
 file. ``--resume`` continues the run in ``--run`` from its ``last.pt`` with the run's own saved
 config (``--config`` and ``--set`` are then not allowed).
+
+The run folder is locked while training (``train.lock``: a second ``train`` on it is refused,
+naming the holder); ``last.pt`` is each epoch's one commit, and ``--resume`` checks its history and
+repairs ``metrics.jsonl`` / ``best.pt`` after a stop between writes (:mod:`cra.runfolder`). Exit
+status: 0 done, 2 bad input or a busy folder (nothing written), 1 a write failed (disk full: the run
+stays consistent up to the last committed epoch), 130 Ctrl-C (the hint says how to resume).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from cra.data import DataFormatError
     from cra.paths import DataNotFoundError
     from cra.run import read_run_config
+    from cra.runfolder import RunFolderBusy, RunWriteError
     from cra.train import Trainer
 
     try:
@@ -51,12 +58,36 @@ def run(args: argparse.Namespace) -> int:
             return 0
         trainer = Trainer.from_config(config, args.run, resume=args.resume)
     except (ConfigError, ValueError, DataFormatError, DataNotFoundError, ConfounderFileError, FileNotFoundError,
-            FileExistsError) as err:
+            FileExistsError, RunFolderBusy) as err:
         print(f"train: error: {err}", file=sys.stderr)
         return 2
-    trainer.fit(stop_after=args.stop_after)
-    print(f"wrote {args.run / 'metrics.jsonl'}, {args.run / 'best.pt'}, {args.run / 'last.pt'}")
+    except RunWriteError as err:  # a repair on --resume could not be written
+        print(f"train: error: {write_failed(err, args.run, None)}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the run folder cannot be made (permissions)
+        print(f"train: error: {err}", file=sys.stderr)
+        return 1
+    try:
+        trainer.fit(stop_after=args.stop_after)
+    except RunWriteError as err:  # disk full, permissions; writes are atomic: nothing is half-written
+        print(f"train: error: {write_failed(err, args.run, trainer.committed)}", file=sys.stderr)
+        return 1
+    if trainer.written:
+        print(f"wrote {', '.join(str(p) for p in trainer.written)}")
+    else:
+        print(f"nothing to do: {args.run / 'last.pt'} already holds all {trainer.epoch} epochs")
     return 0
+
+
+def write_failed(err, run: Path, committed: int | None) -> str:
+    """The message for a write that failed (``committed``: the epoch last.pt holds; ``None``: unchanged)."""
+    text = f"could not write {err.filename}: {err.strerror}. Nothing was half-written; "
+    if committed is None:
+        return text + f"{run / 'last.pt'} is unchanged. Free space (or fix the folder) and run the same command again"
+    if committed:
+        return text + (f"{run / 'last.pt'} holds epoch {committed}. Free space (or fix the folder) and continue with: "
+                       f"python -m cra train --run {run} --resume")
+    return text + "no epoch was committed: fix the cause and start the run again"
 
 
 def interrupted_hint(args: argparse.Namespace) -> str:

@@ -100,6 +100,12 @@ def _check_consistent(c: Confounders, where: str) -> None:
             raise ConfounderFileError(f"{where}: {name} has shape {tuple(centres.shape)}; expected {expected}")
         if sizes is None or tuple(sizes.shape) != (centres.shape[0],) or bool((sizes < 0).any()):
             raise ConfounderFileError(f"{where}: {name}_sizes must be {centres.shape[0]} non-negative counts")
+        finite = torch.isfinite(centres)
+        if not bool(finite.all()):  # would end, much later, in "the loss is nan"
+            bad = (~finite).nonzero()[0].tolist()
+            raise ConfounderFileError(f"{where}: {name} holds {int((~finite).sum())} non-finite values (NaN or inf), "
+                                      f"the first at index {bad}; expected finite cluster centres (rebuild the file "
+                                      f"with `python -m cra build-confounders`)")
 
 
 def _drop_empty_clusters(c: Confounders, path: Path) -> None:
