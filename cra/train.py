@@ -21,6 +21,13 @@ only and carry the resolved config (:mod:`cra.checkpoint`), so :class:`cra.predi
 rebuild the model from one file.
 
 Run folder: ``config.yaml`` (the resolved config), ``metrics.jsonl``, ``last.pt``, ``best.pt``.
+
+Several processes (``torchrun --nproc-per-node N -m cra train ...``, :mod:`cra.distributed`): the
+same global batch ``train.batch_size`` split over the ranks, gradients averaged by
+DistributedDataParallel, CMA negatives from the global batch, losses and accuracy summed over ranks,
+evaluation sharded; only rank 0 writes the run folder and logs. Losses are kept as tensors during an
+epoch (no host synchronisation per step); they are read, and checked to be finite, every
+:data:`CHECK_EVERY` steps and at the end of the epoch.
 """
 
 from __future__ import annotations
@@ -37,13 +44,18 @@ import yaml
 
 from cra.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from cra.config import RunConfig, TrainConfig, to_dict
+from cra import distributed
+from cra.distributed import SINGLE, DistInfo
 from cra.model import CRA
 from cra.paths import atomic_write_bytes
 from cra.run import (CONFIG_FILE, METRICS_FILE, autocast_settings, build_model, deterministic_algorithms,
-                     dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything, select_device,
+                     dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything,
                      to_device)
 
-__all__ = ["Trainer", "make_optimizer", "warmup_linear", "selection_value"]
+__all__ = ["Trainer", "make_optimizer", "warmup_linear", "selection_value", "CHECK_EVERY"]
+
+#: steps between reads of the running losses (finite check, progress bar): the only host syncs of an epoch
+CHECK_EVERY = 25
 
 
 def warmup_linear(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -108,18 +120,22 @@ class Trainer:
                  train_config: TrainConfig | None = None, run_dir: Path | str | None = None, *,
                  optimizer: torch.optim.Optimizer | None = None, lr_factor: Callable[[int], float] | None | str = "warmup",
                  reseed_each_epoch: bool = True, run_config: RunConfig | None = None, num_workers: int = 0,
-                 resume: bool = False, log: Callable | None = print):
+                 resume: bool = False, log: Callable | None = print, dist: DistInfo = SINGLE):
         self.model, self.train_data, self.evaluate_fn = model, train_data, evaluate_fn
         self.train_config = t = train_config if train_config is not None else TrainConfig()
         self.run_config = run_config if run_config is not None else RunConfig(model=model.config, train=t)
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.reseed_each_epoch, self.num_workers = reseed_each_epoch, num_workers
-        self.log = log or (lambda *args: None)
+        self.dist = dist
+        if dist.enabled and callable(train_data):
+            raise ValueError("several processes need train_data as a Dataset (split by cra.distributed), not a function")
+        self.log = (log or (lambda *args: None)) if dist.is_main else (lambda *args: None)
         self.val_data = None  # SplitData when made by from_config (for the log line)
         _check_run_dir(self.run_dir, resume)
         self.device = next(model.parameters()).device
         self.amp, self.amp_dtype, use_scaler = autocast_settings(t.amp, self.device)
         self.optimizer = optimizer if optimizer is not None else make_optimizer(model, t)
+        self.train_model = distributed.wrap_model(model, dist, self.device)  # DDP with several processes
         self.steps_per_epoch = math.ceil(len(train_data) / t.batch_size) if not callable(train_data) else None
         self.total_steps = None if self.steps_per_epoch is None else self.steps_per_epoch * t.epochs
         if lr_factor == "warmup":
@@ -148,15 +164,15 @@ class Trainer:
         run_dir = Path(run_dir)
         _check_run_dir(run_dir, resume)
         t = config.train
-        device = select_device(t.device)
+        info, device = distributed.setup(t.device)  # one process: select_device(t.device)
         if t.deterministic:
             torch.backends.cudnn.benchmark = False
         seed_everything(t.seed)
         train_data = load_split(config, config.data.train_split, grounding=False)
         val_data = load_split(config, config.data.val_split, grounding=True)
         model = build_model(config).to(device)
-        trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device), t, run_dir,
-                      run_config=config, num_workers=config.data.num_workers, resume=resume, log=log)
+        trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device, dist=info), t, run_dir,
+                      run_config=config, num_workers=config.data.num_workers, resume=resume, log=log, dist=info)
         trainer.val_data = val_data
         return trainer
 
@@ -188,60 +204,89 @@ class Trainer:
         atomic_write_bytes(path, ("\n".join(kept + [json.dumps(json_clean(record))]) + "\n").encode())
 
     # -- one epoch -------------------------------------------------------------------------------
-    def _batches(self, epoch: int) -> Iterable[dict]:
+    def _batches(self, epoch: int) -> tuple[Iterable[dict], list[int] | None]:
+        """(this rank's batches of the epoch, the size of each global batch; None for a batch function)."""
         if callable(self.train_data):
-            return self.train_data(epoch)
-        from cra.data import make_loader
+            return self.train_data(epoch), None
+        from cra.data.dataset import collate
 
         t = self.train_config
-        generator = torch.Generator().manual_seed(t.seed * 1009 + epoch)
+        epoch_seed = t.seed * 1009 + epoch
         if hasattr(self.train_data, "seed"):
-            self.train_data.seed = t.seed * 1009 + epoch  # fresh, reproducible VQ negatives each epoch
-        return make_loader(self.train_data, batch_size=t.batch_size, shuffle=True, num_workers=self.num_workers,
-                           generator=generator)
+            self.train_data.seed = epoch_seed  # fresh, reproducible VQ negatives each epoch (the same on every rank)
+        sampler = distributed.GlobalBatchSampler(len(self.train_data), t.batch_size, epoch_seed, self.dist)
+        loader = torch.utils.data.DataLoader(self.train_data, batch_sampler=sampler, num_workers=self.num_workers,
+                                             collate_fn=collate, generator=torch.Generator().manual_seed(epoch_seed),
+                                             pin_memory=self.device.type == "cuda")
+        return loader, sampler.global_sizes()
 
     def train_epoch(self, epoch: int) -> dict:
-        """One pass over the training data; returns the mean losses, the answer accuracy and the count."""
+        """One pass over the training data; returns the mean losses, the answer accuracy and the count
+        (over every process's questions)."""
         from tqdm.auto import tqdm
 
-        t = self.train_config
-        if self.reseed_each_epoch:
-            seed_everything(t.seed * 1009 + epoch)  # dropout etc.: a function of (seed, epoch) only
-        self.model.train()
-        sums: dict[str, float] = {}
-        seen = correct = 0
-        bar = tqdm(self._batches(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
-                   disable=not t.progress, file=sys.stderr, dynamic_ncols=True)
+        t, info = self.train_config, self.dist
+        if self.reseed_each_epoch:  # dropout etc.: a function of (seed, epoch, rank) only
+            seed_everything(t.seed * 1009 + epoch + distributed.RANK_SEED_STRIDE * info.rank)
+        self.train_model.train()
+        batches, global_sizes = self._batches(epoch)
+        sums: dict[str, torch.Tensor] = {}  # name -> float64 sum over samples of the loss, on the device
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0
+        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
+                   disable=not (t.progress and info.is_main), file=sys.stderr, dynamic_ncols=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        for batch in bar:
+        for step, batch in enumerate(bar):
             batch = to_device(batch, self.device)
+            B = len(batch["answer"])  # this rank's share
+            gather, scale = None, 1.0
+            if info.enabled:  # global mean: N * (B_r / B_global) * local mean, CMA over the global batch
+                sizes = distributed.shares(global_sizes[step], info.world_size)
+                gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)  # noqa: E731
+                scale = info.world_size * B / global_sizes[step]
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                out = self.model(batch)
-                losses = self.model.losses(batch, out)
+                out = self.train_model(batch)
+                losses = self.model.losses(batch, out, gather=gather)
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(losses["loss"]).backward()
+            self.scaler.scale(losses["loss"] * scale if info.enabled else losses["loss"]).backward()
             if t.grad_clip:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
-            B = len(batch["answer"])
             seen += B
-            correct += int((out.vqa.logits.argmax(1) == batch["answer"]).sum())
+            correct += (out.vqa.logits.argmax(1) == batch["answer"]).sum()
             for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * B
-            if not math.isfinite(sums["loss"]):
-                raise FloatingPointError(f"epoch {epoch + 1}: the loss is {float(losses['loss'])}; lower train.lr or check the data")
-            bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", acc=f"{100 * correct / seen:.1f}")
+                sums[name] = sums.get(name, 0.0) + value.detach().double() * B
+            if (step + 1) % CHECK_EVERY == 0:  # the only host sync of the loop
+                loss, n = self._check_finite(sums["loss"], seen, epoch)
+                bar.set_postfix(loss=f"{loss / n:.4f}")
         bar.close()
-        return {**{k: v / seen for k, v in sums.items()}, "acc": 100.0 * correct / seen, "n": seen}
+        names = list(sums)
+        totals = torch.stack([sums[k] for k in names] + [correct.double(), torch.tensor(float(seen), dtype=torch.float64,
+                                                                                         device=self.device)])
+        totals = distributed.all_reduce_sum(totals, info).tolist()
+        seen = totals[-1]
+        if not math.isfinite(totals[names.index("loss")]):
+            raise FloatingPointError(f"epoch {epoch + 1}: the mean loss is {totals[names.index('loss')] / seen}; "
+                                     f"lower train.lr or check the data")
+        return {**{k: v / seen for k, v in zip(names, totals)}, "acc": 100.0 * totals[-2] / seen, "n": int(seen)}
+
+    def _check_finite(self, loss_sum: torch.Tensor, seen: int, epoch: int) -> tuple[float, float]:
+        """(loss sum, count) over every rank so far; raises ``FloatingPointError`` when the loss is not finite."""
+        pair = distributed.all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64,
+                                                                                device=loss_sum.device)]), self.dist)
+        loss, n = pair.tolist()
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch + 1}: the loss is {loss / n}; lower train.lr or check the data")
+        return loss, n
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, stop_after: int | None = None) -> list[dict]:
         """Train to ``train.epochs`` (or stop after ``stop_after`` epochs of this call, as an interruption would)."""
         t = self.train_config
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_bytes(self.run_dir / CONFIG_FILE, yaml.safe_dump(to_dict(self.run_config), sort_keys=False).encode())
         size = f"train: {len(self.train_data)} questions" if not callable(self.train_data) else "train"
@@ -269,7 +314,7 @@ class Trainer:
         self.epoch = epoch + 1
         if improved:
             self.best = value
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.dist.is_main:  # rank 0 writes; the others wait at the barrier
             if improved:
                 save_checkpoint(self.run_dir / "best.pt", {
                     "model": self.model.state_dict(), "epoch": self.epoch, "config": to_dict(self.run_config),
@@ -277,8 +322,9 @@ class Trainer:
             save_checkpoint(self.run_dir / "last.pt", self._state())
         record = {"epoch": self.epoch, "lr_start": lr, "train": train_stats, "val": scores, "selected": improved,
                   "select_metric": t.select_metric, "seconds": time.perf_counter() - start}
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.dist.is_main:
             self._write_metrics(record)
+        distributed.barrier(self.dist)
         row = (scores or {}).get(t.select_readout, {})
         self.log(f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f}"
                  + (f" | val Acc@QA {scores['qa_acc']:.2f}" if scores else "")

@@ -187,8 +187,11 @@ class CRA(nn.Module):
             raise ValueError(f"batch[{key!r}]: indices must lie in [0, {size}), got {idx.tolist()}")
         return idx.to(device)
 
-    def losses(self, batch: dict, out: CRAOutput) -> dict:
-        """{"loss", "loss_vqa", "loss_vq", "loss_cma", "cma_vqa", "cma_vq", ...}: scalars."""
+    def losses(self, batch: dict, out: CRAOutput, gather=None) -> dict:
+        """{"loss", "loss_vqa", "loss_vq", "loss_cma", "cma_vqa", "cma_vq", ...}: scalars (means over the batch).
+
+        ``gather(x) -> (x of the global batch, offset of these rows)``: CMA negatives from every
+        process's batch (:func:`cra.distributed.gather_with_grad`); each term stays a mean over these rows."""
         cfg = self.config
         B = out.vqa.logits.shape[0]
         rows = torch.arange(B, device=out.vqa.logits.device)
@@ -205,7 +208,7 @@ class CRA(nn.Module):
             cma_total = 0.0
             for name, p, target in passes:
                 parts = cma_loss(p.text_emb[rows, target], p.v_final, cfg.temperature, cfg.cma_directions,
-                                 cfg.cma_negatives, cfg.cma_num_negatives)
+                                 cfg.cma_negatives, cfg.cma_num_negatives, gather=gather)
                 result[f"cma_{name}"] = parts["total"]
                 for direction, value in parts.items():
                     if direction != "total":
