@@ -91,6 +91,7 @@ class DataConfig:
     confounders: str | None = None  # confounder file (build-confounders); null: random dictionaries, warned
     same_video_prob: float = 0.3  # VQ negatives drawn from the same video
     num_workers: int = 0
+    features_in_memory: bool = False  # read each split's feature file into memory once per process (NExT-GQA CLIP-L: ~0.5 GB)
     limit: int | None = None  # use only the first N questions of each split (quick runs)
 
 
@@ -114,6 +115,7 @@ class TrainConfig:
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
     progress: bool = True  # tqdm bar with loss and accuracy
+    compile: bool = False  # torch.compile the model for training (opt-in; the first steps compile)
 
     def __post_init__(self):
         if self.text_mode not in ("finetune", "frozen_cached"):

@@ -136,6 +136,8 @@ class Trainer:
         self.amp, self.amp_dtype, use_scaler = autocast_settings(t.amp, self.device)
         self.optimizer = optimizer if optimizer is not None else make_optimizer(model, t)
         self.train_model = distributed.wrap_model(model, dist, self.device)  # DDP with several processes
+        if t.compile:  # opt-in: compiled forward (the loss and the optimiser stay eager)
+            self.train_model = torch.compile(self.train_model)
         self.steps_per_epoch = math.ceil(len(train_data) / t.batch_size) if not callable(train_data) else None
         self.total_steps = None if self.steps_per_epoch is None else self.steps_per_epoch * t.epochs
         if lr_factor == "warmup":
@@ -237,6 +239,7 @@ class Trainer:
                    disable=not (t.progress and info.is_main), file=sys.stderr, dynamic_ncols=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
         for step, batch in enumerate(bar):
+            self.model.check_inputs(batch)  # on the loader's CPU tensors: no device sync
             batch = to_device(batch, self.device)
             B = len(batch["answer"])  # this rank's share
             gather, scale = None, 1.0
@@ -245,8 +248,8 @@ class Trainer:
                 gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)  # noqa: E731
                 scale = info.world_size * B / global_sizes[step]
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                out = self.train_model(batch)
-                losses = self.model.losses(batch, out, gather=gather)
+                out = self.train_model(batch, checked=True)
+                losses = self.model.losses(batch, out, gather=gather, checked=True)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(losses["loss"] * scale if info.enabled else losses["loss"]).backward()
             if t.grad_clip:
