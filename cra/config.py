@@ -115,6 +115,7 @@ class TrainConfig:
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
     progress: bool = True  # tqdm bar with loss and accuracy
+    accumulate: int = 1  # micro-batches per optimiser step and process (CMA negatives then come from one micro-batch)
     compile: bool = False  # torch.compile the model for training (opt-in; the first steps compile)
 
     def __post_init__(self):
@@ -128,7 +129,7 @@ class TrainConfig:
             raise ValueError(f"train.select_readout={self.select_readout!r}: expected one of {', '.join(READOUTS)}")
         if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
             raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "accumulate"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"train.{name}={getattr(self, name)!r}: expected a positive integer")
 

@@ -139,16 +139,17 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
     With one rank it yields exactly the batches the single-process loop drew before (see
     :data:`DRAWS_BEFORE_PERMUTATION`). Every global batch must give each rank at least one sample."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, info: DistInfo = SINGLE):
+    def __init__(self, n: int, batch_size: int, seed: int, info: DistInfo = SINGLE, parts_per_rank: int = 1):
         self.n, self.batch_size, self.seed, self.info = n, batch_size, seed, info
-        if batch_size < info.world_size:
-            raise ValueError(f"train.batch_size={batch_size} (the global batch) is smaller than the "
-                             f"{info.world_size} processes: each needs at least one sample")
+        need = info.world_size * parts_per_rank  # every micro-batch of every rank needs a sample
+        what = f"{info.world_size} process(es) x {parts_per_rank} micro-batch(es) (train.accumulate)"
+        if batch_size < need:
+            raise ValueError(f"train.batch_size={batch_size} (the global batch) is smaller than {what}: "
+                             f"each needs at least one sample")
         last = n % batch_size
-        if last and last < info.world_size:
-            raise ValueError(f"the last batch of an epoch holds {last} of {n} questions, fewer than the "
-                             f"{info.world_size} processes: choose a train.batch_size for which "
-                             f"{n} % batch_size is 0 or >= {info.world_size}")
+        if last and last < need:
+            raise ValueError(f"the last batch of an epoch holds {last} of {n} questions, fewer than {what}: "
+                             f"choose a train.batch_size for which {n} % batch_size is 0 or >= {need}")
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)

@@ -32,6 +32,7 @@ epoch (no host synchronisation per step); they are read, and checked to be finit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -82,6 +83,11 @@ def selection_value(scores: dict, train: TrainConfig) -> float:
         return scores["qa_acc"]  # over every val question, as the released code selects
     value = scores[train.select_readout][metric]
     return -math.inf if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def slice_batch(batch: dict, start: int, stop: int) -> dict:
+    """Rows ``start:stop`` of a batch (tensors and lists alike)."""
+    return {k: v[start:stop] if torch.is_tensor(v) or isinstance(v, list) else v for k, v in batch.items()}
 
 
 def _check_run_dir(run_dir: Path | None, resume: bool) -> None:
@@ -216,7 +222,8 @@ class Trainer:
         epoch_seed = t.seed * 1009 + epoch
         if hasattr(self.train_data, "seed"):
             self.train_data.seed = epoch_seed  # fresh, reproducible VQ negatives each epoch (the same on every rank)
-        sampler = distributed.GlobalBatchSampler(len(self.train_data), t.batch_size, epoch_seed, self.dist)
+        sampler = distributed.GlobalBatchSampler(len(self.train_data), t.batch_size, epoch_seed, self.dist,
+                                                 parts_per_rank=t.accumulate)
         loader = torch.utils.data.DataLoader(self.train_data, batch_sampler=sampler, num_workers=self.num_workers,
                                              collate_fn=collate, generator=torch.Generator().manual_seed(epoch_seed),
                                              pin_memory=self.device.type == "cuda")
@@ -238,30 +245,41 @@ class Trainer:
         bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
                    disable=not (t.progress and info.is_main), file=sys.stderr, dynamic_ncols=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
+        A = t.accumulate
         for step, batch in enumerate(bar):
             self.model.check_inputs(batch)  # on the loader's CPU tensors: no device sync
             batch = to_device(batch, self.device)
-            B = len(batch["answer"])  # this rank's share
-            gather, scale = None, 1.0
-            if info.enabled:  # global mean: N * (B_r / B_global) * local mean, CMA over the global batch
-                sizes = distributed.shares(global_sizes[step], info.world_size)
-                gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)  # noqa: E731
-                scale = info.world_size * B / global_sizes[step]
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                out = self.train_model(batch, checked=True)
-                losses = self.model.losses(batch, out, gather=gather, checked=True)
+            total = global_sizes[step] if global_sizes is not None else len(batch["answer"])  # the global batch
+            micro = [distributed.shares(s, A) for s in distributed.shares(total, info.world_size)]  # [rank][part]
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(losses["loss"] * scale if info.enabled else losses["loss"]).backward()
+            start = 0
+            for part in range(A):  # train.accumulate micro-batches per rank, one optimiser step
+                B = micro[info.rank][part]
+                piece = batch if A == 1 else slice_batch(batch, start, start + B)
+                start += B
+                gather = None
+                if info.enabled:  # CMA negatives from this micro-batch of every rank
+                    sizes = [micro[r][part] for r in range(info.world_size)]
+                    gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)  # noqa: E731
+                sync = info.enabled and part < A - 1  # DDP averages the gradients once, after the last part
+                with self.train_model.no_sync() if sync else contextlib.nullcontext():
+                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                        out = self.train_model(piece, checked=True)
+                        losses = self.model.losses(piece, out, gather=gather, checked=True)
+                    # global mean: N * (B_part / B_global) * local mean (DDP divides the sum of gradients by N)
+                    objective = losses["loss"] if (A == 1 and not info.enabled) else \
+                        losses["loss"] * (info.world_size * B / total)
+                    self.scaler.scale(objective).backward()
+                seen += B
+                correct += (out.vqa.logits.argmax(1) == piece["answer"]).sum()
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().double() * B
             if t.grad_clip:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
-            seen += B
-            correct += (out.vqa.logits.argmax(1) == batch["answer"]).sum()
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + value.detach().double() * B
             if (step + 1) % CHECK_EVERY == 0:  # the only host sync of the loop
                 loss, n = self._check_finite(sums["loss"], seen, epoch)
                 bar.set_postfix(loss=f"{loss / n:.4f}")

@@ -199,3 +199,26 @@ def test_cma_with_gathered_negatives_equals_the_global_batch_loss():
     # negatives from the local rows only would give another loss: the choice matters
     local = sum(cma_loss(text[s], video[s])["total"] * (s.stop - s.start) / 7 for s in (slice(0, 4), slice(4, 7)))
     assert abs(float(local - whole)) > 1e-3
+
+
+def test_gradient_accumulation_equals_one_step_without_cma(tmp_path):
+    """train.accumulate=3 (micro-batches of one optimiser step) gives the losses and weights of one
+    batch when no term couples the samples (CMA off: its negatives would come from one micro-batch)."""
+    from cra.config import load_run_config
+    from cra.train import Trainer
+
+    records, weights = [], []
+    for accumulate in (1, 3):
+        config, _ = load_run_config(["synthetic"], [*TINY, "train.epochs=1", "model.use_cma=false",
+                                                    f"train.accumulate={accumulate}"])
+        trainer = Trainer.from_config(config, tmp_path / f"acc{accumulate}", log=None)
+        records.append(trainer.fit()[0]["train"])
+        weights.append(trainer.model.state_dict())
+    for key, value in records[0].items():
+        assert records[1][key] == pytest.approx(value, rel=1e-5), key
+    for key in weights[0]:
+        if key.endswith(("key.bias", "word_score.bias", "in_proj_bias")):
+            continue  # zero true gradient (see the module docstring)
+        torch.testing.assert_close(weights[1][key], weights[0][key], rtol=0, atol=1e-6, msg=key)
+    with pytest.raises(ValueError, match="micro-batch"):
+        GlobalBatchSampler(21, 8, 0, parts_per_rank=6)  # the last batch (5) cannot feed 6 micro-batches
