@@ -222,3 +222,19 @@ def test_gradient_accumulation_equals_one_step_without_cma(tmp_path):
         torch.testing.assert_close(weights[1][key], weights[0][key], rtol=0, atol=1e-6, msg=key)
     with pytest.raises(ValueError, match="micro-batch"):
         GlobalBatchSampler(21, 8, 0, parts_per_rank=6)  # the last batch (5) cannot feed 6 micro-batches
+
+
+def test_a_non_finite_loss_still_stops_training(tmp_path):
+    """The loop reads the losses every CHECK_EVERY steps and at the end of the epoch (no sync per step)."""
+    import numpy as np
+
+    from cra.config import load_run_config
+    from cra.train import Trainer
+
+    config, _ = load_run_config(["synthetic"], [*TINY, "train.epochs=1"])
+    trainer = Trainer.from_config(config, tmp_path / "nan", log=None)
+    store = trainer.train_data.features
+    clean = store.get
+    store.get = lambda vid: (np.full_like(clean(vid)[0], np.nan), clean(vid)[1])
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        trainer.fit()
