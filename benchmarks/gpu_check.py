@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import random
 import socket
@@ -123,7 +124,7 @@ def steps(device: torch.device, dry: bool, precision: str, repeats: int) -> dict
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     set_tf32(False)
     return {"precision": precision, "B": B, "step_s": step, "steps_timed": len(times), "losses": losses,
-            "finite": all(map(lambda x: x == x and abs(x) != float("inf"), losses)),
+            "finite": all(math.isfinite(x) for x in losses),
             "peak_mib": None if peak is None else peak / 2**20,
             "projected_nextgqa_epoch_s": step * -(-NEXTGQA_TRAIN_QUESTIONS // B),
             "trainable_params": sum(p.numel() for p in params)}

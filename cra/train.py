@@ -151,7 +151,7 @@ class Trainer:
                 raise ValueError("lr_factor='warmup' needs train_data with a length (a Dataset); "
                                  "pass lr_factor=None (constant) or a function of the step")
             warmup = round(t.warmup_epochs * self.steps_per_epoch)
-            lr_factor = lambda step: warmup_linear(step, warmup, self.total_steps)  # noqa: E731
+            lr_factor = lambda step: warmup_linear(step, warmup, self.total_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor or (lambda step: 1.0))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=use_scaler)
         self.epoch = 0  # epochs completed
@@ -260,7 +260,7 @@ class Trainer:
                 gather = None
                 if info.enabled:  # CMA negatives from this micro-batch of every rank
                     sizes = [micro[r][part] for r in range(info.world_size)]
-                    gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)  # noqa: E731
+                    gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)
                 sync = info.enabled and part < A - 1  # DDP averages the gradients once, after the last part
                 with self.train_model.no_sync() if sync else contextlib.nullcontext():
                     with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):

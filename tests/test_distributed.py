@@ -165,7 +165,7 @@ def test_ranks_split_each_global_batch_without_padding_or_repeats():
     per_rank = [list(GlobalBatchSampler(n, batch, 5, DistInfo(r, 3))) for r in range(3)]
     single = list(GlobalBatchSampler(n, batch, 5))
     for step, whole in enumerate(single):
-        assert sum((per_rank[r][step] for r in range(3)), []) == whole  # rank order = the global batch
+        assert [i for r in range(3) for i in per_rank[r][step]] == whole  # rank order = the global batch
     assert shares(5, 3) == [2, 2, 1]
     assert sorted(i for r in range(3) for i in shard_indices(10, DistInfo(r, 3))) == list(range(10))
     with pytest.raises(ValueError, match="last batch"):
