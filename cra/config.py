@@ -93,6 +93,7 @@ class DataConfig:
     qa_template: str = "{question}? {answer}"  # question + candidate -> one text (cra.data.dataset.QA_TEMPLATE);
     #   released: "{question} </s> {answer}" (RoBERTa's separator)
     num_workers: int = 0
+    features_in_memory: bool = False  # read each split's feature file into memory once per process (NExT-GQA CLIP-L: ~0.5 GB)
     limit: int | None = None  # use only the first N questions of each split (quick runs)
 
     def __post_init__(self):
@@ -128,6 +129,8 @@ class TrainConfig:
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
     select_compare: str = ">"  # best.pt is replaced when the val metric is ">" the best so far (ours) or ">=" (released)
     progress: bool = True  # tqdm bar with loss and accuracy
+    accumulate: int = 1  # micro-batches per optimiser step and process (CMA negatives then come from one micro-batch)
+    compile: bool = False  # torch.compile the model for training (opt-in; the first steps compile)
 
     def __post_init__(self):
         if self.text_mode not in ("finetune", "frozen_cached"):
@@ -144,7 +147,7 @@ class TrainConfig:
             raise ValueError(f"train.select_compare={self.select_compare!r}: expected '>' or '>='")
         if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
             raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "accumulate"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"train.{name}={getattr(self, name)!r}: expected a positive integer")
 

@@ -117,9 +117,21 @@ def score_predictions(predictions: dict, split: SplitData) -> dict:
     return scores
 
 
-def evaluate(model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False) -> dict:
-    """:func:`predict_split` then :func:`score_predictions`."""
-    return score_predictions(predict_split(model, split, config, device, progress), split)
+def evaluate(model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False,
+             dist=None) -> dict:
+    """:func:`predict_split` then :func:`score_predictions`. ``dist`` (:class:`cra.distributed.DistInfo`)
+    with several processes: each predicts its contiguous share of the split (no padding), the shares
+    are gathered and checked (every question exactly once) and every rank scores the whole split."""
+    if dist is None or not dist.enabled:
+        return score_predictions(predict_split(model, split, config, device, progress), split)
+    from dataclasses import replace
+
+    from cra import distributed
+
+    share = torch.utils.data.Subset(split.dataset, distributed.shard_indices(len(split.dataset), dist))
+    part = predict_split(model, replace(split, dataset=share), config, device, progress and dist.is_main)
+    keys = [r.key for r in split.dataset.records]
+    return score_predictions(distributed.gather_predictions(part, keys, dist), split)
 
 
 # --------------------------------------------------------------------------------------------

@@ -161,6 +161,8 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
         qa.records = qa.records[: d.limit]
     store = FeatureStore(feature_path(root / d.features, split, d.feat_type), feature_dim=config.model.feature_dim,
                          num_frames=d.num_frames)
+    if d.features_in_memory:
+        store.load_into_memory()
     if d.num_frames > config.model.max_frames:
         raise ValueError(f"data.num_frames={d.num_frames} > model.max_frames={config.model.max_frames}")
     dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed,

@@ -26,10 +26,18 @@ epoch has one commit, ``last.pt``, which holds the whole metrics history, the th
 library versions; ``best.pt`` and ``metrics.jsonl`` are written after it and repaired from it on
 ``--resume`` if a kill came between the writes. A resumed run is bit-identical only with the same
 thread count (:func:`cra.runfolder.environment_changes` warns otherwise).
+
+Several processes (``torchrun --nproc-per-node N -m cra train ...``, :mod:`cra.distributed`): the
+same global batch ``train.batch_size`` split over the ranks, gradients averaged by
+DistributedDataParallel, CMA negatives from the global batch, losses and accuracy summed over ranks,
+evaluation sharded; only rank 0 writes the run folder and logs. Losses are kept as tensors during an
+epoch (no host synchronisation per step); they are read, and checked to be finite, every
+:data:`CHECK_EVERY` steps and at the end of the epoch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -43,14 +51,19 @@ import yaml
 from cra import runfolder
 from cra.checkpoint import load_checkpoint, rng_state, set_rng_state
 from cra.config import RunConfig, TrainConfig, to_dict
+from cra import distributed
+from cra.distributed import SINGLE, DistInfo
 from cra.model import CRA
 from cra.run import (CONFIG_FILE, METRICS_FILE, autocast_settings, build_model, deterministic_algorithms,
-                     dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything, select_device,
+                     dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything,
                      to_device)
 
 from cra.schedules import schedule_factor, warmup_linear  # noqa: F401  (warmup_linear: public name kept)
 
-__all__ = ["Trainer", "make_optimizer", "warmup_linear", "selection_value"]
+__all__ = ["Trainer", "make_optimizer", "warmup_linear", "selection_value", "CHECK_EVERY"]
+
+#: steps between reads of the running losses (finite check, progress bar): the only host syncs of an epoch
+CHECK_EVERY = 25
 
 
 def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Adam:
@@ -70,6 +83,11 @@ def selection_value(scores: dict, train: TrainConfig) -> float:
         return scores["qa_acc"]  # over every val question, as the released code selects
     value = scores[train.select_readout][metric]
     return -math.inf if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def slice_batch(batch: dict, start: int, stop: int) -> dict:
+    """Rows ``start:stop`` of a batch (tensors and lists alike)."""
+    return {k: v[start:stop] if torch.is_tensor(v) or isinstance(v, list) else v for k, v in batch.items()}
 
 
 def _check_run_dir(run_dir: Path | None, resume: bool) -> None:
@@ -108,15 +126,20 @@ class Trainer:
                  train_config: TrainConfig | None = None, run_dir: Path | str | None = None, *,
                  optimizer: torch.optim.Optimizer | None = None, lr_factor: Callable[[int], float] | None | str = "warmup",
                  reseed_each_epoch: bool = True, run_config: RunConfig | None = None, num_workers: int = 0,
-                 resume: bool = False, log: Callable | None = print, lock: runfolder.RunLock | None = None):
+                 resume: bool = False, log: Callable | None = print, lock: runfolder.RunLock | None = None,
+                 dist: DistInfo = SINGLE):
         self.model, self.train_data, self.evaluate_fn = model, train_data, evaluate_fn
         self.train_config = t = train_config if train_config is not None else TrainConfig()
         self.run_config = run_config if run_config is not None else RunConfig(model=model.config, train=t)
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.reseed_each_epoch, self.num_workers = reseed_each_epoch, num_workers
-        self.log = log or (lambda *args: None)
+        self.dist = dist
+        if dist.enabled and callable(train_data):
+            raise ValueError("several processes need train_data as a Dataset (split by cra.distributed), not a function")
+        self.log = (log or (lambda *args: None)) if dist.is_main else (lambda *args: None)
         self.val_data = None  # SplitData when made by from_config (for the log line)
-        self.lock = lock if lock is not None or self.run_dir is None else runfolder.RunLock(self.run_dir, self.log).acquire()
+        owns_folder = self.run_dir is not None and dist.is_main  # rank 0 alone locks and writes the run folder
+        self.lock = lock if lock is not None or not owns_folder else runfolder.RunLock(self.run_dir, self.log).acquire()
         try:
             self._setup(model, t, optimizer, lr_factor, resume)
         except BaseException:
@@ -126,12 +149,15 @@ class Trainer:
     def _setup(self, model: CRA, t: TrainConfig, optimizer, lr_factor, resume: bool) -> None:
         """The rest of ``__init__``, under the run folder's lock (released if it fails)."""
         _check_run_dir(self.run_dir, resume)  # under the lock: no other trainer writes here now
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.dist.is_main:
             runfolder.remove_orphans(self.run_dir, self.log)
         self.device = next(model.parameters()).device
         self.amp, self.amp_dtype, use_scaler = autocast_settings(t.amp, self.device)
         self.optimizer = optimizer if optimizer is not None else make_optimizer(model, t)
         data = self.train_data
+        self.train_model = distributed.wrap_model(model, self.dist, self.device)  # DDP with several processes
+        if t.compile:  # opt-in: compiled forward (the loss and the optimiser stay eager)
+            self.train_model = torch.compile(self.train_model)
         self.steps_per_epoch = math.ceil(len(data) / t.batch_size) if not callable(data) else None
         self.total_steps = None if self.steps_per_epoch is None else self.steps_per_epoch * t.epochs
         if lr_factor == "warmup":
@@ -168,8 +194,8 @@ class Trainer:
         run_dir = Path(run_dir)
         _check_run_dir(run_dir, resume)
         t = config.train
-        device = select_device(t.device)
-        lock = runfolder.RunLock(run_dir, log).acquire()  # released by fit(), or here on a failed start
+        info, device = distributed.setup(t.device)  # one process: select_device(t.device)
+        lock = runfolder.RunLock(run_dir, log).acquire() if info.is_main else None  # released by fit(), or on a failed start
         try:
             if t.deterministic:
                 torch.backends.cudnn.benchmark = False
@@ -177,10 +203,12 @@ class Trainer:
             train_data = load_split(config, config.data.train_split, grounding=False)
             val_data = load_split(config, config.data.val_split, grounding=True)
             model = build_model(config).to(device)
-            trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device), t, run_dir,
-                          run_config=config, num_workers=config.data.num_workers, resume=resume, log=log, lock=lock)
+            trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device, dist=info), t,
+                          run_dir, run_config=config, num_workers=config.data.num_workers, resume=resume, log=log,
+                          lock=lock, dist=info)
         except BaseException:
-            lock.release()
+            if lock is not None:
+                lock.release()
             raise
         trainer.val_data = val_data
         for note in val_data.notes:
@@ -229,8 +257,10 @@ class Trainer:
         set_rng_state(state["rng"])
         for warning in runfolder.environment_changes(state.get("environment"), runfolder.environment(), path):
             self.log(f"warning: {warning}")
-        self.written += runfolder.repair(self.run_dir, self.history, lambda: self._best_state(state["model"], epoch, state["best"]),
-                                         self.best_epoch, self.log)
+        if self.dist.is_main:  # rank 0 alone writes the run folder
+            self.written += runfolder.repair(self.run_dir, self.history,
+                                             lambda: self._best_state(state["model"], epoch, state["best"]),
+                                             self.best_epoch, self.log)
         self.log(f"resume: {path} holds epochs 1..{epoch} (history complete)")
 
     def _write(self, path: Path, content: dict | bytes) -> None:
@@ -240,54 +270,96 @@ class Trainer:
             self.written.append(path)
 
     # -- one epoch -------------------------------------------------------------------------------
-    def _batches(self, epoch: int) -> Iterable[dict]:
+    def _batches(self, epoch: int) -> tuple[Iterable[dict], list[int] | None]:
+        """(this rank's batches of the epoch, the size of each global batch; None for a batch function)."""
         if callable(self.train_data):
-            return self.train_data(epoch)
-        from cra.data import make_loader
+            return self.train_data(epoch), None
+        from cra.data.dataset import collate
 
         t = self.train_config
-        generator = torch.Generator().manual_seed(t.seed * 1009 + epoch)
+        epoch_seed = t.seed * 1009 + epoch
         if hasattr(self.train_data, "seed"):
-            self.train_data.seed = t.seed * 1009 + epoch  # fresh, reproducible VQ negatives each epoch
-        return make_loader(self.train_data, batch_size=t.batch_size, shuffle=True, num_workers=self.num_workers,
-                           generator=generator)
+            self.train_data.seed = epoch_seed  # fresh, reproducible VQ negatives each epoch (the same on every rank)
+        sampler = distributed.GlobalBatchSampler(len(self.train_data), t.batch_size, epoch_seed, self.dist,
+                                                 parts_per_rank=t.accumulate)
+        loader = torch.utils.data.DataLoader(self.train_data, batch_sampler=sampler, num_workers=self.num_workers,
+                                             collate_fn=collate, generator=torch.Generator().manual_seed(epoch_seed),
+                                             pin_memory=self.device.type == "cuda")
+        return loader, sampler.global_sizes()
 
     def train_epoch(self, epoch: int) -> dict:
-        """One pass over the training data; returns the mean losses, the answer accuracy and the count."""
+        """One pass over the training data; returns the mean losses, the answer accuracy and the count
+        (over every process's questions)."""
         from tqdm.auto import tqdm
 
-        t = self.train_config
-        if self.reseed_each_epoch:
-            seed_everything(t.seed * 1009 + epoch)  # dropout etc.: a function of (seed, epoch) only
-        self.model.train()
-        sums: dict[str, float] = {}
-        seen = correct = 0
-        bar = tqdm(self._batches(epoch), total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
-                   disable=not t.progress, file=sys.stderr, dynamic_ncols=True)
+        t, info = self.train_config, self.dist
+        if self.reseed_each_epoch:  # dropout etc.: a function of (seed, epoch, rank) only
+            seed_everything(t.seed * 1009 + epoch + distributed.RANK_SEED_STRIDE * info.rank)
+        self.train_model.train()
+        batches, global_sizes = self._batches(epoch)
+        sums: dict[str, torch.Tensor] = {}  # name -> float64 sum over samples of the loss, on the device
+        correct = torch.zeros((), dtype=torch.long, device=self.device)
+        seen = 0
+        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
+                   disable=not (t.progress and info.is_main), file=sys.stderr, dynamic_ncols=True)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        for batch in bar:
+        A = t.accumulate
+        for step, batch in enumerate(bar):
+            self.model.check_inputs(batch)  # on the loader's CPU tensors: no device sync
             batch = to_device(batch, self.device)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
-                out = self.model(batch)
-                losses = self.model.losses(batch, out)
+            total = global_sizes[step] if global_sizes is not None else len(batch["answer"])  # the global batch
+            micro = [distributed.shares(s, A) for s in distributed.shares(total, info.world_size)]  # [rank][part]
             self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(losses["loss"]).backward()
+            start = 0
+            for part in range(A):  # train.accumulate micro-batches per rank, one optimiser step
+                B = micro[info.rank][part]
+                piece = batch if A == 1 else slice_batch(batch, start, start + B)
+                start += B
+                gather = None
+                if info.enabled:  # CMA negatives from this micro-batch of every rank
+                    sizes = [micro[r][part] for r in range(info.world_size)]
+                    gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)
+                sync = info.enabled and part < A - 1  # DDP averages the gradients once, after the last part
+                with self.train_model.no_sync() if sync else contextlib.nullcontext():
+                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                        out = self.train_model(piece, checked=True)
+                        losses = self.model.losses(piece, out, gather=gather, checked=True)
+                    # global mean: N * (B_part / B_global) * local mean (DDP divides the sum of gradients by N)
+                    objective = losses["loss"] if (A == 1 and not info.enabled) else \
+                        losses["loss"] * (info.world_size * B / total)
+                    self.scaler.scale(objective).backward()
+                seen += B
+                correct += (out.vqa.logits.argmax(1) == piece["answer"]).sum()
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().double() * B
             if t.grad_clip:
                 self.scaler.unscale_(self.optimizer)
                 torch.nn.utils.clip_grad_norm_(params, t.grad_clip)
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.scheduler.step()
-            B = len(batch["answer"])
-            seen += B
-            correct += int((out.vqa.logits.argmax(1) == batch["answer"]).sum())
-            for name, value in losses.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach()) * B
-            if not math.isfinite(sums["loss"]):
-                raise FloatingPointError(f"epoch {epoch + 1}: the loss is {float(losses['loss'])}; lower train.lr or check the data")
-            bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}", acc=f"{100 * correct / seen:.1f}")
+            if (step + 1) % CHECK_EVERY == 0:  # the only host sync of the loop
+                loss, n = self._check_finite(sums["loss"], seen, epoch)
+                bar.set_postfix(loss=f"{loss / n:.4f}")
         bar.close()
-        return {**{k: v / seen for k, v in sums.items()}, "acc": 100.0 * correct / seen, "n": seen}
+        names = list(sums)
+        totals = torch.stack([sums[k] for k in names] + [correct.double(), torch.tensor(float(seen), dtype=torch.float64,
+                                                                                         device=self.device)])
+        totals = distributed.all_reduce_sum(totals, info).tolist()
+        seen = totals[-1]
+        if not math.isfinite(totals[names.index("loss")]):
+            raise FloatingPointError(f"epoch {epoch + 1}: the mean loss is {totals[names.index('loss')] / seen}; "
+                                     f"lower train.lr or check the data")
+        return {**{k: v / seen for k, v in zip(names, totals)}, "acc": 100.0 * totals[-2] / seen, "n": int(seen)}
+
+    def _check_finite(self, loss_sum: torch.Tensor, seen: int, epoch: int) -> tuple[float, float]:
+        """(loss sum, count) over every rank so far; raises ``FloatingPointError`` when the loss is not finite."""
+        pair = distributed.all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64,
+                                                                                device=loss_sum.device)]), self.dist)
+        loss, n = pair.tolist()
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"epoch {epoch + 1}: the loss is {loss / n}; lower train.lr or check the data")
+        return loss, n
 
     # -- the loop --------------------------------------------------------------------------------
     def fit(self, stop_after: int | None = None) -> list[dict]:
@@ -301,7 +373,7 @@ class Trainer:
             self.close()
 
     def _fit(self, t: TrainConfig, stop_after: int | None) -> list[dict]:
-        if self.run_dir is not None:
+        if self.run_dir is not None and self.dist.is_main:
             config_yaml = yaml.safe_dump(to_dict(self.run_config), sort_keys=False).encode()
             path = self.run_dir / CONFIG_FILE
             if not path.is_file() or path.read_bytes() != config_yaml:
@@ -335,13 +407,14 @@ class Trainer:
         record = {"epoch": self.epoch, "lr_start": lr, "train": train_stats, "val": scores, "selected": improved,
                   "select_metric": t.select_metric, "seconds": time.perf_counter() - start}
         self.history.append(json.loads(json.dumps(json_clean(record))))  # plain data, as metrics.jsonl holds it
-        if self.run_dir is not None:  # last.pt is the commit; best.pt and metrics.jsonl follow from it
-            self._write(self.run_dir / "last.pt", self._state())
+        if self.run_dir is not None and self.dist.is_main:  # last.pt is the commit; best.pt and metrics.jsonl follow
+            self._write(self.run_dir / "last.pt", self._state())  # rank 0 writes; the others wait at the barrier
             self.committed = self.epoch
             runfolder.fault_point("after-last-checkpoint", self.epoch)
             if improved:
                 self._write(self.run_dir / "best.pt", self._best_state(self.model.state_dict(), self.epoch, value))
             self._write(self.run_dir / METRICS_FILE, runfolder.metrics_bytes(self.history))
+        distributed.barrier(self.dist)
         row = (scores or {}).get(t.select_readout, {})
         self.log(f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f}"
                  + (f" | val Acc@QA {scores['qa_acc']:.2f}" if scores else "")

@@ -9,6 +9,11 @@
 #   nextgqa/{train,val,test}.csv, gsub_{val,test}.json, frame2time_{val,test}.json
 #   features/CLIPL/CLIPL_I_{train,val,test}.h5
 #
+# Several GPUs of one machine: NPROC=4 runs the training step with torchrun (data-parallel, NCCL; the
+# global batch stays train.batch_size = 64, split over the GPUs; only rank 0 writes the run folder):
+#   torchrun --nproc-per-node 4 -m cra train --config nextgqa --run-dir runs/nextgqa
+# (under torchrun write --run-dir: torchrun's own parser would take --run for its --run-path).
+#
 # Times: none measured yet (the sessions that wrote this had no GPU); `python -m cra train` prints
 # each epoch's time in metrics.jsonl ("seconds"), so the first run records them.
 #
@@ -18,6 +23,7 @@
 set -euo pipefail
 
 PY=${PY:-python}
+NPROC=${NPROC:-1}                      # GPUs for the training step (torchrun when > 1)
 : "${CRA_DATA_DIR:?set CRA_DATA_DIR to the data root}"
 export CRA_DATA_DIR
 RUN=${RUN:-runs/nextgqa}
@@ -62,14 +68,18 @@ fi
 # 4. Training: 30 epochs, batch 64, Adam (amsgrad) lr 1e-5 with 1 warm-up epoch and linear decay,
 #    float32 as the authors trained (bfloat16: --set train.amp=auto); best.pt is chosen on val Acc@QA
 #    only (the released preset, a second layer --config variants/released_code, also uses its cosine
-#    schedule). Resume an interrupted
-#    run with: python -m cra train --run "$RUN" --resume
+#    schedule). Resume an interrupted run with: python -m cra train --run "$RUN" --resume (the same
+#    command under torchrun, NPROC=N)
 if has_step train; then
+  TRAIN=("$PY" -m cra train)
+  if (( NPROC > 1 )); then
+    TRAIN=("$PY" -m torch.distributed.run --standalone --nproc-per-node "$NPROC" -m cra train)
+  fi
   if [[ -f "$RUN/last.pt" ]]; then
-    $PY -m cra train --run "$RUN" --resume
+    "${TRAIN[@]}" --run-dir "$RUN" --resume
   else
     # shellcheck disable=SC2086
-    $PY -m cra train --config "$CONFIG" --run "$RUN" $SET
+    "${TRAIN[@]}" --config "$CONFIG" --run-dir "$RUN" $SET
   fi
 fi
 

@@ -27,7 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"config layer on top of base (repeatable, in order); packaged: {names}")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one key, e.g. train.epochs=2 (value parsed as YAML; repeatable)")
-    parser.add_argument("--run", type=Path, required=True, help="run folder (config.yaml, metrics.jsonl, checkpoints)")
+    parser.add_argument("--run", "--run-dir", dest="run", type=Path, required=True,
+                        help="run folder (config.yaml, metrics.jsonl, checkpoints); under torchrun write --run-dir "
+                             "(torchrun's own parser takes --run for its --run-path)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from last.pt")
     parser.add_argument("--stop-after", type=int, default=None, metavar="N",
                         help="stop after N epochs of this call (as an interruption would; resume later)")

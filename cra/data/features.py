@@ -102,6 +102,17 @@ class FeatureStore:
                                       f"{key} {wanted!r} (re-extract the features, or change the run's expectation)")
         self._file = None
         self._pid = None
+        self._memory: np.ndarray | None = None  # (N, F, D) after load_into_memory()
+
+    def load_into_memory(self) -> "FeatureStore":
+        """Read every video's frames once (``(N, F, D)`` float32 in RAM); later reads touch no file.
+        ``DataLoader`` workers started by fork share the array."""
+        import h5py
+
+        if self._memory is None:
+            with h5py.File(self.path, "r") as f:
+                self._memory = np.asarray(f[self.dataset][()], dtype=np.float32)
+        return self
 
     def __contains__(self, video_id: str) -> bool:
         return str(video_id) in self.index
@@ -129,6 +140,8 @@ class FeatureStore:
         """All stored frames of a video, ``(F, D)``."""
         if video_id not in self.index:
             raise KeyError(f"{self.path}: no features for video {video_id!r} in dataset 'vid'")
+        if self._memory is not None:
+            return self._memory[self.index[video_id]]
         return np.asarray(self._handle()[self.dataset][self.index[video_id]], dtype=np.float32)
 
     def get(self, video_id: str) -> tuple[np.ndarray, np.ndarray]:

@@ -158,14 +158,25 @@ class CRA(nn.Module):
 
     # ---- forward and loss --------------------------------------------------------------------
 
-    def forward(self, batch: dict) -> CRAOutput:
+    def check_inputs(self, batch: dict) -> None:
+        """The value checks of :meth:`forward` and :meth:`losses` (mask prefix, index ranges), done on the
+        batch where it is (the CPU batch of the loader: no device synchronisation); then pass
+        ``checked=True`` to both."""
+        frames = batch["frames"]
+        check_frame_mask(batch.get("frame_mask"), tuple(frames.shape[:2]), frames.device)
+        for key, texts in (("answer", "qa_texts"), ("question_answer", "question_candidates")):
+            if batch.get(texts) is not None and key in batch:
+                self._index(batch, key, len(batch[texts][0]), batch[key].device)
+
+    def forward(self, batch: dict, checked: bool = False) -> CRAOutput:
+        """``checked``: :meth:`check_inputs` already ran on this batch (only shapes and types are checked here)."""
         frames = batch.get("frames")
         if not torch.is_tensor(frames) or frames.ndim != 3 or not frames.is_floating_point():
             raise ValueError("batch['frames']: expected a float tensor (B, T, D_in)")
         if frames.shape[-1] != self.config.feature_dim:
             raise ValueError(f"batch['frames']: feature size {frames.shape[-1]}, config.feature_dim={self.config.feature_dim}")
         B, T, _ = frames.shape
-        mask = check_frame_mask(batch.get("frame_mask"), (B, T), frames.device)
+        mask = check_frame_mask(batch.get("frame_mask"), (B, T), frames.device, full=not checked)
         for key in ("qa_texts", "question_candidates"):
             if key in batch and len(batch[key]) != B:
                 raise ValueError(f"batch[{key!r}]: {len(batch[key])} samples, frames has {B}")
@@ -184,7 +195,7 @@ class CRA(nn.Module):
         vq = None
         if has_vq:
             questions = embs[1]  # (B, K_q, D)
-            true_q = self._index(batch, "question_answer", questions.shape[1], questions.device)
+            true_q = self._index(batch, "question_answer", questions.shape[1], questions.device, checked)
             l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
             # released: the VQ pass runs the video encoder again (its own dropout mask; the same in eval)
             vq_states = frame_states if self.config.shared_backbone_pass else self.backbone(frames, mask)
@@ -192,25 +203,28 @@ class CRA(nn.Module):
         return CRAOutput(vqa, vq, frame_states, mask)
 
     @staticmethod
-    def _index(batch: dict, key: str, size: int, device) -> torch.Tensor:
+    def _index(batch: dict, key: str, size: int, device, checked: bool = False) -> torch.Tensor:
         idx = batch.get(key)
         if not torch.is_tensor(idx) or idx.dtype != torch.long or idx.ndim != 1:
             raise ValueError(f"batch[{key!r}]: expected a long tensor (B,)")
-        if bool(((idx < 0) | (idx >= size)).any()):
+        if not checked and bool(((idx < 0) | (idx >= size)).any()):
             raise ValueError(f"batch[{key!r}]: indices must lie in [0, {size}), got {idx.tolist()}")
         return idx.to(device)
 
-    def losses(self, batch: dict, out: CRAOutput) -> dict:
-        """{"loss", "loss_vqa", "loss_vq", "loss_cma", "cma_vqa", "cma_vq", ...}: scalars."""
+    def losses(self, batch: dict, out: CRAOutput, gather=None, checked: bool = False) -> dict:
+        """{"loss", "loss_vqa", "loss_vq", "loss_cma", "cma_vqa", "cma_vq", ...}: scalars (means over the batch).
+
+        ``gather(x) -> (x of the global batch, offset of these rows)``: CMA negatives from every
+        process's batch (:func:`cra.distributed.gather_with_grad`); each term stays a mean over these rows."""
         cfg = self.config
         B = out.vqa.logits.shape[0]
         rows = torch.arange(B, device=out.vqa.logits.device)
-        answer = self._index(batch, "answer", out.vqa.logits.shape[1], rows.device)
+        answer = self._index(batch, "answer", out.vqa.logits.shape[1], rows.device, checked)
         result = {"loss_vqa": F.cross_entropy(out.vqa.logits, answer)}
         total = cfg.weight_vqa * result["loss_vqa"]
         passes = [("vqa", out.vqa, answer)]
         if out.vq is not None:
-            true_q = self._index(batch, "question_answer", out.vq.logits.shape[1], rows.device)
+            true_q = self._index(batch, "question_answer", out.vq.logits.shape[1], rows.device, checked)
             result["loss_vq"] = F.cross_entropy(out.vq.logits, true_q)
             total = total + cfg.weight_vq * result["loss_vq"]
             passes.append(("vq", out.vq, true_q))
@@ -218,7 +232,7 @@ class CRA(nn.Module):
             cma_total = 0.0
             for name, p, target in passes:
                 parts = cma_loss(p.text_emb[rows, target], p.v_final, cfg.temperature, cfg.cma_directions,
-                                 cfg.cma_negatives, cfg.cma_num_negatives)
+                                 cfg.cma_negatives, cfg.cma_num_negatives, gather=gather)
                 result[f"cma_{name}"] = parts["total"]
                 for direction, value in parts.items():
                     if direction != "total":
