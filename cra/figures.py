@@ -35,7 +35,7 @@ ARCHITECTURE_BLOCKS: tuple[Block, ...] = (
     Block("frames", 0, 0, "frame features", r"$V$: $T \times D_{in}$ (CLIP)", "frames", "input"),
     Block("temporal", 1, 0, "temporal encoder", r"$\bar x_i$", "cra.model.backbone.TemporalEncoder", "backbone"),
     Block("gsg", 2, 1, "GSG", r"$g_i,\ w^0,\ w \propto k_\sigma * w^0$", "cra.model.gsg.GSG", "gsg"),
-    Block("readout", 3, 1, "interval read-outs", r"$\Phi_a, \Phi_b, \Phi_c \to t^*$", "cra.model.gsg.posthoc_readout", "output"),
+    Block("readout", 3, 1, "interval read-outs", r"$\Phi_a, \Phi_b, \Phi_c \to t^*$", "cra.readouts.interval_readouts", "output"),
     Block("pool", 2, 0, "pooling", "$M$: $v_t = W_p \\sum_i w_i \\bar x_i$\n$X$: $\\bar v = W_p\\,\\mathrm{mean}_i\\,\\bar x_i$", "pool_proj", "backbone"),
     Block("frontdoor", 3, 0, "front-door (ECI)", r"$m' = \mathrm{LN}(m + W_o[h_1; h_2])$", "cra.model.causal.FrontDoor", "eci"),
     Block("answer", 4, 0, "answer scores", r"$\langle l_k, W_a m' \rangle \to a^*$", "answer_proj", "output"),
