@@ -18,7 +18,7 @@ from cra.cli import main
 from cra.confounders import load_confounders
 from cra.data import collate
 from cra.data.features import feature_path
-from cra.data.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
+from cra.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
 from cra.experiments import ablation
 from cra.model import RELEASED_CODE
 from cra.model.gsg import GSG, AttentionPooling

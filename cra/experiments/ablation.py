@@ -2,7 +2,7 @@ r"""The CRA ablation study and the confounder-strength sweep on the synthetic wo
 
 What it does (``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v]``):
 
-1. Writes the synthetic world (:mod:`cra.data.synthetic`, the documented default parameters; only the
+1. Writes the synthetic world (:mod:`cra.synthetic`, the documented default parameters; only the
    split sizes differ in fast mode) and builds its confounder dictionaries ``Z_l`` and ``X_hat`` from
    the **train split** with :mod:`cra.confounders` (semantic graphs of the train QA pairs and k-means
    over the train frames, ``K = clusters`` entries each).
@@ -137,7 +137,7 @@ class StudyConfig:
             raise ValueError("study: threads, jobs and clusters must be >= 1")
 
     def world_config(self, **strengths):
-        from cra.data.synthetic import WorldConfig
+        from cra.synthetic import WorldConfig
 
         return WorldConfig().with_overrides({**self.world, **strengths})
 
@@ -204,7 +204,7 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
     import torch
 
     from cra.confounders import BuildConfig, build_confounders, save_confounders
-    from cra.data.synthetic import make_world
+    from cra.synthetic import make_world
     from cra.text.encoders import build_text_encoder
 
     world = make_world(Path(root) / "world", seed, world_config, overwrite=True)
@@ -225,7 +225,7 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
 def blind_copy(world: Path, out: Path) -> Path:
     """The same world with every frame feature set to 0: a model trained on it sees only the text."""
     from cra.data.features import FEAT_TYPE, feature_path, write_feature_file
-    from cra.data.synthetic import SPLITS
+    from cra.synthetic import SPLITS
     import h5py
 
     out = Path(out)
@@ -259,7 +259,7 @@ _TRUTH_CACHE: dict[str, dict] = {}
 
 
 def _truth(world: str, split: str) -> dict:
-    from cra.data.synthetic import load_truth
+    from cra.synthetic import load_truth
 
     key = f"{world}::{split}"
     if key not in _TRUTH_CACHE:
@@ -273,14 +273,14 @@ def faithfulness(qa: Mapping[str, Mapping], weights: Mapping[str, Sequence[float
 
     * ``mass_evidence`` / ``mass_distractor`` / ``mass_decoy``: mean share of the frame weights ``w`` on
       the evidence, on the distractor (questions that have one) and on decoys
-      (:func:`cra.data.synthetic.weight_mass`); uniform weights give the frames' share of the video.
+      (:func:`cra.synthetic.weight_mass`); uniform weights give the frames' share of the video.
     * ``right_on_evidence`` / ``right_on_distractor`` / ``right_elsewhere``: shares of all questions
       answered right with the span on the evidence (IoP >= 0.5), on the distractor (right for the wrong
-      reason) or neither (:func:`cra.data.synthetic.grounding_outcomes`).
+      reason) or neither (:func:`cra.synthetic.grounding_outcomes`).
     * ``follows_word`` / ``follows_scene``: among questions whose word (scene) shortcut points to a
       wrong candidate, the share answered with that candidate (chance: 20 %).
     """
-    from cra.data.synthetic import grounding_outcomes, weight_mass
+    from cra.synthetic import grounding_outcomes, weight_mass
 
     correct = {k: v["prediction"] == v["answer"] for k, v in qa.items()}
     mass = weight_mass(weights, truth)
@@ -359,7 +359,7 @@ def random_spans(qa: Mapping[str, Any], frame2time: Mapping[str, Sequence[float]
 def _random_span_rows(world: Path, answers: dict, seed: int, readouts: Sequence[str]) -> dict[str, dict]:
     """Random spans with CRA's answers; uniform frame weights for the weight masses."""
     from cra.data.nextgqa import read_frame2time, read_gsub, read_qa_csv
-    from cra.data.synthetic import NUM_FRAMES, split_paths
+    from cra.synthetic import NUM_FRAMES, split_paths
     from cra.train import SplitData
 
     rows = {}

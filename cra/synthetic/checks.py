@@ -33,7 +33,7 @@ def measure_confounding(root: Path | str) -> list[dict]:
 
     Columns: ``P(A=word partner)`` = share of questions whose answer is the action paired with the
     subject word of the question; ``P(A=scene partner)`` the same for the scene decoded from the
-    features (argmax over scene vectors of the time-averaged frame); ``expected``: :func:`expected_alignment`;
+    features (the scene with the largest least-squares amount in the time-averaged frame); ``expected``: :func:`expected_alignment`;
     ``P(A=action(Z))`` = share of answers that are the situation's own action (truth), beside
     ``answer_prob``; ``scene decoded`` = share of videos whose decoded scene is the
     true one; ``distractor`` = share of questions whose answer's action is detected (least-squares
@@ -50,7 +50,6 @@ def measure_confounding(root: Path | str) -> list[dict]:
     vocab = meta["vocabulary"]
     partners = meta["partners"]
     concepts = {name: np.asarray(meta["concepts"][name], dtype=np.float64) for name in ("action", "entity", "scene")}
-    scene_vecs = concepts["scene"]  # (S, D)
     # Least-squares read-out of every concept's amount in a frame: frames @ pinv(M), M = all concepts.
     readout = np.linalg.pinv(np.concatenate([concepts["action"], concepts["entity"], concepts["scene"]]))  # (D, C+E+S)
     rows = []
@@ -68,7 +67,8 @@ def measure_confounding(root: Path | str) -> list[dict]:
                 raise ValueError(f"{paths['qa']}: row {r.row}: question {r.question!r} does not follow the world's template")
             word_ok = partners["word"].get(match["entity"]) == answer
             frames, _ = store.get(r.video_id)  # (T, D)
-            scene = vocab["scenes"][int(np.argmax(scene_vecs @ frames.mean(axis=0)))]
+            amounts = frames @ readout  # (T, C+E+S) amount of every concept in every frame
+            scene = vocab["scenes"][int(np.argmax(amounts.mean(axis=0)[-len(vocab["scenes"]):]))]
             scene_ok = partners["scene"].get(scene) == answer
             word_hits += word_ok
             scene_hits += scene_ok
@@ -79,7 +79,7 @@ def measure_confounding(root: Path | str) -> list[dict]:
             first, last = entry["evidence_frames"]
             outside = np.ones(NUM_FRAMES, dtype=bool)
             outside[first:last + 1] = False
-            amount = (frames @ readout)[:, vocab["actions"].index(answer)]  # (T,) of the answer's action
+            amount = amounts[:, vocab["actions"].index(answer)]  # (T,) of the answer's action
             present = outside & (amount > 0.5 * config.action_scale)
             distractor += _longest_run(present) >= config.min_distractor_frames
             distractor_truth += bool(entry["distractor_frames"])
