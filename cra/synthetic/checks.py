@@ -49,9 +49,7 @@ def measure_confounding(root: Path | str) -> list[dict]:
     config: WorldConfig = meta["world_config"]
     vocab = meta["vocabulary"]
     partners = meta["partners"]
-    concepts = {name: np.asarray(meta["concepts"][name], dtype=np.float64) for name in ("action", "entity", "scene")}
-    # Least-squares read-out of every concept's amount in a frame: frames @ pinv(M), M = all concepts.
-    readout = np.linalg.pinv(np.concatenate([concepts["action"], concepts["entity"], concepts["scene"]]))  # (D, C+E+S)
+    readout = concept_readout(meta)  # (D, C+E+S)
     rows = []
     for split in SPLITS:
         paths = split_paths(root, split)
@@ -103,6 +101,47 @@ def measure_confounding(root: Path | str) -> list[dict]:
     return rows
 
 
+def concept_readout(meta: Mapping) -> np.ndarray:
+    """Least-squares read-out of every concept's amount in a frame, ``frames @ pinv(M)`` with M the
+    stacked action, entity and scene vectors of ``world.json``: (D, C+E+S)."""
+    concepts = [np.asarray(meta["concepts"][name], dtype=np.float64) for name in ("action", "entity", "scene")]
+    return np.linalg.pinv(np.concatenate(concepts))
+
+
+def reader_accuracy(root: Path | str, split: str) -> dict[str, float]:
+    """Acc@QA (percent) of two readers that know the concept vectors, on ``split``: is the signal there?
+
+    ``ideal``: the frames where the question's subject is seen (its least-squares amount above half its
+    scale; the whole video if none), then the candidate whose action is most present in them.
+    ``whole video``: the candidate whose action is most present in the mean frame, leaving out the
+    action the question names: what a reader that does not ground can do.
+    """
+    from cra.data.features import FeatureStore
+    from cra.data.nextgqa import read_qa_csv
+
+    meta = load_world(root)
+    config: WorldConfig = meta["world_config"]
+    vocab = meta["vocabulary"]
+    readout = concept_readout(meta)
+    c = len(vocab["actions"])
+    paths = split_paths(root, split)
+    store = FeatureStore(paths["features"], feature_dim=None)
+    hits = {"ideal": 0, "whole video": 0}
+    records = read_qa_csv(paths["qa"]).records
+    for r in records:
+        amounts = store.get(r.video_id)[0] @ readout  # (T, C+E+S)
+        match = QUESTION_RE.match(r.question)
+        subject = amounts[:, c + vocab["entities"].index(match["entity"])]  # (T,)
+        seen = subject > 0.5 * config.entity_scale
+        on_subject = amounts[seen if seen.any() else slice(None), :c].mean(axis=0)  # (C,)
+        whole = amounts[:, :c].mean(axis=0)  # (C,)
+        named = {a for a, phrase in zip(vocab["actions"], vocab["action_phrases"]) if match["reference"].endswith(phrase)}
+        cand = [vocab["actions"].index(a) for a in r.candidates]
+        hits["ideal"] += int(np.argmax(on_subject[cand])) == r.answer
+        hits["whole video"] += int(np.argmax([-np.inf if vocab["actions"][a] in named else whole[a] for a in cand])) == r.answer
+    return {name: 100.0 * h / max(len(records), 1) for name, h in hits.items()}
+
+
 def _longest_run(flags: np.ndarray) -> int:
     best = run = 0
     for flag in flags:
@@ -142,7 +181,3 @@ def print_confounding(root: Path | str) -> list[dict]:
     rows = measure_confounding(root)
     print(format_confounding(rows))
     return rows
-
-
-# --------------------------------------------------------------------------------------------
-# The SCM as a graph, and its drawing
