@@ -6,8 +6,8 @@ applied on top of the ones before. :func:`load_layers` does it for any schema; t
 * :class:`RunConfig` (``python -m cra train``): sections ``data``, ``model`` =
   :class:`cra.model.config.CRAConfig`, ``train``, ``eval``; :func:`load_run_config`;
 * :class:`cra.study.plan.StudyConfig` (``python -m cra ablation``), whose ``world`` holds
-  overrides of :class:`cra.data.synthetic.WorldConfig` (:func:`overrides_of`);
-* :class:`cra.data.synthetic.WorldConfig` (``make-synthetic``) and :class:`cra.confounders.BuildConfig`
+  overrides of :class:`cra.synthetic.WorldConfig` (:func:`overrides_of`);
+* :class:`cra.synthetic.WorldConfig` (``make-synthetic``) and :class:`cra.confounders.BuildConfig`
   (``build-confounders``).
 
 Layers of a run config:

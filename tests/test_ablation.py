@@ -21,7 +21,7 @@ from cra.config import ConfigError
 from cra.confounders import load_confounders
 from cra.data import collate, question_key, split_key
 from cra.data.features import feature_path
-from cra.data.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
+from cra.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
 from cra.model import RELEASED_CODE
 from cra.model.gsg import GSG, AttentionPooling
 

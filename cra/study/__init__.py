@@ -2,7 +2,7 @@ r"""The CRA ablation study and the confounder-strength sweep on the synthetic wo
 
 What it does (``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v]``):
 
-1. Writes the synthetic world (:mod:`cra.data.synthetic`, the documented default parameters; only the
+1. Writes the synthetic world (:mod:`cra.synthetic`, the documented default parameters; only the
    split sizes differ in fast mode) and builds its confounder dictionaries ``Z_l`` and ``X_hat`` from
    the **train split** with :mod:`cra.confounders` (semantic graphs of the train QA pairs and k-means
    over the train frames, ``K = clusters`` entries each).

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from cra.config import (PACKAGED_CONFIGS, ConfigError, check_values, from_dict, load_layers, load_run_config,
                         overrides_of, packaged_names)
-from cra.data.synthetic import WorldConfig
+from cra.synthetic import WorldConfig
 from cra.metrics import METRIC_KEYS
 from cra.readouts import READOUTS
 
