@@ -92,6 +92,8 @@ class DataConfig:
     same_video_prob: float = 0.3  # VQ negatives drawn from the same video
     num_workers: int = 0
     limit: int | None = None  # use only the first N questions of each split (quick runs)
+    reweight: str = "none"  # study option (cra.data.adjust): resample train by inverse propensity of "scene"
+    #                         (a synthetic world's true scene) or "xhat" (frame-cluster proxy, needs X_hat)
 
 
 @dataclass

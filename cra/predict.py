@@ -56,26 +56,33 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
     """Answers, per-frame weights ``w`` and spans (seconds) of every read-out for every question.
 
     Returns ``{"qa": {key: {"prediction", "answer"}}, "weights": {key: [T floats]},
-    "spans": {readout: {key: [start, end]}}}`` (spans only when the split has frame times).
+    "spans": {readout: {key: [start, end]}}, "diagnostics": {...}}`` (spans only when the split has
+    frame times; diagnostics: :mod:`cra.diagnostics`, mass on the evidence when the split has gsub).
     """
     from tqdm.auto import tqdm
 
     from cra.data import make_loader
+    from cra.diagnostics import Diagnostics, recording
 
     enabled, dtype, _ = autocast_settings(config.train.amp, device)
     model.eval()
     out = {"qa": {}, "weights": {}, "spans": {r: {} for r in config.eval.readouts}}
     loader = make_loader(split.dataset, batch_size=config.eval.batch_size, shuffle=False,
                          num_workers=config.data.num_workers)
+    diagnostics = Diagnostics()
     for batch in tqdm(loader, desc=f"eval {split.name}", disable=not progress, leave=False, file=sys.stderr):
-        inputs = to_device({k: batch[k] for k in ("frames", "frame_mask", "qa_texts")}, device)  # VQA pass only
-        with torch.autocast(device.type, dtype=dtype, enabled=enabled):
+        keys = ("frames", "frame_mask", "qa_texts", *(("evidence_mask",) if "evidence_mask" in batch else ()))
+        inputs = to_device({k: batch[k] for k in keys}, device)  # VQA pass only
+        with torch.autocast(device.type, dtype=dtype, enabled=enabled), recording(model, diagnostics):
             result = model(inputs)
+        times = None
+        if split.frame2time is not None:
+            times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float32, device=device)
+        diagnostics.update(model, result, inputs.get("evidence_mask", _evidence(split, batch, times)))
         prediction = result.vqa.logits.float().argmax(1).cpu()
         w = result.vqa.w.float()  # (B, T)
         spans = {}
-        if split.frame2time is not None:
-            times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float32, device=device)
+        if times is not None:
             spans = {r: s.cpu() for r, s in read_out(model, w, times, inputs["frame_mask"], config.eval.readouts).items()}
         w = w.cpu()
         for b, key in enumerate(batch["key"]):
@@ -83,7 +90,19 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
             out["weights"][key] = w[b].tolist()
             for r, s in spans.items():
                 out["spans"][r][key] = s[b].tolist()
+    out["diagnostics"] = diagnostics.summary()
     return out
+
+
+def _evidence(split: SplitData, batch: dict, times: torch.Tensor | None) -> torch.Tensor | None:
+    """(B, T) bool: frames inside the question's gsub segments, when the split has spans and times."""
+    if split.gsub is None or times is None:
+        return None
+    evidence = torch.zeros(times.shape, dtype=torch.bool, device=times.device)
+    for b, (video, qid) in enumerate(zip(batch["video_id"], batch["qid"])):
+        for start, end in split.gsub.get(video, {}).get("location", {}).get(qid, ()):
+            evidence[b] |= (times[b] >= start) & (times[b] <= end)
+    return evidence
 
 
 def score_predictions(predictions: dict, split: SplitData) -> dict:
@@ -91,6 +110,8 @@ def score_predictions(predictions: dict, split: SplitData) -> dict:
     qa = predictions["qa"]
     correct = {k: v["prediction"] == v["answer"] for k, v in qa.items()}
     scores = {"qa_acc": 100.0 * sum(correct.values()) / max(1, len(correct)), "n": len(correct)}
+    if predictions.get("diagnostics"):
+        scores["diagnostics"] = predictions["diagnostics"]
     if split.gsub is None:
         return scores
     for readout, spans in predictions["spans"].items():

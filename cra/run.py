@@ -141,14 +141,45 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
         raise ValueError(f"data.num_frames={d.num_frames} > model.max_frames={config.model.max_frames}")
     dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed)
     gsub = frame2time = None
-    if grounding:
+    if grounding or config.model.needs_evidence:
         gsub = read_gsub(annotations / f"gsub_{split}.json")
         frame2time = read_frame2time(annotations / f"frame2time_{split}.json", num_frames=d.num_frames)
         missing = sorted({r.video_id for r in qa.records} - set(frame2time))
         if missing:
             raise DataFormatError(annotations / f"frame2time_{split}.json", f"video(s) {missing[:5]}",
                                   "absent", f"frame times for every video of {split}.csv")
+    dataset = study_data_options(config, split, dataset, store, gsub, frame2time)
+    if not grounding:
+        gsub = frame2time = None
     return SplitData(split, qa, dataset, gsub, frame2time)
+
+
+def study_data_options(config: RunConfig, split: str, dataset, store, gsub, frame2time):
+    """The study's data options (:mod:`cra.data.adjust`): true evidence in the batches when the model
+    needs it (``model.mediator=true``, ``model.gsg_supervision``), and on the train split the
+    inverse-propensity resampling of ``data.reweight``."""
+    from cra.data.adjust import (REWEIGHT, Resampled, WithEvidence, evidence_masks, propensity_weights, scene_of,
+                                 supervised_keys, xhat_of)
+
+    d, m = config.data, config.model
+    if d.reweight not in REWEIGHT:
+        raise ConfigError(f"data.reweight={d.reweight!r}: expected one of {REWEIGHT}")
+    if m.needs_evidence:
+        masks = evidence_masks(dataset.records, gsub, frame2time, d.num_frames)
+        chosen = supervised_keys(masks, m.gsg_supervision) if split == d.train_split else set()
+        dataset = WithEvidence(dataset, masks, chosen)
+    if split == d.train_split and d.reweight != "none":
+        records = dataset.records
+        answers = [r.candidates[r.answer] for r in records]
+        if d.reweight == "scene":
+            proxies = scene_of(records, data_root(config) / d.annotations / f"truth_{split}.json")
+        else:
+            X_hat = load_dictionaries(replace(config, model=replace(m, use_frontdoor=True))).get("X_hat")
+            if X_hat is None:
+                raise ConfigError("data.reweight=xhat needs data.confounders with an X_hat dictionary")
+            proxies = xhat_of(records, store, X_hat)
+        dataset = Resampled(dataset, propensity_weights(answers, proxies))
+    return dataset
 
 
 # --------------------------------------------------------------------------------------------
