@@ -156,7 +156,7 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
 
 def study_data_options(config: RunConfig, split: str, dataset, store, gsub, frame2time):
     """The study's data options (:mod:`cra.data.adjust`): true evidence in the batches when the model
-    needs it (``model.mediator=true``, ``model.gsg_supervision``), and on the train split the
+    needs it (``model.mediator=true_evidence``, ``model.gsg_supervision``), and on the train split the
     inverse-propensity resampling of ``data.reweight``."""
     from cra.data.adjust import (REWEIGHT, Resampled, WithEvidence, evidence_masks, propensity_weights, scene_of,
                                  supervised_keys, xhat_of)

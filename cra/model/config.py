@@ -79,7 +79,7 @@ class CRAConfig:
     # --- study options (issue 14; beyond the paper's single setting, see each comment) ---
     backdoor_mode: str = "conditional"  # "conditional": query-conditioned attention + log P(z) (paper; estimates
     #                                     P(z | l)); "prior": textbook NWGM, E_{P(z)}[z], the same vector for every l
-    mediator: str = "learned"  # front-door mediator v_t from: "learned" grounding (GSG), "true" evidence frames
+    mediator: str = "learned"  # front-door mediator v_t from: "learned" grounding (GSG), "true_evidence" frames
     #                            (batch["evidence_mask"]), "whole_video" (mean of all frames)
     gaussian_mask: bool = False  # NG+ grounding (NExT-GQA baseline): a learned Gaussian mask times attention
     gaussian_mask_sigma: float = 9.0  # NG+: width divisor (official default 9)
@@ -90,7 +90,7 @@ class CRAConfig:
         choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
                        cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
                        frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
-                       backdoor_mode=("conditional", "prior"), mediator=("learned", "true", "whole_video"))
+                       backdoor_mode=("conditional", "prior"), mediator=("learned", "true_evidence", "whole_video"))
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
@@ -107,7 +107,7 @@ class CRAConfig:
     @property
     def needs_evidence(self) -> bool:
         """Whether batches must carry ``evidence_mask`` (the true mediator, or supervised grounding)."""
-        return self.mediator == "true" or self.gsg_supervision > 0
+        return self.mediator == "true_evidence" or self.gsg_supervision > 0
 
     @property
     def gcn_out(self) -> int:

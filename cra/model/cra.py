@@ -13,7 +13,7 @@ key                      type / shape                meaning
 ``question_candidates``  B lists of K_q str, opt.    the true question and K_q - 1 negative questions
 ``question_answer``      long (B,), with the above   index of the true question among them
 ``frame_times``          float (B, T), optional      frame timestamps in seconds (for :mod:`cra.readouts`)
-``evidence_mask``        bool (B, T), optional       true evidence frames (``mediator="true"``, supervision)
+``evidence_mask``        bool (B, T), optional       true evidence frames (``mediator="true_evidence"``, supervision)
 ``evidence_supervised``  bool (B,), optional         which questions' spans supervise w (``gsg_supervision``)
 =======================  ==========================  ===========================================
 
@@ -148,9 +148,9 @@ class CRA(nn.Module):
         mode = self.config.mediator
         if mode == "learned":
             return self.grounding(frame_states, l_global, frame_mask)
-        if mode == "true":
+        if mode == "true_evidence":
             if evidence is None:
-                raise ValueError("model.mediator='true' needs batch['evidence_mask'] (B, T) of the true evidence frames")
+                raise ValueError("model.mediator=true_evidence needs batch['evidence_mask'] (B, T) of the true evidence frames")
             e = (evidence & frame_mask).to(frame_states.dtype)  # (B, T)
             if bool((e.sum(1) == 0).any()):
                 raise ValueError("batch['evidence_mask']: a question has no evidence frame")
