@@ -9,7 +9,7 @@ from typing import Sequence
 
 from cra.study.plan import VARIANTS, study_config
 from cra.study.report import json_bytes
-from cra.study.run import run_config_dict
+from cra.study.run import run_config_dict, variant_settings
 
 __all__ = ["StaleResultsError", "load_results"]
 
@@ -44,11 +44,14 @@ def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
     study = study_config(meta["command_mode"], overrides)
     current = {"study": asdict(study), "world": asdict(study.world_config()), "readout": study.readout,
                "variants": {v: VARIANTS[v].doc for v in study.variants},
+               "variant_settings": variant_settings(study.variants),
                "run_config_example": run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study)}
     current = json.loads(json_bytes(current))
     diffs = _differences({k: meta.get(k, "<absent>") for k in current}, current)
     if diffs:
         raise StaleResultsError(f"{folder}: saved with other settings than the current code's "
                                 f"`--mode {meta['command_mode']}`; rerun the study. Differences:\n  " + "\n  ".join(diffs))
-    return {"summary": loaded["results.json"]["summary"], "runs": loaded["results.json"]["runs"],
-            "sweep": loaded["sweep.json"]["summary"], "sweep_runs": loaded["sweep.json"]["runs"], "meta": meta}
+    results = loaded["results.json"]
+    return {"summary": results["summary"], "runs": results["runs"], "sweep": loaded["sweep.json"]["summary"],
+            "sweep_runs": loaded["sweep.json"]["runs"], "meta": meta, "preconditions": results.get("preconditions", []),
+            "gap": results.get("gap", []), "readers": results.get("readers", {})}

@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from cra.data.keys import split_key
-from cra.study.plan import METRICS, SPLITS
+from cra.study.plan import DIAG, METRICS, SPLITS
 
 __all__ = ["faithfulness", "split_rows", "random_spans", "random_span_rows", "cached_truth"]
 
@@ -71,6 +71,8 @@ def split_rows(predictions: dict, data, truth: dict) -> dict[str, dict]:
     for readout, spans in predictions["spans"].items():
         row = {k: scores[readout][k] for k in METRICS}
         row.update(faithfulness(predictions["qa"], predictions["weights"], spans, candidates, truth))
+        diagnostics = predictions.get("diagnostics", {})  # cra.diagnostics; a switched-off part has none
+        row.update({k: diagnostics.get(k, math.nan) for k in DIAG})
         rows[readout] = row
     return rows
 
