@@ -25,7 +25,7 @@ from cra.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as loa
 from cra.model import RELEASED_CODE
 from cra.model.gsg import GSG, AttentionPooling
 
-TINY = ["world.train_videos=24", "world.val_videos=8", "world.test_id_videos=8", "world.test_ood_videos=8",
+TINY = ["world.train_videos=24", "world.val_videos=8", "world.val_ood_videos=8", "world.test_id_videos=8", "world.test_ood_videos=8",
         "clusters=4", "train.epochs=1", "train.batch_size=8", "seeds=[0]"]
 
 
@@ -65,7 +65,7 @@ def test_tiny_study_writes_every_file_with_the_expected_columns(tmp_path):
         argv += ["--set", item]
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(ablation.OUTPUT_FILES)
-    stats = [f"{c}_{s}" for c in ablation.METRICS + ablation.FAITH for s in ("mean", "std")]
+    stats = [f"{c}_{s}" for c in ablation.METRICS + ablation.FAITH + ablation.DIAG for s in ("mean", "std")]
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["variant", "split", "readout", "seeds", *stats]
@@ -160,7 +160,16 @@ EXPECTED = {
     "no_frontdoor": dict(gsg=True, smoothing=True, backdoor=True, frontdoor=False, cma=True),
     "released_code": dict(gsg=True, smoothing=True, backdoor=False, frontdoor=True, cma=True),
     "blind": dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True),
+    "ng_plus": dict(gsg=False, smoothing=False, backdoor=False, frontdoor=False, cma=False),
+    **{v: dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True)
+       for v in ("ceiling", "true_grounding", "whole_video", "backdoor_prior", "reweight_scene", "reweight_xhat",
+                 "gsg_supervised")},
 }
+#: the one setting each study option changes (on top of CRA)
+OPTION = {"ng_plus": ("model", "gaussian_mask", True), "true_grounding": ("model", "mediator", "true_evidence"),
+          "whole_video": ("model", "mediator", "whole_video"), "backdoor_prior": ("model", "backdoor_mode", "prior"),
+          "reweight_scene": ("data", "reweight", "scene"), "reweight_xhat": ("data", "reweight", "xhat"),
+          "gsg_supervised": ("model", "gsg_supervision", 0.25), "blind": ("train", "text_mode", "finetune")}
 
 
 @pytest.mark.parametrize("variant", list(ablation.VARIANTS))
@@ -170,10 +179,13 @@ def test_each_variant_switches_off_its_part(variant, tiny_world, tiny_study):
     assert parts(model) == EXPECTED[variant]
     if isinstance(model.grounding, AttentionPooling):
         assert not any(n.startswith("grounding.") for n, _ in model.named_parameters())
+    if variant in OPTION:
+        section, key, value = OPTION[variant]
+        assert getattr(getattr(config, section), key) == value
     if variant == "released_code":
         assert {k: getattr(config.model, k) for k in RELEASED_CODE} == RELEASED_CODE
         assert model.frontdoor.mode == "batch" and model.grounding.renorm == "softmax"
-    elif variant != "posthoc":
+    elif variant not in ("posthoc", "ng_plus"):
         assert config.model.frontdoor_mode == "in_sample" and config.model.renorm == "l1"
     # the dictionaries in the model are the world's, not random ones
     dictionaries = load_confounders(conf)
