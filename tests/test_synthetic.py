@@ -149,7 +149,7 @@ def test_confounder_strengths_are_measured_as_configured(tmp_path, lang, vis, la
     rows = {r["split"]: r for r in synthetic.measure_confounding(root)}
     for split, row in rows.items():
         s_l, s_v = config.strengths(split)
-        assert row["expected (word)"] == pytest.approx(synthetic.expected_alignment(s_l, 8, 8, config.answer_prob))
+        assert row["expected (word)"] == pytest.approx(synthetic.expected_alignment(s_l, config.num_entities, config.num_actions, config.answer_prob))
         assert binomial_ok(row["P(A=action(Z))"], config.answer_prob, row["n"]), row  # A ~ P(A | Z)
         assert binomial_ok(row["P(A=word partner)"], row["expected (word)"], row["n"]), row
         assert binomial_ok(row["P(A=scene partner)"], row["expected (scene)"], row["n"]), row

@@ -53,11 +53,11 @@ class WorldConfig:
     test_id_videos: int = field(default=300, metadata=_doc("videos in test-id (confounded like train)"))
     test_ood_videos: int = field(default=300, metadata=_doc("videos in test-ood (confounders broken/reversed)"))
     # vocabulary
-    num_actions: int = field(default=8, metadata=_doc(f"actions = answers = situations C ({NUM_CANDIDATES}..{len(ACTIONS)})"))
-    num_entities: int = field(default=8, metadata=_doc(f"entities, >= num_actions (<= {len(ENTITIES)})"))
-    num_scenes: int = field(default=8, metadata=_doc(f"scenes, >= num_actions (<= {len(SCENES)})"))
+    num_actions: int = field(default=6, metadata=_doc(f"actions = answers = situations C ({NUM_CANDIDATES}..{len(ACTIONS)})"))
+    num_entities: int = field(default=6, metadata=_doc(f"entities, >= num_actions (<= {len(ENTITIES)})"))
+    num_scenes: int = field(default=6, metadata=_doc(f"scenes, >= num_actions (<= {len(SCENES)})"))
     # mechanism of the answer
-    answer_prob: float = field(default=0.8, metadata=_doc("P(A = action(Z) | Z); else A is uniform over the other actions"))
+    answer_prob: float = field(default=0.8, metadata=_doc("P(A = action(Z)) given Z; else A is uniform over the other actions"))
     # time
     events_per_video: int = field(default=3, metadata=_doc("events per video (>= 2: the question names a neighbour)"))
     min_event_frames: int = field(default=4, metadata=_doc("shortest event, frames"))
