@@ -157,7 +157,7 @@ class RunConfig:
 # Files and overrides
 # --------------------------------------------------------------------------------------------
 #: Sub-folders of ``cra/configs`` that hold layers of other schemas than :class:`RunConfig`.
-OTHER_SCHEMA_FOLDERS = ("confounders/", "study/")
+OTHER_SCHEMA_FOLDERS = ("confounders/", "study/", "worlds/")
 
 
 def packaged_names(folder: Path = PACKAGED_CONFIGS) -> list[str]:
