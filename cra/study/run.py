@@ -133,7 +133,7 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         log(f"{len(worlds)} world(s) and their dictionaries from the train split: {time.perf_counter() - t:.1f} s")
 
         jobs, job_keys = [], {}
-        public = asdict(study)
+        public = {k: v for k, v in asdict(study).items() if k != "jobs"}  # parallelism does not change a result
 
         def add_job(world_key, world, conf, variant, seed):
             name = (world_key, variant, seed)
@@ -197,7 +197,7 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         reader_rows = readers(main_world, SPLITS)
 
         wall = time.perf_counter() - start
-        meta = {"command_mode": study.mode, "study": asdict(study), "world": asdict(study.world_config()),
+        meta = {"command_mode": study.mode, "study": public, "world": asdict(study.world_config()),
                 "readout": study.readout, "variants": {v: VARIANTS[v].doc for v in study.variants},
                 "variant_settings": variant_settings(study.variants),
                 "selection": "checkpoint of the best val-ood Acc@QA (runs.csv: selected_on)",

@@ -42,7 +42,7 @@ def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
     if loaded["sweep.json"]["meta"] != meta:
         raise StaleResultsError(f"{folder}: results.json and sweep.json come from different runs")
     study = study_config(meta["command_mode"], overrides)
-    current = {"study": asdict(study), "world": asdict(study.world_config()), "readout": study.readout,
+    current = {"study": {k: v for k, v in asdict(study).items() if k != "jobs"}, "world": asdict(study.world_config()), "readout": study.readout,
                "variants": {v: VARIANTS[v].doc for v in study.variants},
                "variant_settings": variant_settings(study.variants),
                "run_config_example": run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study)}
