@@ -58,6 +58,16 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     return result
 
 
+#: The study settings a trained model depends on (the rest choose which models to train and how to report them)
+MODEL_SETTINGS = ("mode", "world", "world_seed", "clusters", "threads", "run")
+
+
+def model_identity(job: Mapping[str, Any]) -> dict:
+    """What makes two jobs the same model: everything but the study settings outside :data:`MODEL_SETTINGS`
+    (so a rerun with fewer or more variants, seeds or sweep points reads finished models back)."""
+    return {**job, "study": {k: job["study"].get(k) for k in MODEL_SETTINGS}}
+
+
 def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None) -> dict:
     """Every job's result; with ``done`` (a kept ``--work`` folder), a job finished there by an earlier
     call with the same job settings is read back instead of trained again (an interrupted study resumes)."""
@@ -66,7 +76,7 @@ def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | Non
         saved = done / f"{job['key'].replace('/', '_')}.pkl" if done else None
         if saved is not None and saved.is_file():
             record = pickle.loads(saved.read_bytes())  # written by this function, below
-            if record["job"] == job:
+            if model_identity(record["job"]) == model_identity(job):
                 results[job["key"]] = record["result"]
                 continue
         todo.append(job)
