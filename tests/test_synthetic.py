@@ -245,6 +245,19 @@ def test_what_the_evidence_frames_show(scene_in_events, entity_in_evidence):
         assert np.allclose(entity[i, evidence, e], float(entity_in_evidence), atol=1e-4)
 
 
+def test_the_reference_entity_can_be_left_unnamed():
+    named = synthetic.generate_split(SMALL, 3, "train")
+    unnamed = synthetic.generate_split(WorldConfig(**{**SMALL.__dict__, "name_reference_entity": False}), 3, "train")
+    vocab = synthetic.make_vocabulary(SMALL, 3)
+    for a, b in zip(named.rows, unnamed.rows):
+        entry = named.truth[question_key(a["video_id"], a["qid"])]
+        reference = entry["events"][entry["reference_event"]]["entity"]
+        assert f" the {reference} " in a["question"] and " someone " in b["question"]
+        assert [e for e in vocab.entities if f" {e} " in b["question"]] == [entry["entity"]]  # only the subject
+        assert synthetic.QUESTION_RE.match(b["question"])["entity"] == entry["entity"]
+    assert np.array_equal(named.features, unnamed.features)  # only the text changes
+
+
 def test_the_answer_is_drawn_from_the_situation():
     deterministic = synthetic.generate_split(WorldConfig(train_videos=200, answer_prob=1.0), 1, "train").truth
     assert all(e["answer"] == e["situation_action"] for e in deterministic.values())  # the first world's rule

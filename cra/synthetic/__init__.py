@@ -17,7 +17,8 @@ confounder strengths of the split; ``p_a`` = ``answer_prob``), drawn by :func:`d
     T := time layout: ordered non-overlapping intervals of the events, the distractor and the decoys
     D := w.p. p_d, action A done by an entity in no event, in its own interval
     K := for each other event, w.p. p_k, a decoy: its action done by yet another entity
-    Q := "what does the <E> do after|before the <E_ref> <action_ref>"
+    Q := "what does the <E> do after|before the <E_ref> <action_ref>"  ("someone" for the <E_ref>
+                                                         with name_reference_entity false)
     C := candidates: A, the partners of E and S, the actions of R, then unused actions (5, shuffled)
     V_t := noise_std * eps_t,  eps_t ~ N(0, I/D)
            + scene_scale * s[S]                          (frames outside every interval; every frame

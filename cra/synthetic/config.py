@@ -78,6 +78,9 @@ class WorldConfig:
     entity_in_evidence: bool = field(default=True, metadata=_doc(
         "the subject's entity vector in the evidence frames (false: only its action; the evidence is then "
         "found through the reference event)"))
+    name_reference_entity: bool = field(default=True, metadata=_doc(
+        "the question names who does the reference action (false: 'someone'; the subject is then the only "
+        "entity named)"))
     # features
     feature_dim: int = field(default=64, metadata=_doc("D of the frame features (768 = CLIP ViT-L/14 size)"))
     scene_scale: float = field(default=1.0, metadata=_doc("norm of the scene vector in a frame"))

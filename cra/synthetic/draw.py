@@ -67,7 +67,8 @@ def scm_graph(config: WorldConfig | None = None):
         graph.add_node(node, label=label, meaning=meaning, observed=observed)
     for cause, effect, mechanism in SCM_EDGES:
         if config is not None:
-            mechanism = (mechanism.replace("p_a", f"p_a={config.answer_prob:g}").replace("s_l", f"s_l={config.lang_strength:g} (OOD {config.lang_strength_ood:g})")
+            mechanism = (mechanism.replace("p_a", f"p_a={config.answer_prob:g}")
+                         .replace("s_l", f"s_l={config.lang_strength:g} (OOD {config.lang_strength_ood:g})")
                          .replace("s_v", f"s_v={config.vis_strength:g} (OOD {config.vis_strength_ood:g})"))
         graph.add_edge(cause, effect, mechanism=mechanism, confounding=cause == "Z" and effect in ("E", "S"),
                        distinctness=(cause, effect) in _DISTINCTNESS)

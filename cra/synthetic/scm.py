@@ -23,8 +23,8 @@ STREAMS = {"concepts": 0, "train": 1, "val": 2, "test-id": 3, "test-ood": 4, "va
 #: video ids are VIDEO_ID_BASE[split] + i
 VIDEO_ID_BASE = {split: STREAMS[split] * 1_000_000 for split in SPLITS}
 #: the one question template, and its parser (the subject word is group ``entity``)
-QUESTION = "what does the {entity} do {relation} the {reference}"
-QUESTION_RE = re.compile(r"^what does the (?P<entity>.+?) do (?P<relation>after|before) the (?P<reference>.+)$")
+QUESTION = "what does the {entity} do {relation} {reference}"  # reference: "the <entity> <action>" or "someone <action>"
+QUESTION_RE = re.compile(r"^what does the (?P<entity>.+?) do (?P<relation>after|before) (?P<reference>.+)$")
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,8 @@ def generate_split(config: WorldConfig, seed: int, split: str, vocab: Vocabulary
         duration = int(rng.integers(config.min_duration, config.max_duration + 1))
         ref_entity, ref_action = q["events"][q["reference"]]
         question = QUESTION.format(entity=vocab.entities[q["entity"]], relation=q["relation"],
-                                   reference=f"{vocab.entities[ref_entity]} {vocab.action_phrases[ref_action]}")
+                                   reference=f"{'the ' + vocab.entities[ref_entity] if config.name_reference_entity else 'someone'} "
+                                             f"{vocab.action_phrases[ref_action]}")
         rows.append({"video_id": video_id, "frame_count": int(round(duration * config.fps)), "width": 640,
                      "height": 480, "question": question, "answer": q["candidates"].index(q["answer"]), "qid": qid,
                      "type": "TP" if q["relation"] == "before" else "TN",
