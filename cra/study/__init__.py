@@ -26,7 +26,7 @@ What it does (``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v
    settings are read back, not trained again.
 
 Model settings (every variant): ``cra/configs/synthetic.yaml`` (d_model 64, one transformer layer, the
-word-level text encoder, 5 epochs, batch 32, lr 1e-3), then the variant's packaged layers, then
+word-level text encoder; its epochs, batch size and learning rate), then the variant's packaged layers, then
 :data:`STUDY_RUN`: CPU, and ``train.text_mode=frozen_cached`` (the randomly initialised word encoder
 is frozen and cached; its projection and word attention still train). Freezing is not the paper's
 setting; it is chosen for CPU time, and it is the same for every variant except ``blind``, whose
