@@ -78,7 +78,7 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
         times = None
         if split.frame2time is not None:
             times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float32, device=device)
-        diagnostics.update(model, result, inputs.get("evidence_mask", _evidence(split, batch, times)))
+        diagnostics.update(model, result, inputs.get("evidence_mask", _evidence(split, batch, w_shape=result.vqa.w.shape)))
         prediction = result.vqa.logits.float().argmax(1).cpu()
         w = result.vqa.w.float()  # (B, T)
         spans = {}
@@ -94,15 +94,16 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
     return out
 
 
-def _evidence(split: SplitData, batch: dict, times: torch.Tensor | None) -> torch.Tensor | None:
+def _evidence(split: SplitData, batch: dict, w_shape) -> torch.Tensor | None:
     """(B, T) bool: frames inside the question's gsub segments, when the split has spans and times."""
-    if split.gsub is None or times is None:
+    from cra.data.adjust import frames_in_segments
+
+    if split.gsub is None or split.frame2time is None:
         return None
-    evidence = torch.zeros(times.shape, dtype=torch.bool, device=times.device)
-    for b, (video, qid) in enumerate(zip(batch["video_id"], batch["qid"])):
-        for start, end in split.gsub.get(video, {}).get("location", {}).get(qid, ()):
-            evidence[b] |= (times[b] >= start) & (times[b] <= end)
-    return evidence
+    T = w_shape[1]
+    return torch.from_numpy(np.stack([
+        frames_in_segments(split.frame2time[video], split.gsub.get(video, {}).get("location", {}).get(qid, ()), T)
+        for video, qid in zip(batch["video_id"], batch["qid"])]))
 
 
 def score_predictions(predictions: dict, split: SplitData) -> dict:

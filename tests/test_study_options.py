@@ -157,3 +157,27 @@ def test_preconditions_and_gap_closed():
     gap = {r["variant"]: r["gap_closed"] for r in gap_closed(rows, "posthoc", ["posthoc", "cra", "ceiling"], "posthoc")}
     assert gap == {"posthoc": 0.0, "cra": pytest.approx(0.2), "ceiling": 1.0}
     assert math.isnan(gap_closed(rows, "posthoc", ["nope"], "posthoc")[0]["gap_closed"])
+
+
+def test_predict_split_logs_diagnostics_and_the_mass_on_the_gsub_evidence():
+    import warnings
+
+    from cra.paths import samples_dir
+    from cra.predict import predict_split, score_predictions
+    from cra.run import build_model, load_split
+    from cra.synthetic import load_truth, weight_mass
+    from cra.synthetic.learnability import learn_config
+
+    world = samples_dir() / "synthetic"
+    config = learn_config(world, 0)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # random dictionaries
+        model = build_model(config)
+    data = load_split(config, "val", grounding=True)
+    predictions = predict_split(model, data, config, torch.device("cpu"))
+    d = predictions["diagnostics"]
+    assert {"backdoor_kl", "frontdoor_entropy", "cos_vt_vbar", "w_entropy", "mass_evidence"} <= set(d)
+    truth = load_truth(world, "val")
+    assert d["mass_evidence"] == pytest.approx(weight_mass(predictions["weights"], truth)["evidence"], abs=1e-5)
+    assert score_predictions(predictions, data)["diagnostics"] == d  # what metrics.jsonl records each epoch

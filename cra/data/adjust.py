@@ -28,11 +28,20 @@ import torch
 
 from cra.data.errors import DataFormatError
 
-__all__ = ["REWEIGHT", "evidence_masks", "supervised_keys", "WithEvidence", "Resampled", "propensity_weights",
+__all__ = ["REWEIGHT", "frames_in_segments", "evidence_masks", "supervised_keys", "WithEvidence", "Resampled", "propensity_weights",
            "scene_of", "xhat_of"]
 
 #: ``data.reweight`` choices
 REWEIGHT = ("none", "scene", "xhat")
+
+
+def frames_in_segments(times: Sequence[float], segments: Sequence[Sequence[float]], num_frames: int) -> np.ndarray:
+    """(num_frames,) bool: the frames whose time (seconds) lies in one of ``segments`` ([start, end] seconds)."""
+    times = np.asarray(times[:num_frames], dtype=float)  # (T,)
+    mask = np.zeros(num_frames, dtype=bool)
+    for start, end in segments:
+        mask[: len(times)] |= (times >= start) & (times <= end)
+    return mask
 
 
 def evidence_masks(records, gsub: Mapping, frame2time: Mapping, num_frames: int) -> dict[str, np.ndarray]:
@@ -43,11 +52,7 @@ def evidence_masks(records, gsub: Mapping, frame2time: Mapping, num_frames: int)
         segments = None if entry is None else entry["location"].get(r.qid)
         if segments is None:
             raise DataFormatError("gsub", f"question {r.key}", "no segment", "the true span of every question")
-        times = np.asarray(frame2time[r.video_id][:num_frames], dtype=float)  # (T,)
-        mask = np.zeros(num_frames, dtype=bool)
-        for start, end in segments:
-            mask[: len(times)] |= (times >= start) & (times <= end)
-        masks[r.key] = mask
+        masks[r.key] = frames_in_segments(frame2time[r.video_id], segments, num_frames)
     return masks
 
 
