@@ -97,8 +97,12 @@ def test_a_study_resumes_from_its_work_folder(tmp_path):
     for key in ("summary", "runs"):  # as text: NaN (the std of one seed) is not equal to itself
         assert json.dumps(again[key]) == json.dumps(first[key])
     logs.clear()
-    study.readout = "window"  # other study settings: trained again, not read back
+    study.readout = "window"  # a reporting setting: the model is read back
     ablation.run_study(tmp_path / "c", study, work=tmp_path / "work", log=logs.append)
+    assert any("1 model(s) already trained" in line for line in logs)
+    logs.clear()
+    study.run = [*study.run, "train.lr=0.002"]  # a setting of the model: trained again, not read back
+    ablation.run_study(tmp_path / "d", study, work=tmp_path / "work", log=logs.append)
     assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
 
 
