@@ -15,7 +15,7 @@ What it does (``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v
    uniformly random spans with the answers of CRA (same seed).
    Before the tables it prints the preconditions (:mod:`cra.study.preconditions`: the ceiling learns,
    a blind model exploits the word, grounding concentrates) and each variant's share of the gap
-   between ``plain`` (post-hoc) and ``ceiling`` on test-ood, beside the readers; every run logs the
+   between ``plain`` (CRA on the confounded world) and ``ceiling`` (CRA on the unconfounded one) on test-ood, beside the readers; every run logs the
    diagnostics of :mod:`cra.diagnostics` (columns :data:`DIAG`).
 3. Sweep: the post-hoc baseline and CRA trained on worlds whose train/val/test-id confounder
    strength is ``s`` (test-OOD stays broken, ``s = 0``), for each ``s`` of ``sweep_strengths``.

@@ -10,7 +10,8 @@ Preconditions (each PASS/FAIL, from the saved runs; thresholds are :data:`THRESH
     share on the evidence, and cos(v_t, v-bar) <= ``max_cos`` (the mediator is not the whole video).
 
 Gap closed by a variant: (OOD_variant - OOD_plain) / (OOD_ceiling - OOD_plain) on test-ood Acc@QA,
-``plain`` = :attr:`cra.study.plan.StudyConfig.plain`. References: readers that know the concept vectors
+``plain`` = :attr:`cra.study.plan.StudyConfig.plain` (default CRA trained on the confounded world, so the gap
+is what confounding costs the same model). References: readers that know the concept vectors
 (:func:`cra.synthetic.checks.reader_accuracy`: ideal, whole video) and the shortcut readers (answer with
 the action the word's / the scene's partner situation points to).
 """
