@@ -146,7 +146,8 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         public = {k: v for k, v in asdict(study).items() if k != "jobs"}  # parallelism does not change a result
 
         def add_job(world_key, world, conf, variant, seed):
-            name = (world_key, variant, seed)
+            v = VARIANTS[variant]
+            name = (world_key, v.layers, v.sets, v.blind, seed)  # the sweep's CRA at s = 0 is the ceiling's model
             if name in job_keys:
                 return job_keys[name]
             label = f"w{list(worlds).index(world_key)}/{variant}/seed{seed}"
