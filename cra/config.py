@@ -6,8 +6,8 @@ applied on top of the ones before. :func:`load_layers` does it for any schema; t
 * :class:`RunConfig` (``python -m cra train``): sections ``data``, ``model`` =
   :class:`cra.model.config.CRAConfig`, ``train``, ``eval``; :func:`load_run_config`;
 * :class:`cra.study.plan.StudyConfig` (``python -m cra ablation``), whose ``world`` holds
-  overrides of :class:`cra.data.synthetic.WorldConfig` (:func:`overrides_of`);
-* :class:`cra.data.synthetic.WorldConfig` (``make-synthetic``) and :class:`cra.confounders.BuildConfig`
+  overrides of :class:`cra.synthetic.WorldConfig` (:func:`overrides_of`);
+* :class:`cra.synthetic.WorldConfig` (``make-synthetic``) and :class:`cra.confounders.BuildConfig`
   (``build-confounders``).
 
 Layers of a run config:
@@ -95,6 +95,8 @@ class DataConfig:
     num_workers: int = 0
     features_in_memory: bool = False  # read each split's feature file into memory once per process (NExT-GQA CLIP-L: ~0.5 GB)
     limit: int | None = None  # use only the first N questions of each split (quick runs)
+    reweight: str = "none"  # study option (cra.data.adjust): resample train by inverse propensity of "scene"
+    #                         (a synthetic world's true scene) or "xhat" (frame-cluster proxy, needs X_hat)
 
     def __post_init__(self):
         if self.limit is not None and self.limit < 1:
@@ -190,7 +192,7 @@ def check_model_values(model: CRAConfig) -> None:
 # Files and overrides
 # --------------------------------------------------------------------------------------------
 #: Sub-folders of ``cra/configs`` that hold layers of other schemas than :class:`RunConfig`.
-OTHER_SCHEMA_FOLDERS = ("confounders/", "study/")
+OTHER_SCHEMA_FOLDERS = ("confounders/", "study/", "worlds/")
 
 
 def packaged_names(folder: Path = PACKAGED_CONFIGS) -> list[str]:

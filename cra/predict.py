@@ -72,23 +72,28 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
     """Answers, per-frame weights ``w`` and spans (seconds) of every read-out for every question.
 
     Returns ``{"qa": {key: {"prediction", "answer"}}, "weights": {key: [T floats]},
-    "spans": {readout: {key: [start, end]}}}`` (spans only when the split has frame times and gsub).
+    "spans": {readout: {key: [start, end]}}, "diagnostics": {...}}`` (spans only when the split has
+    frame times and gsub; diagnostics: :mod:`cra.diagnostics`, mass on the evidence when the split has gsub).
     Weights are the float32 model outputs as Python floats; spans are float64 seconds, read out as
     ``cra evaluate`` reads the written weights (so the two agree exactly for videos without padding).
     """
     from tqdm.auto import tqdm
 
     from cra.data import make_loader
+    from cra.diagnostics import Diagnostics, recording
 
     enabled, dtype, _ = autocast_settings(config.train.amp, device)
     model.eval()
     out = {"qa": {}, "weights": {}, "spans": {r: {} for r in config.eval.readouts}}
     loader = make_loader(split.dataset, batch_size=config.eval.batch_size, shuffle=False,
                          num_workers=config.data.num_workers)
+    diagnostics = Diagnostics()
     for batch in tqdm(loader, desc=f"eval {split.name}", disable=not progress, leave=False, file=sys.stderr):
-        inputs = to_device({k: batch[k] for k in ("frames", "frame_mask", "qa_texts")}, device)  # VQA pass only
-        with torch.autocast(device.type, dtype=dtype, enabled=enabled):
+        keys = ("frames", "frame_mask", "qa_texts", *(("evidence_mask",) if "evidence_mask" in batch else ()))
+        inputs = to_device({k: batch[k] for k in keys}, device)  # VQA pass only
+        with torch.autocast(device.type, dtype=dtype, enabled=enabled), recording(model, diagnostics):
             result = model(inputs)
+        diagnostics.update(model, result, inputs.get("evidence_mask", _evidence(split, batch, w_shape=result.vqa.w.shape)))
         prediction = result.vqa.logits.float().argmax(1).cpu()
         w = result.vqa.w.float().cpu()  # (B, T)
         spans = {}
@@ -101,7 +106,20 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
             out["weights"][key] = w[b].tolist()
             for r, s in spans.items():
                 out["spans"][r][key] = s[b].tolist()
+    out["diagnostics"] = diagnostics.summary()
     return out
+
+
+def _evidence(split: SplitData, batch: dict, w_shape) -> torch.Tensor | None:
+    """(B, T) bool: frames inside the question's gsub segments, when the split has spans and times."""
+    from cra.data.adjust import frames_in_segments
+
+    if split.gsub is None or split.frame2time is None:
+        return None
+    T = w_shape[1]
+    return torch.from_numpy(np.stack([
+        frames_in_segments(split.frame2time[video], split.gsub.get(video, {}).get("location", {}).get(qid, ()), T)
+        for video, qid in zip(batch["video_id"], batch["qid"])]))
 
 
 def score_predictions(predictions: dict, split: SplitData) -> dict:
@@ -109,6 +127,8 @@ def score_predictions(predictions: dict, split: SplitData) -> dict:
     qa = predictions["qa"]
     correct = {k: v["prediction"] == v["answer"] for k, v in qa.items()}
     scores = {"qa_acc": 100.0 * sum(correct.values()) / max(1, len(correct)), "n": len(correct)}
+    if predictions.get("diagnostics"):
+        scores["diagnostics"] = predictions["diagnostics"]
     if split.gsub is None:
         return scores
     for readout, spans in predictions["spans"].items():

@@ -169,7 +169,7 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
                              qa_template=d.qa_template)
     gsub = frame2time = None
     notes = []
-    if grounding:
+    if grounding or config.model.needs_evidence:
         with warnings.catch_warnings(record=True) as caught:  # videos without ground truth: a note
             warnings.simplefilter("always")
             gsub, frame2time = read_grounding_files(annotations, split, [r.video_id for r in qa.records],
@@ -181,7 +181,38 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
             notes.append(f"{len(no_gt)} of the {len(qa.records)} questions of {split}.csv have no ground truth in "
                          f"gsub_{split}.json: Acc@QA counts all {len(qa.records)}, the grounding metrics skip them "
                          f"(as the official script does); first: {', '.join(no_gt[:5])}")
+    dataset = study_data_options(config, split, dataset, store, gsub, frame2time)
+    if not grounding:
+        gsub = frame2time = None
     return SplitData(split, qa, dataset, gsub, frame2time, notes)
+
+
+def study_data_options(config: RunConfig, split: str, dataset, store, gsub, frame2time):
+    """The study's data options (:mod:`cra.data.adjust`): true evidence in the batches when the model
+    needs it (``model.mediator=true_evidence``, ``model.gsg_supervision``), and on the train split the
+    inverse-propensity resampling of ``data.reweight``."""
+    from cra.data.adjust import (REWEIGHT, Resampled, WithEvidence, evidence_masks, propensity_weights, scene_of,
+                                 supervised_keys, xhat_of)
+
+    d, m = config.data, config.model
+    if d.reweight not in REWEIGHT:
+        raise ConfigError(f"data.reweight={d.reweight!r}: expected one of {REWEIGHT}")
+    if m.needs_evidence:
+        masks = evidence_masks(dataset.records, gsub, frame2time, d.num_frames)
+        chosen = supervised_keys(masks, m.gsg_supervision) if split == d.train_split else set()
+        dataset = WithEvidence(dataset, masks, chosen)
+    if split == d.train_split and d.reweight != "none":
+        records = dataset.records
+        answers = [r.candidates[r.answer] for r in records]
+        if d.reweight == "scene":
+            proxies = scene_of(records, data_root(config) / d.annotations / f"truth_{split}.json")
+        else:
+            X_hat = load_dictionaries(replace(config, model=replace(m, use_frontdoor=True))).get("X_hat")
+            if X_hat is None:
+                raise ConfigError("data.reweight=xhat needs data.confounders with an X_hat dictionary")
+            proxies = xhat_of(records, store, X_hat)
+        dataset = Resampled(dataset, propensity_weights(answers, proxies))
+    return dataset
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,11 +21,11 @@ from cra.config import ConfigError
 from cra.confounders import load_confounders
 from cra.data import collate, question_key, split_key
 from cra.data.features import feature_path
-from cra.data.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
+from cra.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
 from cra.model import RELEASED_CODE
 from cra.model.gsg import GSG, AttentionPooling
 
-TINY = ["world.train_videos=24", "world.val_videos=8", "world.test_id_videos=8", "world.test_ood_videos=8",
+TINY = ["world.train_videos=24", "world.val_videos=8", "world.val_ood_videos=8", "world.test_id_videos=8", "world.test_ood_videos=8",
         "clusters=4", "train.epochs=1", "train.batch_size=8", "seeds=[0]"]
 
 
@@ -65,7 +65,7 @@ def test_tiny_study_writes_every_file_with_the_expected_columns(tmp_path):
         argv += ["--set", item]
     assert main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted(ablation.OUTPUT_FILES)
-    stats = [f"{c}_{s}" for c in ablation.METRICS + ablation.FAITH for s in ("mean", "std")]
+    stats = [f"{c}_{s}" for c in ablation.METRICS + ablation.FAITH + ablation.DIAG for s in ("mean", "std")]
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["variant", "split", "readout", "seeds", *stats]
@@ -97,8 +97,12 @@ def test_a_study_resumes_from_its_work_folder(tmp_path):
     for key in ("summary", "runs"):  # as text: NaN (the std of one seed) is not equal to itself
         assert json.dumps(again[key]) == json.dumps(first[key])
     logs.clear()
-    study.readout = "window"  # other study settings: trained again, not read back
+    study.readout = "window"  # a reporting setting: the model is read back
     ablation.run_study(tmp_path / "c", study, work=tmp_path / "work", log=logs.append)
+    assert any("1 model(s) already trained" in line for line in logs)
+    logs.clear()
+    study.run = [*study.run, "train.lr=0.002"]  # a setting of the model: trained again, not read back
+    ablation.run_study(tmp_path / "d", study, work=tmp_path / "work", log=logs.append)
     assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
 
 
@@ -160,7 +164,16 @@ EXPECTED = {
     "no_frontdoor": dict(gsg=True, smoothing=True, backdoor=True, frontdoor=False, cma=True),
     "released_code": dict(gsg=True, smoothing=True, backdoor=False, frontdoor=True, cma=True),
     "blind": dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True),
+    "ng_plus": dict(gsg=False, smoothing=False, backdoor=False, frontdoor=False, cma=False),
+    **{v: dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True)
+       for v in ("ceiling", "true_grounding", "whole_video", "backdoor_prior", "reweight_scene", "reweight_xhat",
+                 "gsg_supervised")},
 }
+#: the one setting each study option changes (on top of CRA)
+OPTION = {"ng_plus": ("model", "gaussian_mask", True), "true_grounding": ("model", "mediator", "true_evidence"),
+          "whole_video": ("model", "mediator", "whole_video"), "backdoor_prior": ("model", "backdoor_mode", "prior"),
+          "reweight_scene": ("data", "reweight", "scene"), "reweight_xhat": ("data", "reweight", "xhat"),
+          "gsg_supervised": ("model", "gsg_supervision", 0.25), "blind": ("train", "text_mode", "finetune")}
 
 
 @pytest.mark.parametrize("variant", list(ablation.VARIANTS))
@@ -170,10 +183,13 @@ def test_each_variant_switches_off_its_part(variant, tiny_world, tiny_study):
     assert parts(model) == EXPECTED[variant]
     if isinstance(model.grounding, AttentionPooling):
         assert not any(n.startswith("grounding.") for n, _ in model.named_parameters())
+    if variant in OPTION:
+        section, key, value = OPTION[variant]
+        assert getattr(getattr(config, section), key) == value
     if variant == "released_code":
         assert {k: getattr(config.model, k) for k in RELEASED_CODE} == RELEASED_CODE
         assert model.frontdoor.mode == "batch" and model.grounding.renorm == "softmax"
-    elif variant != "posthoc":
+    elif variant not in ("posthoc", "ng_plus"):
         assert config.model.frontdoor_mode == "in_sample" and config.model.renorm == "l1"
     # the dictionaries in the model are the world's, not random ones
     dictionaries = load_confounders(conf)

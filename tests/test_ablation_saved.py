@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from cra.study import StaleResultsError, load_results
+from cra.study import DIAG, RANDOM_SPAN, VARIANTS, StaleResultsError, load_results
 from cra.paths import samples_dir
 
 SAVED = samples_dir() / "ablation_fast"
@@ -17,10 +17,18 @@ SAVED = samples_dir() / "ablation_fast"
 def test_saved_study_matches_current_code():
     study = load_results(SAVED)
     variants = study["meta"]["study"]["variants"]
+    assert set(variants) == set(VARIANTS)  # every row of the study, under the names results.json uses
     cells = {(r["variant"], r["split"], r["readout"]) for r in study["summary"]}
     assert all((v, s, "posthoc") in cells for v in variants for s in ("test-id", "test-ood"))
-    assert study["meta"]["models_trained"] == len(variants) * len(study["meta"]["study"]["seeds"]) + 6  # + sweep (w0 shared)
-    assert all(r["seeds"] == 3 for r in study["summary"])
+    # + the sweep: posthoc on the ceiling world (CRA there is the ceiling row; s = 0.8 is the main world)
+    assert study["meta"]["models_trained"] == len(variants) * len(study["meta"]["study"]["seeds"]) + 1
+    assert all(r["seeds"] >= 3 for r in study["summary"])
+    assert {r["selected_on"] for r in study["runs"] if r["variant"] != RANDOM_SPAN} == {"val-ood"}
+    assert [c["name"][:3] for c in study["preconditions"]] == ["(a)", "(b)", "(c)"]
+    assert {g["variant"] for g in study["gap"]} == set(variants)
+    assert {"ideal", "whole video", "word shortcut", "scene shortcut"} <= set(study["readers"]["test-ood"])
+    row = next(r for r in study["summary"] if (r["variant"], r["split"], r["readout"]) == ("cra", "test-ood", "posthoc"))
+    assert all(row[f"{k}_mean"] is not None for k in DIAG)  # CRA has every part: every diagnostic is logged
 
 
 def test_results_of_another_window_convention_load_with_a_warning(tmp_path):
@@ -51,8 +59,9 @@ def test_changed_settings_are_refused(tmp_path):
         data = json.loads((folder / name).read_text())
         data["meta"]["study"]["clusters"] = 7
         data["meta"]["run_config_example"]["train"]["epochs"] = 99
+        data["meta"]["variant_settings"]["reweight_xhat"]["sets"] = ["data.reweight=scene"]
         (folder / name).write_text(json.dumps(data))
-    with pytest.raises(StaleResultsError, match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved 99)"):
+    with pytest.raises(StaleResultsError, match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved 99)(?=.*reweight_xhat\.sets)"):
         load_results(folder)
     (folder / "sweep.json").unlink()
     with pytest.raises(FileNotFoundError, match="sweep.json"):

@@ -11,7 +11,7 @@ from cra.commands import build_confounders as build_command
 from cra.confounders import BuildConfig, build_confounders, load_confounders, save_confounders
 from cra.data import collate
 from cra.data.nextgqa import read_frame2time, read_gsub
-from cra.data.synthetic import load_split
+from cra.synthetic import load_split
 from cra.model import CRA, CRAConfig
 
 DIM = 64  # feature size of the committed synthetic sample

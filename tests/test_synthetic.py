@@ -13,13 +13,15 @@ import h5py
 import numpy as np
 import pytest
 
-from cra import cli, metrics
-from cra.data import (FeatureStore, collate, read_frame2time, read_gsub, read_qa_csv, synthetic)
-from cra.data.synthetic import SPLITS, WorldConfig
+from cra import cli, synthetic
+from cra.config import ConfigError
+from cra.data import FeatureStore, collate, question_key, read_frame2time, read_gsub, read_qa_csv
+from cra.synthetic import SPLITS, WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data_samples" / "synthetic"
-SMALL = WorldConfig(train_videos=40, val_videos=12, test_id_videos=12, test_ood_videos=12, feature_dim=32)
+SMALL = WorldConfig(train_videos=40, val_videos=12, val_ood_videos=12, test_id_videos=12, test_ood_videos=12,
+                    feature_dim=32)
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,7 @@ def features(root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
 def test_same_seed_gives_identical_files(world, tmp_path):
     again = synthetic.make_world(tmp_path / "again", 3, SMALL)
     names = [p.name for p in text_files(world)]
-    assert names == [p.name for p in text_files(again)] and len(names) == 4 * 4 + 1
+    assert names == [p.name for p in text_files(again)] and len(names) == 4 * len(SPLITS) + 1
     for name in names:
         assert (world / name).read_bytes() == (again / name).read_bytes(), name
     for split in SPLITS:
@@ -140,19 +142,22 @@ def binomial_ok(measured: float, p: float, n: int, z: float = 4.5) -> bool:
 
 @pytest.mark.parametrize("lang, vis, lang_ood, vis_ood", [(0.8, 0.8, 0.0, 0.0), (0.5, 0.95, -0.9, -0.5)])
 def test_confounder_strengths_are_measured_as_configured(tmp_path, lang, vis, lang_ood, vis_ood):
-    config = WorldConfig(train_videos=900, val_videos=300, test_id_videos=300, test_ood_videos=600, feature_dim=32,
-                         lang_strength=lang, vis_strength=vis, lang_strength_ood=lang_ood, vis_strength_ood=vis_ood)
+    config = WorldConfig(train_videos=900, val_videos=300, val_ood_videos=300, test_id_videos=300, test_ood_videos=600,
+                         feature_dim=32, lang_strength=lang, vis_strength=vis, lang_strength_ood=lang_ood,
+                         vis_strength_ood=vis_ood)
     root = synthetic.make_world(tmp_path / "w", 11, config)
     rows = {r["split"]: r for r in synthetic.measure_confounding(root)}
     for split, row in rows.items():
         s_l, s_v = config.strengths(split)
-        assert row["expected (word)"] == pytest.approx(synthetic.expected_alignment(s_l, 10))
+        assert row["expected (word)"] == pytest.approx(synthetic.expected_alignment(s_l, config.num_entities, config.num_actions, config.answer_prob))
+        assert binomial_ok(row["P(A=action(Z))"], config.answer_prob, row["n"]), row  # A ~ P(A | Z)
         assert binomial_ok(row["P(A=word partner)"], row["expected (word)"], row["n"]), row
         assert binomial_ok(row["P(A=scene partner)"], row["expected (scene)"], row["n"]), row
         assert row["scene decoded"] >= 0.99
     train, ood = rows["train"], rows["test-ood"]
-    assert train["P(A=word partner)"] - ood["P(A=word partner)"] > 0.35  # confounded in train, not in OOD
-    assert train["P(A=scene partner)"] - ood["P(A=scene partner)"] > 0.35
+    assert train["P(A=word partner)"] - ood["P(A=word partner)"] > 0.25  # confounded in train, not in OOD
+    assert train["P(A=scene partner)"] - ood["P(A=scene partner)"] > 0.25
+    assert config.strengths("val-ood") == config.strengths("test-ood")  # the selection split is drawn like test-ood
     # the per-word view ("baby -> hold hands") agrees with the overall rate
     table = synthetic.word_answer_table(root, "train")
     overall = sum(r["n"] * r["P(A=partner | word)"] for r in table) / sum(r["n"] for r in table)
@@ -168,7 +173,7 @@ def test_shortcut_actions_are_always_candidates(world):
 
 
 def test_distractors_lie_outside_the_evidence(tmp_path):
-    config = WorldConfig(train_videos=400, val_videos=20, test_id_videos=20, test_ood_videos=20, feature_dim=64)
+    config = WorldConfig(train_videos=400, val_videos=20, val_ood_videos=20, test_id_videos=20, test_ood_videos=20)
     root = synthetic.make_world(tmp_path / "w", 5, config)
     truth = synthetic.load_truth(root, "train")
     with_distractor = 0
@@ -193,7 +198,7 @@ def test_distractors_lie_outside_the_evidence(tmp_path):
 
 
 def test_decoys_repeat_other_events_actions():
-    config = WorldConfig(train_videos=600, val_videos=5, test_id_videos=5, test_ood_videos=5)
+    config = WorldConfig(train_videos=600, val_videos=5, val_ood_videos=5, test_id_videos=5, test_ood_videos=5)
     truth = synthetic.generate_split(config, 6, "train").truth
     repeats = {"answer": 0, "other": 0}
     for entry in truth.values():
@@ -211,6 +216,58 @@ def test_decoys_repeat_other_events_actions():
     assert binomial_ok(repeats["other"] / (2 * n), config.decoy_prob, 2 * n)
     # an action seen twice is not by itself the answer: the answer and each other action repeat equally often
     assert binomial_ok(repeats["answer"] / n, repeats["other"] / (2 * n), n, z=6)
+
+
+def concept_amounts(config: WorldConfig, seed: int, split: str):
+    """The split drawn without noise, and each frame's exact amount of every concept (least squares)."""
+    data = synthetic.generate_split(config, seed, split)
+    vocab = synthetic.make_vocabulary(config, seed)
+    basis = np.concatenate([vocab.action_vecs, vocab.entity_vecs, vocab.scene_vecs]).astype(np.float64)  # (M, D)
+    amounts = data.features.astype(np.float64) @ np.linalg.pinv(basis)  # (N, T, M)
+    c, e = config.num_actions, config.num_entities
+    return data, vocab, amounts[..., :c], amounts[..., c:c + e], amounts[..., c + e:]
+
+
+@pytest.mark.parametrize("scene_in_events, entity_in_evidence", [(False, True), (True, False)])
+def test_what_the_evidence_frames_show(scene_in_events, entity_in_evidence):
+    config = WorldConfig(train_videos=60, noise_std=0.0, scene_in_events=scene_in_events,
+                         entity_in_evidence=entity_in_evidence)
+    data, vocab, action, entity, scene = concept_amounts(config, 2, "train")
+    for i, row in enumerate(data.rows):
+        entry = data.truth[question_key(row["video_id"], row["qid"])]
+        roles = synthetic.frame_roles(entry)
+        s, e, a = (vocab.scenes.index(entry["scene"]), vocab.entities.index(entry["entity"]),
+                   vocab.actions.index(entry["answer"]))
+        evidence, background = roles == synthetic.EVIDENCE, roles == synthetic.BACKGROUND
+        assert np.allclose(scene[i, background, s], 1.0, atol=1e-4)
+        assert np.allclose(scene[i, ~background, s], float(scene_in_events), atol=1e-4)  # a mediator can block S
+        assert np.allclose(action[i, evidence, a], 1.0, atol=1e-4)
+        assert np.allclose(entity[i, evidence, e], float(entity_in_evidence), atol=1e-4)
+
+
+def test_the_reference_entity_can_be_left_unnamed():
+    named = synthetic.generate_split(SMALL, 3, "train")
+    unnamed = synthetic.generate_split(WorldConfig(**{**SMALL.__dict__, "name_reference_entity": False}), 3, "train")
+    vocab = synthetic.make_vocabulary(SMALL, 3)
+    for a, b in zip(named.rows, unnamed.rows):
+        entry = named.truth[question_key(a["video_id"], a["qid"])]
+        reference = entry["events"][entry["reference_event"]]["entity"]
+        assert f" the {reference} " in a["question"] and " someone " in b["question"]
+        assert [e for e in vocab.entities if f" {e} " in b["question"]] == [entry["entity"]]  # only the subject
+        assert synthetic.QUESTION_RE.match(b["question"])["entity"] == entry["entity"]
+    assert np.array_equal(named.features, unnamed.features)  # only the text changes
+
+
+def test_the_answer_is_drawn_from_the_situation():
+    deterministic = synthetic.generate_split(WorldConfig(train_videos=200, answer_prob=1.0), 1, "train").truth
+    assert all(e["answer"] == e["situation_action"] for e in deterministic.values())  # the first world's rule
+    config = WorldConfig(train_videos=2000, answer_prob=0.6)
+    truth = synthetic.generate_split(config, 1, "train").truth.values()
+    own = np.mean([e["answer"] == e["situation_action"] for e in truth])
+    assert binomial_ok(own, 0.6, len(truth))
+    # every answer occurs in every situation, with the other actions equally likely
+    pairs = {(e["situation"], e["answer"]) for e in truth}
+    assert len(pairs) == config.num_actions ** 2
 
 
 def test_question_names_the_queried_subject_and_a_neighbour(world):
@@ -263,21 +320,29 @@ def test_config_rejects_bad_values():
     with pytest.raises(ValueError, match="strengths must be in"):
         WorldConfig(lang_strength=1.5)
     with pytest.raises(ValueError, match="must fit in 32 frames"):
-        WorldConfig(max_event_frames=6)
-    assert WorldConfig(max_event_frames=6, decoy_prob=0.0).extra_intervals == 1  # fits without decoys
+        WorldConfig(max_event_frames=7)
+    assert WorldConfig(max_event_frames=7, decoy_prob=0.0).extra_intervals == 1  # fits without decoys
     with pytest.raises(ValueError, match="num_actions"):
         WorldConfig(num_actions=4)
-    with pytest.raises(KeyError, match="unknown WorldConfig key"):
+    with pytest.raises(ValueError, match="answer_prob"):
+        WorldConfig(answer_prob=1.5)
+    with pytest.raises(ConfigError, match="unknown key 'no_such_key'"):
         WorldConfig().with_overrides({"no_such_key": "1"})
-    with pytest.raises(ValueError, match="is not an integer"):
+    with pytest.raises(ConfigError, match=r"feature_dim=1\.5: expected int"):
         WorldConfig().with_overrides({"feature_dim": "1.5"})
-    assert WorldConfig().with_overrides({"vis_strength_ood": "-0.5"}).strengths("test-ood") == (0.0, -0.5)
+    ood = WorldConfig().with_overrides({"vis_strength_ood": "-0.5"})
+    assert ood.strengths("test-ood") == ood.strengths("val-ood") == (0.0, -0.5)
+    # layers: the packaged ceiling world, then --set items on top
+    ceiling = WorldConfig.load(["ceiling"], ["train_videos=7", "scene_in_events=true"])
+    assert (ceiling.strengths("train"), ceiling.train_videos, ceiling.scene_in_events) == ((0.0, 0.0), 7, True)
+    with pytest.raises(FileNotFoundError, match="no_such_layer"):
+        WorldConfig.load(["no_such_layer"])
 
 
 def test_cli_writes_a_world_and_rejects_unknown_keys(tmp_path, capsys):
     args = ["make-synthetic", "--out", str(tmp_path / "w"), "--seed", "3",
-            *[f"--set={k}={getattr(SMALL, k)}" for k in ("train_videos", "val_videos", "test_id_videos",
-                                                         "test_ood_videos", "feature_dim")]]
+            *[f"--set={k}={getattr(SMALL, k)}" for k in ("train_videos", "val_videos", "val_ood_videos",
+                                                         "test_id_videos", "test_ood_videos", "feature_dim")]]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "measured confounding" in out and "test-ood" in out
@@ -287,7 +352,7 @@ def test_cli_writes_a_world_and_rejects_unknown_keys(tmp_path, capsys):
     assert cli.main([*args, "--overwrite", "--quiet"]) == 0
     assert cli.main([*args[:5], "--set", "lang_strenght=0.5"]) == 2
     err = capsys.readouterr().err
-    assert "unknown WorldConfig key(s) ['lang_strenght']" in err and "lang_strength" in err
+    assert "unknown key 'lang_strenght'" in err and "lang_strength" in err
     assert cli.main([*args[:5], "--set", "lang_strength"]) == 2 and "KEY=VALUE" in capsys.readouterr().err
     assert cli.main([*args[:5], "--set", "lang_strength=2"]) == 2 and "[-1, 1]" in capsys.readouterr().err
     (tmp_path / "notaworld").mkdir()
@@ -315,7 +380,7 @@ def test_committed_sample_is_reproduced_by_its_recorded_command(tmp_path, capsys
     assert cli.main([*args, "--quiet"]) == 0
     for path in text_files(SAMPLE):
         assert path.read_bytes() == (tmp_path / "again" / path.name).read_bytes(), path.name
-    assert len(text_files(SAMPLE)) == 17
+    assert len(text_files(SAMPLE)) == 4 * len(SPLITS) + 1
     for split in SPLITS:
         assert np.array_equal(features(SAMPLE, split)[1], features(tmp_path / "again", split)[1])
     size = sum(p.stat().st_size for p in SAMPLE.rglob("*") if p.is_file())

@@ -1,8 +1,10 @@
 """``python -m cra make-synthetic``: write a synthetic, confounded VideoQG world in the NExT-GQA layout.
 
-``--set key=value`` (repeatable) changes a :class:`~cra.data.synthetic.WorldConfig` parameter; an
-unknown key or a bad value is an error that lists the valid keys. After writing, the command prints
-the confounding measured from the written files.
+The world's parameters (:class:`~cra.synthetic.WorldConfig`) are layered like a run config: the
+defaults, then each ``--config`` (a YAML file or a packaged world layer such as ``ceiling``, from
+``cra/configs/worlds``), then each ``--set key=value`` (parsed as YAML). An unknown key or a bad value
+is an error that names it and lists the valid keys. After writing, the command prints the
+confounding measured from the written files.
 """
 
 from __future__ import annotations
@@ -15,35 +17,23 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty or a previous world)")
     parser.add_argument("--seed", type=int, required=True, help="world seed: the output is a deterministic function of it")
+    parser.add_argument("--config", dest="layers", action="append", default=[], metavar="NAME_OR_YAML",
+                        help="world layer on top of the defaults (repeatable), e.g. ceiling (both confounders 0)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="change a WorldConfig parameter (repeatable), e.g. --set lang_strength=0.5")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds a previous world")
     parser.add_argument("--quiet", action="store_true", help="do not print the measured confounding")
 
 
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    """``["k=v", ...]`` -> ``{k: v}``; raises ValueError on an item without '=' or a repeated key."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
-        if key in out:
-            raise ValueError(f"--set {key} given twice")
-        out[key] = value.strip()
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
-    from cra.data import synthetic
+    from cra import synthetic
 
     try:
-        config = synthetic.WorldConfig().with_overrides(parse_overrides(args.overrides))
+        config = synthetic.WorldConfig.load(args.layers, args.overrides)
         if args.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {args.seed}")
-    except (KeyError, ValueError, TypeError) as e:
-        print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         out = synthetic.make_world(args.out, args.seed, config, overwrite=args.overwrite)

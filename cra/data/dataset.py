@@ -140,6 +140,12 @@ def collate(items: Sequence[dict]) -> dict:
              "question_answer": torch.tensor([item["question_answer"] for item in items], dtype=torch.long)}
     for key in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type"):
         batch[key] = [item[key] for item in items]
+    if "evidence_mask" in items[0]:  # cra.data.adjust.WithEvidence (study options)
+        evidence = torch.zeros(len(items), t_max, dtype=torch.bool)  # (B, T)
+        for b, item in enumerate(items):
+            evidence[b, : item["evidence_mask"].shape[0]] = item["evidence_mask"]
+        batch["evidence_mask"] = evidence
+        batch["evidence_supervised"] = torch.tensor([bool(item["evidence_supervised"]) for item in items])
     return batch
 
 

@@ -13,6 +13,7 @@ r"""The CRA model, one idea of the paper per file (a Markdown table, ready for a
 | `cma.py` | `info_nce`, `cma_loss` | $\mathcal L_{CMA} = \mathcal L_{NCE}(l^+, v^+, \{v^-\}) + \mathcal L_{NCE}(v^+, l^+, \{l^-\})$ (3) |
 | `causal.py` | `BackDoor`, `GraphConv` | $P(a \mid do(L)) = \sum_z P(a \mid L, z) P(z)$, NWGM: $l' = \mathrm{LN}(l + \mathrm{Attn}(l, Z_l))$ (4.2) |
 | `causal.py` | `FrontDoor` | $P(a \mid do(X)) = \sum_m P(m \mid x) \sum_{\hat x} P(\hat x) P(a \mid \hat x, m)$, NWGM: $m' = \mathrm{LN}(m + W_o[h_1; h_2])$ (4.3) |
+| `gaussian_mask.py` | `GaussianMask` | NG+ baseline (not CRA): $w \propto g_{c,\omega} \odot \mathrm{softmax}\langle \bar x_i, l\rangle$, a learned Gaussian over time |
 | `cra.py` | `CRA` | $\mathrm{logit}_k = \langle l_k, W_a m'\rangle$ (released: $\langle l_k, m'\rangle$); $\mathcal L = CE^{VQA} + CE^{VQ} + 0.5\,(CMA^{VQ} + CMA^{VQA})$ (5) |
 
 The batch a data loader must yield is documented in `cra.model.cra`.

@@ -15,6 +15,11 @@ Back-door over the linguistic confounder $Z_l$ (:class:`BackDoor`):
 where $z_k$ is entry k of $Z_l$ (an 8-node semantic structure graph) after one graph convolution over
 the fixed 12-edge graph, flattened to one vector. Without a prior, $P(z)$ is uniform.
 
+The attention above is **conditioned on l**: its weights estimate $P(z \mid l)$, not $P(z)$
+(``mode="conditional"``, the paper). The textbook NWGM of the back-door sum takes the expectation under
+the prior, $\mathbb E_{P(z)}[z] = \sum_k P(z_k)\, W_v z_k$ (``mode="prior"``): one vector, the same for
+every $l$. :meth:`BackDoor.attention` returns the weights either way (for :mod:`cra.diagnostics`).
+
 Front-door through the mediator $M$ = grounded video $v_t$, treatment $X$ = mean-pooled video
 $\bar v$, and the visual dictionary $\hat X$ (:class:`FrontDoor`):
 
@@ -90,8 +95,11 @@ class BackDoor(nn.Module):
     """l (..., D) -> l' (..., D), attending over the GCN-encoded confounder dictionary Z_l."""
 
     def __init__(self, d_model: int, Z_l: torch.Tensor, gcn_dim: int | None = None, prior: torch.Tensor | None = None,
-                 learn_dictionary: bool = True):
+                 learn_dictionary: bool = True, mode: str = "conditional"):
         super().__init__()
+        if mode not in ("conditional", "prior"):
+            raise ValueError(f"mode={mode!r}: expected 'conditional' or 'prior'")
+        self.mode = mode
         if Z_l.ndim != 3 or Z_l.shape[1] != len(SEMANTIC_GRAPH_NODES):
             raise ValueError(f"Z_l: expected (K_l, {len(SEMANTIC_GRAPH_NODES)}, D_z), got {tuple(Z_l.shape)}")
         _dictionary(Z_l, learn_dictionary, self, "Z_l")  # (K_l, 8, D_z)
@@ -113,12 +121,30 @@ class BackDoor(nn.Module):
         """z_k = flatten(GCN(Z_l[k])): (K_l, D)."""
         return self.flat_proj(self.gcn(self.Z_l).flatten(1))
 
-    def forward(self, l: torch.Tensor) -> torch.Tensor:
-        z = self.dictionary()  # (K_l, D)
-        scores = self.query(l) @ self.key(z).T / math.sqrt(l.shape[-1])  # (..., K_l)
+    def prior_log(self, like: torch.Tensor) -> torch.Tensor:
+        """log P(z): (K_l,) (uniform without a prior)."""
+        if self.log_prior is not None:
+            return self.log_prior.to(like.dtype)
+        k = self.Z_l.shape[0]
+        return torch.full((k,), -math.log(k), dtype=like.dtype, device=like.device)
+
+    def scores(self, l: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """(W_q l)^T W_k z_k / sqrt(D), before the prior: (..., K_l)."""
+        z = self.dictionary() if z is None else z
+        return self.query(l) @ self.key(z).T / math.sqrt(l.shape[-1])
+
+    def attention(self, l: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        """Weights over Z_l: softmax(scores + log P(z)) ~ P(z | l) (conditional) or P(z) (prior): (..., K_l)."""
+        if self.mode == "prior":
+            return self.prior_log(l).exp().expand(*l.shape[:-1], -1)
+        scores = self.scores(l, z)
         if self.log_prior is not None:
             scores = scores + self.log_prior
-        expected_z = scores.softmax(-1) @ self.value(z)  # (..., D)  NWGM: E_z[z] inside f
+        return scores.softmax(-1)
+
+    def forward(self, l: torch.Tensor) -> torch.Tensor:
+        z = self.dictionary()  # (K_l, D)
+        expected_z = self.attention(l, z) @ self.value(z)  # (..., D)  NWGM: E_z[z] inside f
         return self.norm(l + self.out(expected_z))
 
 
@@ -142,23 +168,32 @@ class FrontDoor(nn.Module):
         self.out = nn.Linear(2 * d_model, d_model)  # W_o
         self.norm = nn.LayerNorm(d_model)
 
-    def in_sample(self, m, x, frame_states, frame_mask):
-        """h_1 ~ E[m | x]: (B, D)."""
+    def in_sample_attention(self, m, x, frame_states, frame_mask):
+        """alpha over the frames of the video (B, T) or over the batch (B, B), and the items (.., D)."""
         q = self.query_m(m)  # (B, D)
         scale = math.sqrt(m.shape[-1])
         if self.mode == "in_sample":
             items = self.key_x(frame_states)  # (B, T, D) the mediator values of this video
-            alpha = masked_softmax(torch.einsum("bd,btd->bt", q, items) / scale, frame_mask)  # (B, T)
-            return self.in_out(torch.einsum("bt,btd->bd", alpha, items))
+            return masked_softmax(torch.einsum("bd,btd->bt", q, items) / scale, frame_mask), items  # (B, T)
         items = self.key_x(x)  # (B, D) the other videos of the batch
-        alpha = (q @ items.T / scale).softmax(-1)  # (B, B)
+        return (q @ items.T / scale).softmax(-1), items  # (B, B)
+
+    def in_sample(self, m, x, frame_states, frame_mask):
+        """h_1 ~ E[m | x]: (B, D)."""
+        alpha, items = self.in_sample_attention(m, x, frame_states, frame_mask)
+        if self.mode == "in_sample":
+            return self.in_out(torch.einsum("bt,btd->bd", alpha, items))
         return self.in_out(alpha @ items)
+
+    def cross_attention(self, x):
+        """beta over X_hat (B, K_v) and the keys (K_v, D)."""
+        keys = self.key_hat(self.X_hat)  # (K_v, D)
+        query = self.key_x(x) if self.query_x is None else self.query_x(x)  # (B, D); released: tied to key_x
+        return (query @ keys.T / math.sqrt(x.shape[-1])).softmax(-1), keys
 
     def cross_sample(self, x):
         """h_2 ~ E_{x_hat}[x_hat]: (B, D)."""
-        keys = self.key_hat(self.X_hat)  # (K_v, D)
-        query = self.key_x(x) if self.query_x is None else self.query_x(x)  # (B, D)
-        beta = (query @ keys.T / math.sqrt(x.shape[-1])).softmax(-1)  # (B, K_v)
+        beta, keys = self.cross_attention(x)  # (B, K_v)
         return self.cross_out(beta @ keys)
 
     def forward(self, m: torch.Tensor, x: torch.Tensor, frame_states: torch.Tensor | None = None,

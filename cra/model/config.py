@@ -89,12 +89,22 @@ class CRAConfig:
     weight_vqa: float = 1.0
     weight_vq: float = 1.0
     weight_cma: float = 0.5  # total = w_vqa CE_vqa + w_vq CE_vq + w_cma (CMA_vq + CMA_vqa)
+    # --- study options (issue 14; beyond the paper's single setting, see each comment) ---
+    backdoor_mode: str = "conditional"  # "conditional": query-conditioned attention + log P(z) (paper; estimates
+    #                                     P(z | l)); "prior": textbook NWGM, E_{P(z)}[z], the same vector for every l
+    mediator: str = "learned"  # front-door mediator v_t from: "learned" grounding (GSG), "true_evidence" frames
+    #                            (batch["evidence_mask"]), "whole_video" (mean of all frames)
+    gaussian_mask: bool = False  # NG+ grounding (NExT-GQA baseline): a learned Gaussian mask times attention
+    gaussian_mask_sigma: float = 9.0  # NG+: width divisor (official default 9)
+    gsg_supervision: float = 0.0  # BEYOND THE PAPER: fraction of training questions whose true span supervises w
+    gsg_supervision_weight: float = 1.0  # weight of that loss, CE(evidence / |evidence|, w)
 
     def __post_init__(self):
         choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
                        cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
                        frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
-                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"))
+                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"),
+                       backdoor_mode=("conditional", "prior"), mediator=("learned", "true_evidence", "whole_video"))
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
@@ -105,6 +115,15 @@ class CRAConfig:
         if self.question_max_length is not None and self.question_max_length < 2:
             raise ValueError(f"CRAConfig.question_max_length={self.question_max_length}: expected None or >= 2")
         self.window_sizes = tuple(int(s) for s in self.window_sizes)
+        if not 0.0 <= self.gsg_supervision <= 1.0:
+            raise ValueError(f"CRAConfig.gsg_supervision={self.gsg_supervision}: expected a fraction in [0, 1]")
+        if self.gaussian_mask_sigma <= 0:
+            raise ValueError(f"CRAConfig.gaussian_mask_sigma={self.gaussian_mask_sigma}: expected > 0")
+
+    @property
+    def needs_evidence(self) -> bool:
+        """Whether batches must carry ``evidence_mask`` (the true mediator, or supervised grounding)."""
+        return self.mediator == "true_evidence" or self.gsg_supervision > 0
 
     @property
     def gcn_out(self) -> int:

@@ -13,6 +13,8 @@ key                      type / shape                meaning
 ``question_candidates``  B lists of K_q str, opt.    the true question and K_q - 1 negative questions
 ``question_answer``      long (B,), with the above   index of the true question among them
 ``frame_times``          float (B, T), optional      frame timestamps in seconds (for :mod:`cra.readouts`)
+``evidence_mask``        bool (B, T), optional       true evidence frames (``mediator="true_evidence"``, supervision)
+``evidence_supervised``  bool (B,), optional         which questions' spans supervise w (``gsg_supervision``)
 =======================  ==========================  ===========================================
 
 Other keys are ignored. The VQ pass runs when ``question_candidates`` is present; losses need
@@ -34,6 +36,12 @@ One pass (VQA: candidates = ``qa_texts``; VQ: candidates = ``question_candidates
 
 Loss: $\mathcal L = w_{vqa} CE^{VQA} + w_{vq} CE^{VQ} + w_{cma}(CMA^{VQ} + CMA^{VQA})$, where each CMA
 aligns the true candidate's $l$ with $v_{final}$ across the batch (:mod:`cra.model.cma`).
+
+Study options (:class:`~cra.model.config.CRAConfig`, beyond the paper's one setting): ``mediator``
+replaces the learned $w$ by the true evidence frames ($w = e / |e|$, from ``evidence_mask``) or by
+uniform weights ($v_t = \bar v$); ``gaussian_mask`` grounds with NG+ (:mod:`cra.model.gaussian_mask`);
+``gsg_supervision`` (beyond the paper) adds $w_{sup} \cdot \mathrm{mean}_{b \in S} \big(-\sum_i
+\tfrac{e_{bi}}{|e_b|} \log w_{bi}\big)$ over the supervised questions $S$ of the batch.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from cra.model.backbone import TemporalEncoder, TextHead
 from cra.model.causal import SEMANTIC_GRAPH_NODES, BackDoor, FrontDoor
 from cra.model.cma import cma_loss
 from cra.model.config import CRAConfig
-from cra.model.gsg import GSG, AttentionPooling
+from cra.model.gaussian_mask import GaussianMask
+from cra.model.gsg import GSG, AttentionPooling, GroundingWeights
 from cra.model.ops import check_frame_mask
 from cra.model.released_encoder import ReleasedTemporalEncoder
 from cra.text import TextEncoder, build_text_encoder
@@ -93,7 +102,9 @@ class CRA(nn.Module):
         self.backbone = encoder(cfg.feature_dim, d, cfg.num_layers, cfg.num_heads, cfg.d_ff,
                                 cfg.max_frames, cfg.dropout, cfg.pos_dropout)
         self.text = TextHead(text_encoder, d, mask_padding=cfg.mask_word_attention)
-        if cfg.use_gsg:
+        if cfg.gaussian_mask:
+            self.grounding = GaussianMask(d, cfg.num_heads, cfg.dropout, cfg.gaussian_mask_sigma)
+        elif cfg.use_gsg:
             self.grounding = GSG(d, cfg.use_smoothing, cfg.kernel_size, cfg.sigma_init, cfg.sigma_param, cfg.renorm)
         else:
             self.grounding = AttentionPooling()
@@ -102,7 +113,7 @@ class CRA(nn.Module):
         if cfg.use_backdoor:
             if Z_l is None:
                 Z_l = torch.randn(cfg.num_z_entries, len(SEMANTIC_GRAPH_NODES), cfg.z_node_dim)
-            self.backdoor = BackDoor(d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries)
+            self.backdoor = BackDoor(d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries, cfg.backdoor_mode)
         self.frontdoor = None
         if cfg.use_frontdoor:
             if X_hat is None:
@@ -142,9 +153,27 @@ class CRA(nn.Module):
             offset += B * K
         return out
 
+    def mediator_weights(self, frame_states: torch.Tensor, frame_mask: torch.Tensor, l_global: torch.Tensor,
+                         evidence: torch.Tensor | None = None) -> GroundingWeights:
+        """w0, w (B, T): learned grounding, or (``config.mediator``) the true evidence or uniform weights."""
+        mode = self.config.mediator
+        if mode == "learned":
+            return self.grounding(frame_states, l_global, frame_mask)
+        if mode == "true_evidence":
+            if evidence is None:
+                raise ValueError("model.mediator=true_evidence needs batch['evidence_mask'] (B, T) of the true evidence frames")
+            e = (evidence & frame_mask).to(frame_states.dtype)  # (B, T)
+            if bool((e.sum(1) == 0).any()):
+                raise ValueError("batch['evidence_mask']: a question has no evidence frame")
+            w = e / e.sum(1, keepdim=True)
+        else:  # whole_video
+            valid = frame_mask.to(frame_states.dtype)
+            w = valid / valid.sum(1, keepdim=True)
+        return GroundingWeights(w, w, None)
+
     def video_pass(self, frame_states: torch.Tensor, frame_mask: torch.Tensor, text_emb: torch.Tensor,
-                   l_global: torch.Tensor) -> PassOutput:
-        weights = self.grounding(frame_states, l_global, frame_mask)  # w0, w: (B, T)
+                   l_global: torch.Tensor, evidence: torch.Tensor | None = None) -> PassOutput:
+        weights = self.mediator_weights(frame_states, frame_mask, l_global, evidence)  # w0, w: (B, T)
         valid = frame_mask.to(frame_states.dtype)
         pooled = torch.einsum("bt,btd->bd", weights.w, frame_states)  # (B, D)  sum_i w_i x_i
         mean = torch.einsum("bt,btd->bd", valid, frame_states) / valid.sum(1, keepdim=True)  # (B, D)
@@ -181,6 +210,11 @@ class CRA(nn.Module):
             if key in batch and len(batch[key]) != B:
                 raise ValueError(f"batch[{key!r}]: {len(batch[key])} samples, frames has {B}")
         frame_states = self.backbone(frames, mask)  # (B, T, D)
+        evidence = batch.get("evidence_mask")
+        if evidence is not None:
+            evidence = evidence.to(mask.device).bool()
+            if evidence.shape != (B, T):
+                raise ValueError(f"batch['evidence_mask']: expected shape {(B, T)}, got {tuple(evidence.shape)}")
 
         has_vq = batch.get("question_candidates") is not None
         texts = [("qa_texts", batch["qa_texts"])]
@@ -191,7 +225,7 @@ class CRA(nn.Module):
         embs = self.encode_candidates(*texts)
 
         cand = embs[0]  # (B, K, D)
-        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values)  # l = max_k l_k
+        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values, evidence)  # l = max_k l_k
         vq = None
         if has_vq:
             questions = embs[1]  # (B, K_q, D)
@@ -199,7 +233,7 @@ class CRA(nn.Module):
             l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
             # released: the VQ pass runs the video encoder again (its own dropout mask; the same in eval)
             vq_states = frame_states if self.config.shared_backbone_pass else self.backbone(frames, mask)
-            vq = self.video_pass(vq_states, mask, questions, l_true)
+            vq = self.video_pass(vq_states, mask, questions, l_true, evidence)
         return CRAOutput(vqa, vq, frame_states, mask)
 
     @staticmethod
@@ -240,5 +274,22 @@ class CRA(nn.Module):
                 cma_total = cma_total + parts["total"]
             result["loss_cma"] = cma_total
             total = total + cfg.weight_cma * cma_total
+        if cfg.gsg_supervision > 0 and cfg.mediator == "learned":
+            result["loss_grounding"] = self.grounding_supervision(batch, out)
+            total = total + cfg.gsg_supervision_weight * result["loss_grounding"]
         result["loss"] = total
         return result
+
+    @staticmethod
+    def grounding_supervision(batch: dict, out: CRAOutput) -> torch.Tensor:
+        """BEYOND THE PAPER: mean over supervised questions of CE(e / |e|, w) on the VQA pass (0 if none)."""
+        evidence, chosen = batch.get("evidence_mask"), batch.get("evidence_supervised")
+        if evidence is None or chosen is None:
+            raise ValueError("model.gsg_supervision > 0 needs batch['evidence_mask'] and batch['evidence_supervised']")
+        w = out.vqa.w  # (B, T)
+        e = (evidence.to(w.device).bool() & out.frame_mask).to(w.dtype)
+        chosen = chosen.to(w.device).bool() & (e.sum(1) > 0)
+        if not bool(chosen.any()):
+            return w.sum() * 0.0
+        target = e[chosen] / e[chosen].sum(1, keepdim=True)  # (S, T)
+        return -(target * w[chosen].clamp_min(1e-8).log()).sum(1).mean()

@@ -27,7 +27,7 @@ def summarise(rows: Sequence[Mapping], by: Sequence[str], columns: Sequence[str]
         summary = dict(zip(by, key))
         summary["seeds"] = len(members)
         for c in columns:
-            summary[f"{c}_mean"], summary[f"{c}_std"] = _mean_std([m[c] for m in members])
+            summary[f"{c}_mean"], summary[f"{c}_std"] = _mean_std([m.get(c, math.nan) for m in members])
         out.append(summary)
     return out
 

@@ -14,11 +14,11 @@ from typing import Sequence
 
 from cra.config import (PACKAGED_CONFIGS, ConfigError, check_values, from_dict, load_layers, load_run_config,
                         overrides_of, packaged_names)
-from cra.data.synthetic import WorldConfig
+from cra.synthetic import WorldConfig
 from cra.metrics import METRIC_KEYS
 from cra.readouts import READOUTS
 
-__all__ = ["Variant", "VARIANTS", "RANDOM_SPAN", "StudyConfig", "study_config", "run_config", "modes", "METRICS",
+__all__ = ["Variant", "VARIANTS", "CEILING_WORLD", "REFERENCES", "DIAG", "RANDOM_SPAN", "StudyConfig", "study_config", "run_config", "modes", "METRICS",
            "FAITH", "SPLITS", "AXES", "STUDY_RUN", "STUDY_CONFIGS"]
 
 #: Official metric columns reported (percent): the protocol's columns at IoP/IoU 0.5, and UF@0.5 =
@@ -27,6 +27,9 @@ METRICS = (*(k for k in METRIC_KEYS if not k.endswith("@0.3")), "UF@0.5")
 #: Ground-truth faithfulness columns (see :func:`cra.study.scoring.faithfulness`).
 FAITH = ("mass_evidence", "mass_distractor", "mass_decoy", "right_on_evidence", "right_on_distractor",
          "right_elsewhere", "follows_word", "follows_scene")
+#: Diagnostics columns (:mod:`cra.diagnostics`) of every run, measured on test-ood
+DIAG = ("backdoor_kl", "backdoor_score_std", "backdoor_logprior_std", "frontdoor_entropy", "frontdoor_xhat_entropy",
+        "cos_vt_vbar", "w_entropy")
 #: The splits every model is scored on (confounded like train; confounders broken).
 SPLITS = ("test-id", "test-ood")
 RANDOM_SPAN = "random_span"
@@ -37,11 +40,19 @@ RUN_SECTIONS = ("data.", "model.", "train.", "eval.")
 
 @dataclass(frozen=True)
 class Variant:
-    """One trained model of the study: config layers on top of ``synthetic`` (and the study's settings)."""
+    """One trained model of the study: config layers on top of ``synthetic`` (and the study's settings),
+    then ``sets`` (run-config ``--set`` items), on the study's world changed by ``world`` (WorldConfig
+    items, e.g. the ceiling's strengths)."""
 
     layers: tuple[str, ...] = ()
     doc: str = ""
     blind: bool = False  # trained and tested on all-zero video features
+    sets: tuple[str, ...] = ()
+    world: tuple[tuple[str, float], ...] = ()
+
+
+#: the unconfounded world of ``cra/configs/worlds/ceiling.yaml``: both confounders at 0 in every split
+CEILING_WORLD = (("lang_strength", 0.0), ("vis_strength", 0.0))
 
 
 #: name -> variant. The layers are the packaged ones of ``cra/configs`` (the same the ``train`` command uses).
@@ -49,21 +60,43 @@ VARIANTS: dict[str, Variant] = {
     "posthoc": Variant(("ablations/no_gsg", "ablations/no_cma", "ablations/no_eci"),
                        "post-hoc baseline: dot-product attention pooling, no GSG, CMA, back-door or front-door"),
     "cra": Variant((), "CRA, the paper's intent (GSG + smoothing, CMA, back-door, front-door)"),
+    "ceiling": Variant((), "CRA trained on the unconfounded world (both strengths 0 in every split)",
+                       world=CEILING_WORLD),
+    "blind": Variant((), "language only: CRA on all-zero video features, word encoder fine-tuned (can express the shortcut)",
+                     blind=True, sets=("train.text_mode=finetune",)),
+    "true_grounding": Variant((), "front-door mediator = the true evidence frames (w = e/|e|, train and test)",
+                              sets=("model.mediator=true_evidence",)),
+    "reweight_xhat": Variant((), "CRA on train resampled by inverse propensity of the frame-cluster proxy x-hat",
+                             sets=("data.reweight=xhat",)),
+    "reweight_scene": Variant((), "CRA on train resampled by inverse propensity of the true scene (data-level adjustment)",
+                              sets=("data.reweight=scene",)),
+    "no_backdoor": Variant(("ablations/no_backdoor",), "CRA without the linguistic back-door"),
+    "backdoor_prior": Variant((), "back-door as the textbook NWGM: E_{P(z)}[z], one vector for every text",
+                              sets=("model.backdoor_mode=prior",)),
+    "no_frontdoor": Variant(("ablations/no_frontdoor",), "CRA without the visual front-door"),
+    "whole_video": Variant((), "front-door mediator = the whole-video mean (w uniform)",
+                           sets=("model.mediator=whole_video",)),
+    "gsg_supervised": Variant((), "BEYOND THE PAPER: GSG weakly supervised by the true spans of 25 % of train questions",
+                              sets=("model.gsg_supervision=0.25",)),
+    "ng_plus": Variant(("ablations/no_cma", "ablations/no_eci"),
+                       "NG+ (NExT-GQA paper's baseline): a learned Gaussian mask times attention pooling, VQA + VQ losses",
+                       sets=("model.gaussian_mask=true",)),
     "no_gsg": Variant(("ablations/no_gsg",), "CRA without GSG (attention pooling instead)"),
     "no_smoothing": Variant(("ablations/no_smoothing",), "CRA without the Gaussian filter (w = w0)"),
     "no_cma": Variant(("ablations/no_cma",), "CRA without the cross-modal alignment loss"),
-    "no_backdoor": Variant(("ablations/no_backdoor",), "CRA without the linguistic back-door"),
-    "no_frontdoor": Variant(("ablations/no_frontdoor",), "CRA without the visual front-door"),
     "released_code": Variant(("variants/released_code",), "CRA as the released code runs it (RELEASED_CODE)"),
-    "blind": Variant((), "language only: CRA trained and tested on all-zero video features", blind=True),
 }
+
+#: the study's references: the gap closed is measured between ``plain`` (CRA trained on the confounded world)
+#: and ``ceiling`` (the same CRA trained on the unconfounded one), so it is the damage confounding does
+REFERENCES = ("posthoc", "ceiling", "blind")
 
 #: sweep axis -> the WorldConfig keys set to the strength s (train, val, test-id; test-ood keeps its own)
 AXES = {"both": ("lang_strength", "vis_strength"), "lang": ("lang_strength",), "vis": ("vis_strength",)}
 
 #: Run-config settings of every trained model (on top of ``synthetic.yaml`` and the variant's layers).
 STUDY_RUN = ("train.device=cpu", "train.progress=false", "train.text_mode=frozen_cached", "data.annotations=.",
-             "data.features=.", "data.test_split=test-id")
+             "data.features=.", "data.test_split=test-id", "data.val_split=val-ood")
 
 
 @dataclass
@@ -81,7 +114,8 @@ class StudyConfig:
     random_span: bool = True
     clusters: int = 16  # K of Z_l and of X_hat
     readout: str = "posthoc"  # the read-out of the printed table, the plots and the sweep
-    sweep_strengths: list = field(default_factory=lambda: [0.0, 0.4, 0.8, 1.0])
+    plain: str = "cra"  # gap closed = (OOD_variant - OOD_plain) / (OOD_ceiling - OOD_plain): the same CRA, confounded
+    sweep_strengths: list = field(default_factory=lambda: [0.0, 0.8])  # fast: the ceiling and the main world
     sweep_axes: list = field(default_factory=lambda: ["both"])  # "both", "lang", "vis"
     sweep_variants: list = field(default_factory=lambda: ["posthoc", "cra"])
     sweep_seeds: list = field(default_factory=lambda: [0])
@@ -101,6 +135,8 @@ class StudyConfig:
             raise ValueError(f"study: unknown sweep axis {bad}; expected some of {list(AXES)}")
         if self.readout not in READOUTS:
             raise ValueError(f"study.readout={self.readout!r}: expected one of {', '.join(READOUTS)}")
+        if "ceiling" in self.variants and self.plain not in self.variants:
+            raise ValueError(f"study.plain={self.plain!r}: the gap closed needs it among the variants {self.variants}")
         if self.random_span and "cra" not in self.variants:
             raise ValueError("study: random_span pairs random spans with CRA's answers; keep 'cra' in variants")
         for name in ("seeds", "sweep_seeds"):
@@ -148,6 +184,6 @@ def run_config(world: Path, confounders: Path | None, variant: str, seed: int, s
     dim = study.world_config().feature_dim
     sets = [*STUDY_RUN, f"data.root={world}", f"data.confounders={confounders if confounders else 'null'}",
             f"model.feature_dim={dim}", f"model.z_node_dim={dim}", f"model.num_z_entries={study.clusters}",
-            f"model.num_x_entries={study.clusters}", f"train.seed={seed}", *study.run]
+            f"model.num_x_entries={study.clusters}", f"train.seed={seed}", *VARIANTS[variant].sets, *study.run]
     config, _ = load_run_config(["synthetic", *VARIANTS[variant].layers], sets)
     return config

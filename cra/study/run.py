@@ -13,7 +13,8 @@ from typing import Any, Callable, Mapping
 
 from cra.paths import atomic_write_bytes
 from cra.study.aggregate import summarise
-from cra.study.plan import AXES, FAITH, METRICS, RANDOM_SPAN, SPLITS, VARIANTS, StudyConfig, run_config
+from cra.study.plan import AXES, DIAG, FAITH, METRICS, RANDOM_SPAN, SPLITS, VARIANTS, StudyConfig, run_config
+from cra.study.preconditions import format_gap, format_preconditions, gap_closed, preconditions, readers
 from cra.study.plots import plot_ablation, plot_sweep
 from cra.study.report import OUTPUT_FILES, SWEEP_COLUMNS, csv_bytes, format_sweep, format_table, json_bytes, save_figure
 from cra.study.scoring import cached_truth, random_span_rows, split_rows
@@ -43,7 +44,8 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     trainer.fit()
     best = load_checkpoint(run_dir / "best.pt")
     model = model_from_checkpoint(config, best).to(trainer.device)
-    result = {"key": job["key"], "best_epoch": best["epoch"], "splits": {}, "answers": {}}
+    result = {"key": job["key"], "best_epoch": best["epoch"], "selected_on": config.data.val_split, "splits": {},
+              "answers": {}}
     for split in SPLITS:
         data = load_split(config, split, grounding=True)
         predictions = predict_split(model, data, config, trainer.device)
@@ -56,6 +58,16 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     return result
 
 
+#: The study settings a trained model depends on (the rest choose which models to train and how to report them)
+MODEL_SETTINGS = ("mode", "world", "world_seed", "clusters", "threads", "run")
+
+
+def model_identity(job: Mapping[str, Any]) -> dict:
+    """What makes two jobs the same model: everything but the study settings outside :data:`MODEL_SETTINGS`
+    (so a rerun with fewer or more variants, seeds or sweep points reads finished models back)."""
+    return {**job, "study": {k: job["study"].get(k) for k in MODEL_SETTINGS}}
+
+
 def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None) -> dict:
     """Every job's result; with ``done`` (a kept ``--work`` folder), a job finished there by an earlier
     call with the same job settings is read back instead of trained again (an interrupted study resumes)."""
@@ -64,7 +76,7 @@ def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | Non
         saved = done / f"{job['key'].replace('/', '_')}.pkl" if done else None
         if saved is not None and saved.is_file():
             record = pickle.loads(saved.read_bytes())  # written by this function, below
-            if record["job"] == job:
+            if model_identity(record["job"]) == model_identity(job):
                 results[job["key"]] = record["result"]
                 continue
         todo.append(job)
@@ -119,6 +131,8 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
 
         t = time.perf_counter()
         main_key, main_world, main_conf = world_for({})
+        variant_worlds = {v: world_for(dict(VARIANTS[v].world)) if VARIANTS[v].world else (main_key, main_world, main_conf)
+                          for v in study.variants}
         blind_world = blind_copy(main_world, work_dir / "world-blind") if any(
             VARIANTS[v].blind for v in {*study.variants, *study.sweep_variants}) else None
         sweep_points = []  # (axis, strength, world key, world, confounders)
@@ -129,10 +143,11 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         log(f"{len(worlds)} world(s) and their dictionaries from the train split: {time.perf_counter() - t:.1f} s")
 
         jobs, job_keys = [], {}
-        public = asdict(study)
+        public = {k: v for k, v in asdict(study).items() if k != "jobs"}  # parallelism does not change a result
 
         def add_job(world_key, world, conf, variant, seed):
-            name = (world_key, variant, seed)
+            v = VARIANTS[variant]
+            name = (world_key, v.layers, v.sets, v.blind, seed)  # the sweep's CRA at s = 0 is the ceiling's model
             if name in job_keys:
                 return job_keys[name]
             label = f"w{list(worlds).index(world_key)}/{variant}/seed{seed}"
@@ -146,8 +161,7 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
             job_keys[name] = label
             return label
 
-        ablation_labels = {(v, s): add_job(main_key, main_world, main_conf, v, s) for v in study.variants
-                           for s in study.seeds}
+        ablation_labels = {(v, s): add_job(*variant_worlds[v], v, s) for v in study.variants for s in study.seeds}
         sweep_labels = {(axis, strength, v, s): add_job(key, world, conf, v, s)
                         for axis, strength, key, world, conf in sweep_points
                         for v in study.sweep_variants for s in study.sweep_seeds}
@@ -161,7 +175,8 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
             for split in SPLITS:
                 for readout, row in results[label]["splits"][split].items():
                     runs.append({"variant": variant, "seed": seed, "split": split, "readout": readout,
-                                 "best_epoch": results[label]["best_epoch"], **row})
+                                 "best_epoch": results[label]["best_epoch"],
+                                 "selected_on": results[label].get("selected_on"), **row})
         if study.random_span:
             for seed in study.seeds:
                 answers = results[ablation_labels[("cra", seed)]]["answers"]
@@ -169,8 +184,8 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
                 for split in SPLITS:
                     for readout, row in rows[split].items():
                         runs.append({"variant": RANDOM_SPAN, "seed": seed, "split": split, "readout": readout,
-                                     "best_epoch": None, **row})
-        summary = summarise(runs, ("variant", "split", "readout"), METRICS + FAITH)
+                                     "best_epoch": None, "selected_on": None, **row})
+        summary = summarise(runs, ("variant", "split", "readout"), METRICS + FAITH + DIAG)
         order = [*study.variants, *([RANDOM_SPAN] if study.random_span else [])]
 
         # ---- sweep ---------------------------------------------------------------------------------
@@ -182,9 +197,21 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
                                    "split": split, **{c: row[c] for c in METRICS + FAITH}})
         sweep_summary = summarise(sweep_runs, ("axis", "strength", "variant", "split"), METRICS + FAITH)
 
+        # ---- preconditions, references, gap closed ------------------------------------------------------
+        from cra.synthetic import load_truth, uniform_mass
+
+        checks, gap, reader_rows = [], [], {}
+        if {"ceiling", "blind"} <= set(study.variants):
+            checks = preconditions(summary, study.readout, 100 * uniform_mass(load_truth(main_world, "test-ood")))
+        if "ceiling" in study.variants:
+            gap = gap_closed(summary, study.readout, study.variants, study.plain)
+        reader_rows = readers(main_world, SPLITS)
+
         wall = time.perf_counter() - start
-        meta = {"command_mode": study.mode, "study": asdict(study), "world": asdict(study.world_config()),
+        meta = {"command_mode": study.mode, "study": public, "world": asdict(study.world_config()),
                 "readout": study.readout, "variants": {v: VARIANTS[v].doc for v in study.variants},
+                "variant_settings": variant_settings(study.variants),
+                "selection": "checkpoint of the best val-ood Acc@QA (runs.csv: selected_on)",
                 "random_span": "uniform random spans (two frames, sorted) with CRA's answers of the same seed",
                 "models_trained": len(jobs), "wall_seconds": round(wall, 1), "torch": torch.__version__,
                 "run_config_example": run_config_dict(main_world, main_conf, study)}
@@ -193,20 +220,31 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         meta["window_convention"] = WINDOW_CONVENTION["window"]
         atomic_write_bytes(out / "runs.csv", csv_bytes(runs))
         atomic_write_bytes(out / "results.csv", csv_bytes(summary))
-        atomic_write_bytes(out / "results.json", json_bytes({"meta": meta, "summary": summary, "runs": runs}))
+        atomic_write_bytes(out / "results.json", json_bytes({"meta": meta, "summary": summary, "runs": runs,
+                                                             "preconditions": checks, "gap": gap, "readers": reader_rows}))
         atomic_write_bytes(out / "sweep.csv", csv_bytes(sweep_summary, SWEEP_COLUMNS))
         atomic_write_bytes(out / "sweep.json", json_bytes({"meta": meta, "summary": sweep_summary, "runs": sweep_runs}))
         save_figure(plot_ablation(summary, study.readout, order), out / "ablation.png")
         save_figure(plot_sweep(sweep_summary, study.sweep_axes, study.sweep_variants), out / "sweep.png")
+        log("\npreconditions:\n" + (format_preconditions(checks) if checks else "  (need the ceiling and blind variants)"))
+        if gap:
+            log("\ngap closed (test-ood Acc@QA):\n" + format_gap(gap, study.plain, reader_rows))
         log(f"\nablation, read-out {study.readout} (mean ± std over seeds {study.seeds}; percent):")
         log(format_table(summary, study.readout, order))
         log("\nsweep (read-out " + study.readout + "):")
         log(format_sweep(sweep_summary))
         log(f"\nwrote {', '.join(OUTPUT_FILES)} to {out}; {len(jobs)} models; wall time {wall:.1f} s")
-        return {"summary": summary, "runs": runs, "sweep": sweep_summary, "sweep_runs": sweep_runs, "meta": meta}
+        return {"summary": summary, "runs": runs, "sweep": sweep_summary, "sweep_runs": sweep_runs, "meta": meta,
+                "preconditions": checks, "gap": gap, "readers": reader_rows}
     finally:
         if not keep_work and work is None:
             shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def variant_settings(variants) -> dict:
+    """Each variant's layers, run-config items and world items (what the saved-results check compares)."""
+    return {v: {"layers": list(VARIANTS[v].layers), "sets": list(VARIANTS[v].sets),
+                "world": {k: x for k, x in VARIANTS[v].world}, "blind": VARIANTS[v].blind} for v in variants}
 
 
 def run_config_dict(world: Path, conf: Path, study: StudyConfig) -> dict:

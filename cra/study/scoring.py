@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from cra.data.keys import split_key
-from cra.study.plan import METRICS, SPLITS
+from cra.study.plan import DIAG, METRICS, SPLITS
 
 __all__ = ["faithfulness", "split_rows", "random_spans", "random_span_rows", "cached_truth"]
 
@@ -19,8 +19,8 @@ _TRUTH_CACHE: dict[str, dict] = {}
 
 
 def cached_truth(world: str, split: str) -> dict:
-    """:func:`cra.data.synthetic.load_truth`, read once per (world, split) and process."""
-    from cra.data.synthetic import load_truth
+    """:func:`cra.synthetic.load_truth`, read once per (world, split) and process."""
+    from cra.synthetic import load_truth
 
     key = f"{world}::{split}"
     if key not in _TRUTH_CACHE:
@@ -34,14 +34,14 @@ def faithfulness(qa: Mapping[str, Mapping], weights: Mapping[str, Sequence[float
 
     * ``mass_evidence`` / ``mass_distractor`` / ``mass_decoy``: mean share of the frame weights ``w`` on
       the evidence, on the distractor (questions that have one) and on decoys
-      (:func:`cra.data.synthetic.weight_mass`); uniform weights give the frames' share of the video.
+      (:func:`cra.synthetic.weight_mass`); uniform weights give the frames' share of the video.
     * ``right_on_evidence`` / ``right_on_distractor`` / ``right_elsewhere``: shares of all questions
       answered right with the span on the evidence (IoP >= 0.5), on the distractor (right for the wrong
-      reason) or neither (:func:`cra.data.synthetic.grounding_outcomes`).
+      reason) or neither (:func:`cra.synthetic.grounding_outcomes`).
     * ``follows_word`` / ``follows_scene``: among questions whose word (scene) shortcut points to a
       wrong candidate, the share answered with that candidate (chance: 20 %).
     """
-    from cra.data.synthetic import grounding_outcomes, weight_mass
+    from cra.synthetic import grounding_outcomes, weight_mass
 
     correct = {k: v["prediction"] == v["answer"] for k, v in qa.items()}
     mass = weight_mass(weights, truth)
@@ -71,6 +71,8 @@ def split_rows(predictions: dict, data, truth: dict) -> dict[str, dict]:
     for readout, spans in predictions["spans"].items():
         row = {k: scores[readout][k] for k in METRICS}
         row.update(faithfulness(predictions["qa"], predictions["weights"], spans, candidates, truth))
+        diagnostics = predictions.get("diagnostics", {})  # cra.diagnostics; a switched-off part has none
+        row.update({k: diagnostics.get(k, math.nan) for k in DIAG})
         rows[readout] = row
     return rows
 
@@ -90,7 +92,7 @@ def random_spans(qa: Mapping[str, Any], frame2time: Mapping[str, Sequence[float]
 def random_span_rows(world: Path, answers: dict, seed: int, readouts: Sequence[str]) -> dict[str, dict]:
     """Random spans with CRA's answers; uniform frame weights for the weight masses."""
     from cra.data.nextgqa import read_frame2time, read_gsub, read_qa_csv
-    from cra.data.synthetic import NUM_FRAMES, split_paths
+    from cra.synthetic import NUM_FRAMES, split_paths
     from cra.run import SplitData
 
     rows = {}

@@ -21,7 +21,7 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
     import torch
 
     from cra.confounders import BuildConfig, build_confounders, save_confounders
-    from cra.data.synthetic import make_world
+    from cra.synthetic import make_world
     from cra.text import build_text_encoder
 
     world = make_world(Path(root) / "world", seed, world_config, overwrite=True)
@@ -42,7 +42,7 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
 def blind_copy(world: Path, out: Path) -> Path:
     """The same world with every frame feature set to 0: a model trained on it sees only the text."""
     from cra.data.features import FeatureStore, feature_path, write_feature_file
-    from cra.data.synthetic import SPLITS
+    from cra.synthetic import SPLITS
 
     out = Path(out)
     if out.exists():
