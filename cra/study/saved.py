@@ -19,15 +19,18 @@ class StaleResultsError(ValueError):
     """Saved study files whose settings differ from what the current code would run."""
 
 
-def _differences(saved, current, prefix: str = "", default=None) -> list[str]:
+_NO_DEFAULT = "<no default>"
+
+
+def _differences(saved, current, prefix: str = "", default=_NO_DEFAULT) -> list[str]:
     """Every setting whose saved and current values differ. ``default``: the run config's defaults; a run
     setting the saved results do not record (an option added later) is not a difference while the
     current code leaves it at its default, which by construction is the behaviour before the option."""
     if isinstance(saved, dict) and isinstance(current, dict):
         return [d for k in sorted(set(saved) | set(current), key=str)
                 for d in _differences(saved.get(k, "<absent>"), current.get(k, "<absent>"), f"{prefix}{k}.",
-                                      default.get(k, "<no default>") if isinstance(default, dict) else None)]
-    if saved == "<absent>" and default is not None and current == default:
+                                      default.get(k, _NO_DEFAULT) if isinstance(default, dict) else _NO_DEFAULT)]
+    if saved == "<absent>" and default != _NO_DEFAULT and current == default:
         return []
     return [] if saved == current else [f"{prefix.rstrip('.')}: saved {saved!r}, current code {current!r}"]
 
