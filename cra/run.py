@@ -128,6 +128,7 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
     than ``model.feature_dim`` or missing frame times raise before any training step.
     """
     from cra.data import NextGQADataset
+    from cra.data.augment import training_augmentation
 
     d = config.data
     root = data_root(config)
@@ -139,8 +140,9 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
                          num_frames=d.num_frames)
     if d.num_frames > config.model.max_frames:
         raise ValueError(f"data.num_frames={d.num_frames} > model.max_frames={config.model.max_frames}")
+    augment = training_augmentation(d, annotations) if split == d.train_split else None  # released draws
     dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed,
-                             qa_template=d.qa_template)
+                             qa_template=d.qa_template, negative_groups=d.negative_groups, augment=augment)
     gsub = frame2time = None
     if grounding:
         gsub = read_gsub(annotations / f"gsub_{split}.json")
