@@ -77,6 +77,8 @@ class CRAConfig:
     num_z_entries: int = 512  # K_l, entries of Z_l (used when no dictionary is given)
     z_node_dim: int = 768  # node vector size of Z_l (CLIP text features)
     gcn_dim: int | None = None  # per-node GCN output; default d_model // 8 so 8 nodes concat to d_model
+    backdoor_graph: str = "undirected"  # GCN over the semantic graph: "undirected" (ours) or "directed" (released:
+    #   GCNConv on the notebook's one-way edge list; cra.model.causal.normalized_adjacency)
     use_frontdoor: bool = True
     frontdoor_mode: str = "in_sample"  # "in_sample" (frames of the same video) or "batch" (released B x B)
     frontdoor_tied_query: bool = False  # True: the cross-sample query reuses the in-sample key map W_x (released)
@@ -94,7 +96,8 @@ class CRAConfig:
         choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
                        cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
                        frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
-                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"))
+                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"),
+                       backdoor_graph=("undirected", "directed"))
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")
