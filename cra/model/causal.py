@@ -25,7 +25,8 @@ $\bar v$, and the visual dictionary $\hat X$ (:class:`FrontDoor`):
                                                    \underbrace{\mathbb E_{\hat x}[\hat x]}_{h_2}\big),\qquad
     m' = \mathrm{LN}(m + W_o [h_1; h_2])
 
-* ``mode="in_sample"`` (default, the paper's intent): $h_1$ attends over the **frames of the same
+* ``mode="in_sample"`` (default, our reading of "in-sample": the paper's method text was not
+  available to us, and its numbers come from the released ``"batch"`` model): $h_1$ attends over the **frames of the same
   video**, the values the mediator can take given this video, $h_1 = W_1 \sum_i
   \mathrm{softmax}_i((W_m m)^\top W_x \bar x_i / \sqrt D)\, W_x \bar x_i$. A sample's output does
   not depend on the other samples of the batch.

@@ -48,7 +48,7 @@ class Variant:
 VARIANTS: dict[str, Variant] = {
     "posthoc": Variant(("ablations/no_gsg", "ablations/no_cma", "ablations/no_eci"),
                        "post-hoc baseline: dot-product attention pooling, no GSG, CMA, back-door or front-door"),
-    "cra": Variant((), "CRA, the paper's intent (GSG + smoothing, CMA, back-door, front-door)"),
+    "cra": Variant((), "CRA, our reading of the paper (GSG + smoothing, CMA, back-door, front-door)"),
     "no_gsg": Variant(("ablations/no_gsg",), "CRA without GSG (attention pooling instead)"),
     "no_smoothing": Variant(("ablations/no_smoothing",), "CRA without the Gaussian filter (w = w0)"),
     "no_cma": Variant(("ablations/no_cma",), "CRA without the cross-modal alignment loss"),
