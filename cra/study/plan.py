@@ -54,7 +54,9 @@ VARIANTS: dict[str, Variant] = {
     "no_cma": Variant(("ablations/no_cma",), "CRA without the cross-modal alignment loss"),
     "no_backdoor": Variant(("ablations/no_backdoor",), "CRA without the linguistic back-door"),
     "no_frontdoor": Variant(("ablations/no_frontdoor",), "CRA without the visual front-door"),
-    "released_code": Variant(("variants/released_code",), "CRA as the released code runs it (RELEASED_CODE)"),
+    "released_code": Variant(("variants/released_code", "variants/without_released_data"),
+                             "CRA as the released code runs it (RELEASED_CODE; the released data draws off: "
+                             "the synthetic world has no GPT-4 paraphrases)"),
     "blind": Variant((), "language only: CRA trained and tested on all-zero video features", blind=True),
 }
 
