@@ -132,3 +132,13 @@ def test_released_preset_reads_the_file_for_training_only(tmp_path):
     assert load_split(config, "val", grounding=True).dataset.augment is None
     questions = [train[i]["question"] for i in range(len(train))]
     assert sum(q.startswith("para") for q in questions) > 0
+
+
+def test_the_real_paraphrase_file_reads_when_present():
+    from cra.paths import data_dir, has_data
+
+    if not has_data("nextgqa/train_gpt4_sub.json"):
+        pytest.skip(f"real data absent: nextgqa/train_gpt4_sub.json not under {data_dir()} (set CRA_DATA_DIR)")
+    paraphrases = read_paraphrases(data_dir() / "nextgqa" / "train_gpt4_sub.json")
+    assert len(paraphrases) > 1000 and all(len(g) >= 1 for g in paraphrases.values())
+    assert all("_" in key for key in paraphrases)  # "<video_id>_<qid>"
