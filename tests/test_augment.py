@@ -11,7 +11,12 @@ import pytest
 from cra import data
 from cra.config import load_run_config
 from cra.data import DataFormatError, FeatureStore, NextGQADataset
-from cra.data.augment import Augmentation, question_word, read_paraphrases, training_augmentation
+from cra.data.augment import (
+    Augmentation,
+    question_word,
+    read_paraphrases,
+    training_augmentation,
+)
 from cra.paths import DataNotFoundError, samples_dir
 from cra.run import load_split
 
