@@ -92,6 +92,12 @@ class DataConfig:
     same_video_prob: float = 0.3  # VQ negatives drawn from the same video
     qa_template: str = "{question}? {answer}"  # question + candidate -> one text (cra.data.dataset.QA_TEMPLATE);
     #   released: "{question} </s> {answer}" (RoBERTa's separator)
+    # Released training-data draws (cra.data.augment; training split only; 0 / "type": off, ours).
+    paraphrase_prob: float = 0.0  # a question -> one of its GPT-4 paraphrases (released: 0.3)
+    paraphrase_file: str = "train_gpt4_sub.json"  # under <annotations>; read only when paraphrase_prob > 0
+    answer_resample_prob: float = 0.0  # distractors -> right answers of same-group questions (released: 0.3)
+    negative_groups: str = "type"  # pools of VQ negatives (and resampled distractors): csv "type" (ours)
+    #   or "question_word" (released: get_qsn_type, cra.data.augment.question_word)
     num_workers: int = 0
     features_in_memory: bool = False  # read each split's feature file into memory once per process (NExT-GQA CLIP-L: ~0.5 GB)
     limit: int | None = None  # use only the first N questions of each split (quick runs)
@@ -106,6 +112,13 @@ class DataConfig:
                              "num_frames >= 1 and num_workers >= 0")
         if not 0.0 <= self.same_video_prob <= 1.0:
             raise ValueError(f"data.same_video_prob={self.same_video_prob}: expected a probability in [0, 1]")
+
+    def __post_init__(self):
+        for name in ("paraphrase_prob", "answer_resample_prob", "same_video_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"data.{name}={getattr(self, name)!r}: expected a probability in [0, 1]")
+        if self.negative_groups not in ("type", "question_word"):
+            raise ValueError(f"data.negative_groups={self.negative_groups!r}: expected 'type' or 'question_word'")
 
 
 @dataclass

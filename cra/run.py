@@ -152,6 +152,7 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
     ground truth are counted in ``notes`` (scoring skips them, as the official script does).
     """
     from cra.data import NextGQADataset
+    from cra.data.augment import training_augmentation
 
     d = config.data
     root = data_root(config)
@@ -165,8 +166,9 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
         store.load_into_memory()
     if d.num_frames > config.model.max_frames:
         raise ValueError(f"data.num_frames={d.num_frames} > model.max_frames={config.model.max_frames}")
+    augment = training_augmentation(d, annotations) if split == d.train_split else None  # released draws
     dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed,
-                             qa_template=d.qa_template)
+                             qa_template=d.qa_template, negative_groups=d.negative_groups, augment=augment)
     gsub = frame2time = None
     notes = []
     if grounding or config.model.needs_evidence:

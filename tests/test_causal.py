@@ -33,6 +33,27 @@ def test_normalized_adjacency_of_the_semantic_graph():
     assert int((a > 0).sum()) == 8 + 2 * 12
 
 
+def test_directed_graph_is_the_released_gcnconv():
+    """graph="directed" equals torch_geometric's GCNConv on the one-way edge list (fixture made by
+    scripts/released_parity/make_gcn_fixture.py); the undirected default does not."""
+    from pathlib import Path
+
+    ref = torch.load(Path(__file__).parent / "fixtures" / "released_parity" / "gcn_directed.pt")
+    assert [tuple(e) for e in ref["edges"]] == list(SEMANTIC_GRAPH_EDGES)  # same pairs, same direction
+    a = normalized_adjacency(graph="directed")
+    assert a[0].tolist() == [1.0] + [0.0] * 7  # the question node hears only itself
+    assert a[1, 0].item() == pytest.approx(1 / math.sqrt(2))  # type <- question: in-degrees 1 + 1 and 0 + 1
+    for graph, close in (("directed", True), ("undirected", False)):
+        conv = GraphConv(12, 4, graph=graph)
+        with torch.no_grad():
+            conv.linear.weight.copy_(ref["weight"])
+            conv.linear.bias.copy_(ref["bias"])
+            diff = (conv(ref["x"]) - ref["out"]).abs().max().item()
+        assert (diff < 1e-5) == close, (graph, diff)
+    with pytest.raises(ValueError, match="graph"):
+        normalized_adjacency(graph="both")
+
+
 def test_graph_conv_is_a_hat_h_w():
     torch.manual_seed(0)
     conv = GraphConv(5, 3)

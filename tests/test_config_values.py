@@ -50,7 +50,11 @@ def test_the_released_preset_has_one_home():
     from cra.config import PACKAGED_CONFIGS, read_yaml
     from cra.model import RELEASED_CODE, CRAConfig
 
-    assert read_yaml(PACKAGED_CONFIGS / "variants" / "released_code.yaml")["model"] == RELEASED_CODE
+    preset = read_yaml(PACKAGED_CONFIGS / "variants" / "released_code.yaml")
+    assert set(preset) == {"data", "model", "train"} and preset["model"] == RELEASED_CODE
+    defaults = load_run_config([])[0]
+    for section in ("data", "train"):  # each data / train entry is a difference too
+        assert {k for k, v in preset[section].items() if getattr(getattr(defaults, section), k) == v} == set()
     paper, released = CRAConfig(), CRAConfig.released_code()
     assert {k for k in RELEASED_CODE if getattr(paper, k) == RELEASED_CODE[k]} == set()  # each entry is a difference
     assert {f for f in paper.to_dict() if getattr(paper, f) != getattr(released, f)} == set(RELEASED_CODE)

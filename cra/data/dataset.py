@@ -18,7 +18,10 @@ key                      type / shape           meaning
 =======================  =====================  ===============================================
 
 Question candidates follow NG+/CRA: K-1 other questions, drawn from the same video with
-probability ``same_video_prob`` (0.3) and otherwise from questions of the same type.
+probability ``same_video_prob`` (0.3) and otherwise from questions of the same group (csv ``type``,
+or with ``negative_groups="question_word"`` the question's leading word, as released). The released
+training draws (GPT-4 paraphrases, resampled distractors) are an optional
+:class:`~cra.data.augment.Augmentation`.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Sequence
 
 import torch
 
+from cra.data.augment import NEGATIVE_GROUPS, Augmentation, group_key
 from cra.data.errors import DataFormatError, SkipReport
 from cra.data.features import FeatureStore
 from cra.data.nextgqa import NUM_CANDIDATES, QAFile, QARecord
@@ -51,8 +55,11 @@ class NextGQADataset(torch.utils.data.Dataset):
 
     def __init__(self, qa: QAFile, features: FeatureStore, *, skip_bad_rows: bool = False, check_finite: bool = True,
                  num_question_candidates: int = NUM_CANDIDATES, same_video_prob: float = 0.3, seed: int | None = 0,
-                 qa_template: str = QA_TEMPLATE):
+                 qa_template: str = QA_TEMPLATE, negative_groups: str = "type", augment: Augmentation | None = None):
+        if negative_groups not in NEGATIVE_GROUPS:
+            raise ValueError(f"negative_groups={negative_groups!r}: expected one of {NEGATIVE_GROUPS}")
         self.features = features
+        self.negative_groups, self.augment = negative_groups, augment
         self.num_question_candidates = num_question_candidates
         self.same_video_prob = same_video_prob
         self.seed = seed
@@ -74,48 +81,62 @@ class NextGQADataset(torch.utils.data.Dataset):
                 continue
             self.records.append(r)
         self.skipped.warn(f"NextGQADataset({qa.path}, {features.path})")
-        # Pools of question texts for the VQ negatives.
+        # Pools of question texts for the VQ negatives, and of right answers for resampled distractors.
         self._by_video: dict[str, list[str]] = defaultdict(list)
-        self._by_type: dict[str, list[str]] = defaultdict(list)
+        self._by_type: dict[str, list[str]] = defaultdict(list)  # keyed by group_key(negative_groups, ...)
+        answers_by_group: dict[str, set[str]] = defaultdict(set)
         for r in self.records:
             self._by_video[r.video_id].append(r.question)
-            self._by_type[r.type].append(r.question)
+            self._by_type[group_key(negative_groups, r.question, r.type)].append(r.question)
+            answers_by_group[group_key(negative_groups, r.question, r.type)].add(r.candidates[r.answer])
         self._all_questions = [r.question for r in self.records]
+        self._answers_by_group = {g: sorted(a) for g, a in answers_by_group.items()}
+        self._all_answers = sorted(set().union(*answers_by_group.values())) if answers_by_group else []
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def question_candidates(self, index: int, rng: random.Random) -> tuple[list[str], int]:
-        """The true question and K-1 negatives, shuffled; returns (texts, index of the true one)."""
+    def question_candidates(self, index: int, rng: random.Random,
+                            question: str | None = None) -> tuple[list[str], int]:
+        """The true question (``question``: a paraphrase of it) and K-1 negatives, shuffled;
+        returns (texts, index of the true one)."""
         r = self.records[index]
+        question = r.question if question is None else question
         need = self.num_question_candidates - 1
         negatives: list[str] = []
-        pools = [self._by_type[r.type], self._all_questions]
+        pools = [self._by_type[group_key(self.negative_groups, question, r.type)], self._all_questions]
         if rng.random() < self.same_video_prob:
             pools.insert(0, self._by_video[r.video_id])
         for pool in pools:  # fall back to wider pools when a pool has too few distinct questions
-            options = sorted({q for q in pool if q != r.question and q not in negatives})
+            options = sorted({q for q in pool if q not in (r.question, question) and q not in negatives})
             negatives += rng.sample(options, min(need - len(negatives), len(options)))
             if len(negatives) == need:
                 break
         while len(negatives) < need:  # a tiny dataset: repeat (only possible with < K distinct questions)
-            negatives.append(rng.choice(negatives or [r.question]))
+            negatives.append(rng.choice(negatives or [question]))
         position = rng.randrange(self.num_question_candidates)
-        texts = negatives[:position] + [r.question] + negatives[position:]
+        texts = negatives[:position] + [question] + negatives[position:]
         return texts, position
 
     def __getitem__(self, index: int) -> dict:
         r = self.records[index]
         frames, mask = self.features.get(r.video_id)  # (T, D), (T,)
         rng = random.Random(None if self.seed is None else self.seed * 1_000_003 + index)
-        question_candidates, question_answer = self.question_candidates(index, rng)
+        question, candidates, answer = r.question, list(r.candidates), r.answer
+        if self.augment is not None:  # released draws, in the released order: paraphrase, VQ, answers
+            question = self.augment.paraphrase(r.key, question, rng)
+        question_candidates, question_answer = self.question_candidates(index, rng, question)
+        if self.augment is not None:
+            pool = self._answers_by_group.get(group_key(self.negative_groups, question, r.type), [])
+            pool = pool if len([a for a in pool if a != candidates[answer]]) >= len(candidates) - 1 else self._all_answers
+            candidates, answer = self.augment.resample_answers(candidates, answer, pool, rng)
         return {
             "frames": torch.from_numpy(frames),
             "frame_mask": torch.from_numpy(mask),
-            "question": r.question,
-            "candidates": list(r.candidates),
-            "qa_texts": [self.qa_template.format(question=r.question, answer=a) for a in r.candidates],
-            "answer": r.answer,
+            "question": question,
+            "candidates": candidates,
+            "qa_texts": [self.qa_template.format(question=question, answer=a) for a in candidates],
+            "answer": answer,
             "question_candidates": question_candidates,
             "question_answer": question_answer,
             "key": r.key,

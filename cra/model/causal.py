@@ -30,7 +30,8 @@ $\bar v$, and the visual dictionary $\hat X$ (:class:`FrontDoor`):
                                                    \underbrace{\mathbb E_{\hat x}[\hat x]}_{h_2}\big),\qquad
     m' = \mathrm{LN}(m + W_o [h_1; h_2])
 
-* ``mode="in_sample"`` (default, the paper's intent): $h_1$ attends over the **frames of the same
+* ``mode="in_sample"`` (default, our reading of "in-sample": the paper's method text was not
+  available to us, and its numbers come from the released ``"batch"`` model): $h_1$ attends over the **frames of the same
   video**, the values the mediator can take given this video, $h_1 = W_1 \sum_i
   \mathrm{softmax}_i((W_m m)^\top W_x \bar x_i / \sqrt D)\, W_x \bar x_i$. A sample's output does
   not depend on the other samples of the batch.
@@ -53,19 +54,37 @@ from torch import nn
 from cra.model.ops import masked_softmax
 from cra.text.semantic_graph import EDGES, NODE_NAMES
 
-__all__ = ["SEMANTIC_GRAPH_NODES", "SEMANTIC_GRAPH_EDGES", "normalized_adjacency", "GraphConv", "BackDoor", "FrontDoor"]
+__all__ = ["SEMANTIC_GRAPH_NODES", "SEMANTIC_GRAPH_EDGES", "GRAPH_DIRECTIONS", "normalized_adjacency", "GraphConv", "BackDoor", "FrontDoor"]
 
-#: Node order and the 12 undirected edges of a semantic structure graph; their
+#: Node order and the 12 edges of a semantic structure graph (undirected unless ``graph="directed"``); their
 #: one home is :mod:`cra.text.semantic_graph`, which builds the graphs from parsed QA pairs.
 SEMANTIC_GRAPH_NODES = NODE_NAMES
 SEMANTIC_GRAPH_EDGES = EDGES
 
 
-def normalized_adjacency(num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES) -> torch.Tensor:
-    r"""$\hat A = D^{-1/2}(A + I)D^{-1/2}$ for an undirected graph: (N, N)."""
+GRAPH_DIRECTIONS = ("undirected", "directed")
+
+
+def normalized_adjacency(num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES, graph: str = "undirected") -> torch.Tensor:
+    r"""$\hat A = D^{-1/2}(A + I)D^{-1/2}$, $D = \mathrm{diag}((A + I)\mathbf 1)$: (N, N); row = receiving node.
+
+    ``"undirected"`` (ours): $A_{ij} = A_{ji} = 1$ for each edge, so related nodes exchange messages
+    both ways. ``"directed"`` (released): $A_{ji} = 1$ for an edge $(i, j)$ only, node $j$ gathering
+    from $i$ and not back, with $D$ the in-degree plus the self-loop: what torch_geometric's
+    ``GCNConv`` computes on an ``edge_index`` that lists each pair once (its convention for an
+    undirected graph is to list both directions). On the semantic graph the question node then hears
+    from nobody and the answer node only from the question and the subject. Ours is the default because
+    nothing in the graph's construction gives its pairs a direction: the notebook wrote each relation
+    once, and we read the graph as a relation graph (our reading; the paper's method text was not
+    available to us).
+    """
+    if graph not in GRAPH_DIRECTIONS:
+        raise ValueError(f"graph={graph!r}: expected one of {GRAPH_DIRECTIONS}")
     a = torch.eye(num_nodes)
-    for i, j in edges:
-        a[i, j] = a[j, i] = 1.0
+    for i, j in edges:  # edge i -> j: row j (receiver), column i (sender)
+        a[j, i] = 1.0
+        if graph == "undirected":
+            a[i, j] = 1.0
     d = a.sum(1).rsqrt()
     return d[:, None] * a * d[None, :]
 
@@ -73,10 +92,11 @@ def normalized_adjacency(num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES) -> torc
 class GraphConv(nn.Module):
     r"""One graph convolution $H' = \hat A H W + b$ over a fixed graph: (..., N, D_in) -> (..., N, D_out)."""
 
-    def __init__(self, in_dim: int, out_dim: int, num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES):
+    def __init__(self, in_dim: int, out_dim: int, num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES,
+                 graph: str = "undirected"):
         super().__init__()
         self.linear = nn.Linear(in_dim, out_dim)
-        self.register_buffer("adjacency", normalized_adjacency(num_nodes, edges), persistent=False)
+        self.register_buffer("adjacency", normalized_adjacency(num_nodes, edges, graph), persistent=False)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         hw = h @ self.linear.weight.T  # (..., N, D_out)
@@ -95,7 +115,7 @@ class BackDoor(nn.Module):
     """l (..., D) -> l' (..., D), attending over the GCN-encoded confounder dictionary Z_l."""
 
     def __init__(self, d_model: int, Z_l: torch.Tensor, gcn_dim: int | None = None, prior: torch.Tensor | None = None,
-                 learn_dictionary: bool = True, mode: str = "conditional"):
+                 learn_dictionary: bool = True, mode: str = "conditional", graph: str = "undirected"):
         super().__init__()
         if mode not in ("conditional", "prior"):
             raise ValueError(f"mode={mode!r}: expected 'conditional' or 'prior'")
@@ -104,7 +124,7 @@ class BackDoor(nn.Module):
             raise ValueError(f"Z_l: expected (K_l, {len(SEMANTIC_GRAPH_NODES)}, D_z), got {tuple(Z_l.shape)}")
         _dictionary(Z_l, learn_dictionary, self, "Z_l")  # (K_l, 8, D_z)
         gcn_dim = gcn_dim or max(1, d_model // 8)
-        self.gcn = GraphConv(Z_l.shape[-1], gcn_dim)
+        self.gcn = GraphConv(Z_l.shape[-1], gcn_dim, graph=graph)  # graph: normalized_adjacency
         flat = gcn_dim * Z_l.shape[1]
         self.flat_proj = nn.Linear(flat, d_model) if flat != d_model else nn.Identity()
         if prior is None:

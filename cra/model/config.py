@@ -1,6 +1,7 @@
 """One configuration object for the CRA model, with every ablation switch.
 
-``CRAConfig()`` is our reading of the paper; ``CRAConfig.released_code()`` reproduces what the
+``CRAConfig()`` is our reading of the paper (its method text was not available to us, and the numbers
+it reports come from the released model, i.e. ``released_code()``); ``CRAConfig.released_code()`` reproduces what the
 authors' released code does where it differs (each difference is one field in :data:`RELEASED_CODE`;
 with these fields the model reproduces the release's outputs from its weights, see :mod:`cra.compat`).
 The released QA text format is a data setting (``data.qa_template``, in ``variants/released_code.yaml``).
@@ -61,8 +62,10 @@ class CRAConfig:
     use_smoothing: bool = True  # the adaptive Gaussian filter
     kernel_size: int = 5
     sigma_init: float = 1.0
-    sigma_param: str = "softplus"  # "softplus": sigma = softplus(rho) > 0; "raw": released scalar
-    renorm: str = "l1"  # after smoothing: "l1" (paper intent) or "softmax" (released)
+    sigma_param: str = "softplus"  # "softplus": sigma = softplus(rho) > 0 (our reading: a width is positive);
+    #   "raw": released scalar
+    renorm: str = "l1"  # after smoothing: "l1" (our reading: weights keep their shape; the paper's method text
+    #   was not available to us and its numbers come from the released model) or "softmax" (released)
     window_sizes: tuple = (1, 3, 5)  # read-out "window" (cra.readouts); windows longer than T/2 are skipped
     posthoc_thd_weight: float = 0.3  # read-out "posthoc": threshold = (1 + 0.3) * mean
     posthoc_dis: float = 10.0  # read-out "posthoc": distance scale, seconds
@@ -77,8 +80,11 @@ class CRAConfig:
     num_z_entries: int = 512  # K_l, entries of Z_l (used when no dictionary is given)
     z_node_dim: int = 768  # node vector size of Z_l (CLIP text features)
     gcn_dim: int | None = None  # per-node GCN output; default d_model // 8 so 8 nodes concat to d_model
+    backdoor_graph: str = "undirected"  # GCN over the semantic graph: "undirected" (ours) or "directed" (released:
+    #   GCNConv on the notebook's one-way edge list; cra.model.causal.normalized_adjacency)
     use_frontdoor: bool = True
-    frontdoor_mode: str = "in_sample"  # "in_sample" (frames of the same video) or "batch" (released B x B)
+    frontdoor_mode: str = "in_sample"  # "in_sample" (frames of the same video; our reading of "in-sample") or
+    #   "batch" (released B x B)
     frontdoor_tied_query: bool = False  # True: the cross-sample query reuses the in-sample key map W_x (released)
     num_x_entries: int = 512  # K_v, entries of X_hat (used when no dictionary is given)
     x_hat_dim: int | None = None  # size of X_hat vectors; default feature_dim
@@ -104,7 +110,8 @@ class CRAConfig:
                        cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
                        frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
                        temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"),
-                       backdoor_mode=("conditional", "prior"), mediator=("learned", "true_evidence", "whole_video"))
+                       backdoor_mode=("conditional", "prior"), mediator=("learned", "true_evidence", "whole_video"),
+                       backdoor_graph=("undirected", "directed"))
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")

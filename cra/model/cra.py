@@ -113,7 +113,8 @@ class CRA(nn.Module):
         if cfg.use_backdoor:
             if Z_l is None:
                 Z_l = torch.randn(cfg.num_z_entries, len(SEMANTIC_GRAPH_NODES), cfg.z_node_dim)
-            self.backdoor = BackDoor(d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries, cfg.backdoor_mode)
+            self.backdoor = BackDoor(d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries, cfg.backdoor_mode,
+                                     cfg.backdoor_graph)
         self.frontdoor = None
         if cfg.use_frontdoor:
             if X_hat is None:

@@ -48,7 +48,8 @@ def gaussian_kernel(sigma: torch.Tensor, size: int) -> torch.Tensor:
 class GaussianSmoothing(nn.Module):
     """A 1-D Gaussian filter along time with one learned width, shared by all videos.
 
-    ``param="softplus"``: sigma = softplus(rho) stays positive (paper intent); ``"raw"``: sigma is the
+    ``param="softplus"``: sigma = softplus(rho) stays positive (our reading: the
+    paper's method text was not available to us, and its numbers come from the released model); ``"raw"``: sigma is the
     parameter itself (released code), which gradient steps may push through 0.
     """
 

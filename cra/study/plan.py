@@ -59,7 +59,7 @@ CEILING_WORLD = (("lang_strength", 0.0), ("vis_strength", 0.0))
 VARIANTS: dict[str, Variant] = {
     "posthoc": Variant(("ablations/no_gsg", "ablations/no_cma", "ablations/no_eci"),
                        "post-hoc baseline: dot-product attention pooling, no GSG, CMA, back-door or front-door"),
-    "cra": Variant((), "CRA, the paper's intent (GSG + smoothing, CMA, back-door, front-door)"),
+    "cra": Variant((), "CRA, our reading of the paper (GSG + smoothing, CMA, back-door, front-door)"),
     "ceiling": Variant((), "CRA trained on the unconfounded world (both strengths 0 in every split)",
                        world=CEILING_WORLD),
     "blind": Variant((), "language only: CRA on all-zero video features, word encoder fine-tuned (can express the shortcut)",
@@ -84,7 +84,9 @@ VARIANTS: dict[str, Variant] = {
     "no_gsg": Variant(("ablations/no_gsg",), "CRA without GSG (attention pooling instead)"),
     "no_smoothing": Variant(("ablations/no_smoothing",), "CRA without the Gaussian filter (w = w0)"),
     "no_cma": Variant(("ablations/no_cma",), "CRA without the cross-modal alignment loss"),
-    "released_code": Variant(("variants/released_code",), "CRA as the released code runs it (RELEASED_CODE)"),
+    "released_code": Variant(("variants/released_code", "variants/without_released_data"),
+                             "CRA as the released code runs it (RELEASED_CODE; the released data draws off: "
+                             "the synthetic world has no GPT-4 paraphrases)"),
 }
 
 #: the study's references: the gap closed is measured between ``plain`` (CRA trained on the confounded world)

@@ -60,7 +60,9 @@ NODE_NAMES: tuple[str, ...] = (
 )
 Q, QTYPE, SUBJ, QVERB, QOBJ, A, AVERB, AOBJ = range(8)
 
-#: The twelve undirected edges between node indices (digest 4.2).
+#: The twelve edges between node indices (digest 4.2), each written as the authors' notebook lists it
+#: (source, target). We read them as undirected; the released GCN runs them one way only
+#: (``model.backdoor_graph``, :func:`cra.model.causal.normalized_adjacency`).
 EDGES: tuple[tuple[int, int], ...] = (
     (Q, A), (Q, QTYPE), (Q, SUBJ), (Q, QVERB), (Q, QOBJ),
     (SUBJ, QOBJ), (SUBJ, QVERB), (QOBJ, QVERB),
