@@ -50,6 +50,14 @@ def _warn_if_other_readout_convention(folder: Path, meta: dict) -> None:
                       "the current code computes; rerun the study to refresh them", stacklevel=3)
 
 
+def _effective_amp(run: dict) -> None:
+    """On the CPU ``train.amp`` "auto" means "off" (:func:`cra.run.autocast_settings`): write it so, so
+    that results saved when "auto" was the default compare equal to the float32 default of now."""
+    train = run.get("train") if isinstance(run, dict) else None
+    if isinstance(train, dict) and train.get("device") == "cpu" and train.get("amp") == "auto":
+        train["amp"] = "off"
+
+
 def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
     """Read ``results.json`` and ``sweep.json`` written by :func:`cra.study.run.run_study` into ``folder``, after checking
     that their settings are those the current code runs for the saved mode (and ``overrides``): the
@@ -77,18 +85,27 @@ def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
     # a saved study may hold only some of the variants (a study that was cut short); the rest is checked in full
     study = study_config(meta["command_mode"], [*overrides, f"variants=[{','.join(saved_variants)}]"])
     current = {"study": {k: v for k, v in asdict(study).items() if k != "jobs"}, "world": asdict(study.world_config()),
-               "readout": study.readout, "variants": {v: VARIANTS[v].doc for v in study.variants},
-               "variant_settings": variant_settings(study.variants),
+               "readout": study.readout,
                "run_config_example": run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study)}
     current = json.loads(json_bytes(current))
     run_defaults = json.loads(json_bytes(to_dict(RunConfig())))
-    diffs = _differences({k: meta.get(k, "<absent>") for k in current}, current,
+    saved = {k: meta.get(k, "<absent>") for k in current}
+    for run in (saved["run_config_example"], current["run_config_example"]):
+        _effective_amp(run)
+    diffs = _differences(saved, current,
                          default={"run_config_example": run_defaults})
     if diffs:
         raise StaleResultsError(f"{folder}: saved with other settings than the current code's "
                                 f"`--mode {meta['command_mode']}`; rerun the study. Differences:\n  " + "\n  ".join(diffs))
+    # each variant's own settings (its layers and --set values) are checked one by one: a variant whose
+    # settings changed since is left out of what is returned (listed under "stale" with its differences)
+    settings, saved_settings = json.loads(json_bytes(variant_settings(study.variants))), meta.get("variant_settings", {})
+    stale = {v: d for v in study.variants
+             if (d := _differences(saved_settings.get(v, "<absent>"), settings[v], f"{v}.",
+                                   default={"run_config": run_defaults}))}
     results = loaded["results.json"]
-    return {"summary": results["summary"], "runs": results["runs"], "sweep": loaded["sweep.json"]["summary"],
+    fresh = lambda rows: [r for r in rows if r.get("variant") not in stale]  # noqa: E731
+    return {"summary": fresh(results["summary"]), "runs": fresh(results["runs"]), "sweep": loaded["sweep.json"]["summary"],
             "sweep_runs": loaded["sweep.json"]["runs"], "meta": meta, "preconditions": results.get("preconditions", []),
-            "gap": results.get("gap", []), "readers": results.get("readers", {}),
-            "missing": [v for v in defined if v not in saved_variants]}
+            "gap": fresh(results.get("gap", [])), "readers": results.get("readers", {}),
+            "missing": [v for v in defined if v not in saved_variants], "stale": stale}
