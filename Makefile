@@ -34,8 +34,16 @@ book: vendor-js
 chapter-times: setup
 	$(BIN)/python scripts/chapter_times.py _build/.jupyter_cache book/_data/chapter_times.csv
 
-# The whole test suite: unit tests, then every chapter executed by nbmake.
-test: test-unit test-notebooks
+# The whole test suite: lint, unit tests, then every chapter executed by nbmake.
+test: lint test-unit test-notebooks
+
+# ruff (pyproject.toml [tool.ruff]): pyflakes, pycodestyle at 120 columns, import order.
+lint: setup
+	$(BIN)/ruff check cra tests benchmarks scripts
+
+# The quick inner loop while editing: everything but the slow tests (CI runs them all).
+test-quick: setup
+	$(BIN)/python -m pytest -m "not slow" tests
 
 test-unit: setup
 	$(BIN)/python -m pytest tests

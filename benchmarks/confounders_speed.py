@@ -23,12 +23,12 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=512)
     args = parser.parse_args()
 
+    import torch
+
     from cra import paths
     from cra.confounders import cluster_graphs
     from cra.data import read_qa_csv
     from cra.text.semantic_graph import load_parser, measure_parse_throughput
-
-    import torch
 
     print(f"cpu threads: torch {torch.get_num_threads()}, os {os.cpu_count()}")
     pairs = [p for split in ("val", "test") for p in read_qa_csv(paths.data_file(f"nextgqa/{split}.csv")).qa_pairs()]
@@ -44,7 +44,10 @@ def main() -> None:
     node_emb = torch.from_numpy(rng.normal(size=(args.kmeans_qa, 8, 768)).astype(np.float32))
     start = time.perf_counter()
     cluster_graphs(node_emb, args.clusters, seed=43)
-    print(f"mini-batch k-means: {args.kmeans_qa} graphs (8x768) -> {args.clusters} clusters in {time.perf_counter() - start:.1f} s")
+    print(
+        f"mini-batch k-means: {args.kmeans_qa} graphs (8x768) -> {args.clusters} clusters in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -67,10 +67,14 @@ def main() -> None:
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
     t = timed["it"]
-    print(f"device {trainer.device}, batch {config.train.batch_size}, num_workers {config.data.num_workers}, "
-          f"features_in_memory {config.data.features_in_memory}, compile {config.train.compile}")
-    print(f"{t.steps} steps in {wall:.2f} s ({wall / max(1, t.steps):.3f} s/step); waiting for data {t.wait:.2f} s "
-          f"= {100 * t.wait / wall:.1f} % of the step time")
+    print(
+        f"device {trainer.device}, batch {config.train.batch_size}, num_workers {config.data.num_workers}, "
+        f"features_in_memory {config.data.features_in_memory}, compile {config.train.compile}"
+    )
+    print(
+        f"{t.steps} steps in {wall:.2f} s ({wall / max(1, t.steps):.3f} s/step); waiting for data {t.wait:.2f} s "
+        f"= {100 * t.wait / wall:.1f} % of the step time"
+    )
 
 
 if __name__ == "__main__":

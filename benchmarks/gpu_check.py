@@ -45,16 +45,27 @@ NEXTGQA_TRAIN_QUESTIONS = 34_132
 
 def build(device: torch.device, dry: bool):
     """(model, config) at the paper's shapes (dry run: tiny), on ``device``, random weights from seed 0."""
-    from cra.config import load_run_config
-    from cra.run import build_model
     from train_step import word_tokenizer
 
-    kwargs = ("{pretrained: null, max_length: 38, config: {vocab_size: 50265, hidden_size: 32, num_hidden_layers: 1, "
-              "num_attention_heads: 2, intermediate_size: 64}}" if dry else "{pretrained: null, max_length: 38}")
+    from cra.config import load_run_config
+    from cra.run import build_model
+
+    kwargs = (
+        "{pretrained: null, max_length: 38, config: {vocab_size: 50265, hidden_size: 32, num_hidden_layers: 1, "
+        "num_attention_heads: 2, intermediate_size: 64}}"
+        if dry
+        else "{pretrained: null, max_length: 38}"
+    )
     overrides = [f"model.text_encoder_kwargs={kwargs}", "data.confounders=null", f"train.device={device}"]
     if dry:
-        overrides += ["model.d_model=32", "model.d_ff=32", "model.num_heads=2", "model.num_z_entries=4",
-                      "model.num_x_entries=4", "model.z_node_dim=32"]
+        overrides += [
+            "model.d_model=32",
+            "model.d_ff=32",
+            "model.num_heads=2",
+            "model.num_z_entries=4",
+            "model.num_x_entries=4",
+            "model.z_node_dim=32",
+        ]
     config, _ = load_run_config([], overrides)
     torch.manual_seed(0)
     with warnings.catch_warnings():
@@ -82,13 +93,19 @@ def parity(device: torch.device, dry: bool) -> dict:
     logits = (other.vqa.logits.cpu() - ref.vqa.logits).abs().max().item()
     w = (other.vqa.w.cpu() - ref.vqa.w).abs().max().item()
     scale = ref.vqa.logits.abs().max().item()
-    return {"device": str(device), "max_abs_diff_logits": logits, "max_abs_logit": scale,
-            "max_abs_diff_w": w, "ok": logits <= 1e-3 * max(1.0, scale) and w <= 1e-4}
+    return {
+        "device": str(device),
+        "max_abs_diff_logits": logits,
+        "max_abs_logit": scale,
+        "max_abs_diff_w": w,
+        "ok": logits <= 1e-3 * max(1.0, scale) and w <= 1e-4,
+    }
 
 
 def steps(device: torch.device, dry: bool, precision: str, repeats: int) -> dict:
-    from cra.train import make_optimizer
     from train_step import load_texts, make_batch
+
+    from cra.train import make_optimizer
 
     set_tf32(precision == "tf32")
     model, config = build(device, dry)
@@ -123,11 +140,17 @@ def steps(device: torch.device, dry: bool, precision: str, repeats: int) -> dict
     step = statistics.median(times)
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
     set_tf32(False)
-    return {"precision": precision, "B": B, "step_s": step, "steps_timed": len(times), "losses": losses,
-            "finite": all(math.isfinite(x) for x in losses),
-            "peak_mib": None if peak is None else peak / 2**20,
-            "projected_nextgqa_epoch_s": step * -(-NEXTGQA_TRAIN_QUESTIONS // B),
-            "trainable_params": sum(p.numel() for p in params)}
+    return {
+        "precision": precision,
+        "B": B,
+        "step_s": step,
+        "steps_timed": len(times),
+        "losses": losses,
+        "finite": all(math.isfinite(x) for x in losses),
+        "peak_mib": None if peak is None else peak / 2**20,
+        "projected_nextgqa_epoch_s": step * -(-NEXTGQA_TRAIN_QUESTIONS // B),
+        "trainable_params": sum(p.numel() for p in params),
+    }
 
 
 def torchrun(dry: bool, nproc: int) -> dict:
@@ -135,13 +158,39 @@ def torchrun(dry: bool, nproc: int) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    sets = [f"data.root={REPO / 'data_samples' / 'synthetic'}", "train.epochs=2", "train.progress=false",
-            f"train.device={'cpu' if dry else 'auto'}"]
+    sets = [
+        f"data.root={REPO / 'data_samples' / 'synthetic'}",
+        "train.epochs=2",
+        "train.progress=false",
+        f"train.device={'cpu' if dry else 'auto'}",
+    ]
     if dry:
-        sets += ["data.limit=21", "train.batch_size=8", "model.d_model=16", "model.d_ff=16", "model.num_heads=2",
-                 "model.text_encoder_kwargs={dim: 16, num_heads: 2, num_buckets: 256}"]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
-           "--master-port", str(port), "-m", "cra", "train", "--config", "synthetic", "--run-dir", str(run)]
+        sets += [
+            "data.limit=21",
+            "train.batch_size=8",
+            "model.d_model=16",
+            "model.d_ff=16",
+            "model.num_heads=2",
+            "model.text_encoder_kwargs={dim: 16, num_heads: 2, num_buckets: 256}",
+        ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        str(nproc),
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(port),
+        "-m",
+        "cra",
+        "train",
+        "--config",
+        "synthetic",
+        "--run-dir",
+        str(run),
+    ]
     for item in sets:
         cmd += ["--set", item]
     start = time.perf_counter()
@@ -149,15 +198,24 @@ def torchrun(dry: bool, nproc: int) -> dict:
     wall = time.perf_counter() - start
     lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").is_file() else []
     last = json.loads(lines[-1]) if lines else None
-    return {"nproc": nproc, "returncode": done.returncode, "wall_s": wall, "epochs_written": len(lines),
-            "last_train": last and last["train"], "last_val_qa_acc": last and last["val"]["qa_acc"],
-            "val_n": last and last["val"]["n"], "stderr_tail": done.stderr[-2000:] if done.returncode else "",
-            "command": " ".join(cmd)}
+    return {
+        "nproc": nproc,
+        "returncode": done.returncode,
+        "wall_s": wall,
+        "epochs_written": len(lines),
+        "last_train": last and last["train"],
+        "last_val_qa_acc": last and last["val"]["qa_acc"],
+        "val_n": last and last["val"]["n"],
+        "stderr_tail": done.stderr[-2000:] if done.returncode else "",
+        "command": " ".join(cmd),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/gpu_check_<date>.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON results (default benchmarks/results/gpu_check_<date>.json)"
+    )
     parser.add_argument("--cpu-dry-run", action="store_true", help="tiny shapes on CPU: check the script, not a GPU")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per precision (after one warm-up)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["parity", "steps", "torchrun"])
@@ -169,9 +227,15 @@ def main() -> int:
     device = torch.device("cpu" if dry else "cuda")
     now = datetime.datetime.now(datetime.timezone.utc)
     out = args.out or REPO / "benchmarks" / "results" / f"gpu_check_{now:%Y-%m-%d}.json"
-    result = {"date": now.isoformat(timespec="seconds"), "dry_run": dry, "torch": torch.__version__,
-              "cuda": torch.version.cuda, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-              "gpu_count": torch.cuda.device_count(), "host_cpus": os.cpu_count()}
+    result = {
+        "date": now.isoformat(timespec="seconds"),
+        "dry_run": dry,
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "gpu_count": torch.cuda.device_count(),
+        "host_cpus": os.cpu_count(),
+    }
 
     def section(name, fn):
         start = time.perf_counter()

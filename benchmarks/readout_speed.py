@@ -41,7 +41,7 @@ def window_numpy(w: torch.Tensor, sizes=(1, 3, 5)):
             if s != 1 and 2 * s > n:
                 continue
             for st in range(n - s + 1):
-                window = row[st: st + s]
+                window = row[st : st + s]
                 if window.max() == row[peak] and st <= peak < st + s:
                     total = window.sum()
                     if total > best:
@@ -97,14 +97,21 @@ def run(B: int, T: int, repeats: int) -> None:
     cases = {
         # the frame-times names: their seconds are frame times, like the loops' (the released "window"
         # differs only in a rounding of s / (T-1) x duration, a few flops more)
-        "window (a)": (vectorised("window_frametimes"), seconds(lambda: window_numpy(w, sizes)),
-                       seconds(lambda: window_readout_loop(w, sizes))),
-        "post-hoc (b)": (vectorised("posthoc"), seconds(lambda: posthoc_numpy(w, times)),
-                         seconds(lambda: posthoc_readout_loop(w, times))),
-        "merge (c) incl. a+b": (vectorised("merge_frametimes"),
-                                seconds(lambda: merge_readout_loop(window_numpy(w, sizes), posthoc_numpy(w, times))),
-                                seconds(lambda: merge_readout_loop(window_readout_loop(w, sizes),
-                                                                   posthoc_readout_loop(w, times)))),
+        "window (a)": (
+            vectorised("window_frametimes"),
+            seconds(lambda: window_numpy(w, sizes)),
+            seconds(lambda: window_readout_loop(w, sizes)),
+        ),
+        "post-hoc (b)": (
+            vectorised("posthoc"),
+            seconds(lambda: posthoc_numpy(w, times)),
+            seconds(lambda: posthoc_readout_loop(w, times)),
+        ),
+        "merge (c) incl. a+b": (
+            vectorised("merge_frametimes"),
+            seconds(lambda: merge_readout_loop(window_numpy(w, sizes), posthoc_numpy(w, times))),
+            seconds(lambda: merge_readout_loop(window_readout_loop(w, sizes), posthoc_readout_loop(w, times))),
+        ),
     }
     print(f"\nB={B}, T={T}: times in ms (best of {repeats}); ratio = loop time / vectorised time")
     print(f"{'read-out':<22}{'vectorised':>11}{'numpy loop':>12}{'ratio':>8}{'list loop':>11}{'ratio':>8}")

@@ -68,10 +68,17 @@ def load_texts() -> list[tuple[str, list[str]]]:
 
         return [(r.question, list(r.candidates)) for r in read_qa_csv(csv).records]
     rng = random.Random(0)
-    words = "the man woman boy girl dog ball toy why how what did does do after before while when pick up " \
-            "look at hold walk run play sit stand near table sofa camera baby hand".split()
-    return [(" ".join(rng.choices(words, k=rng.randint(8, 16))), [" ".join(rng.choices(words, k=rng.randint(2, 6)))
-             for _ in range(5)]) for _ in range(500)]
+    words = (
+        "the man woman boy girl dog ball toy why how what did does do after before while when pick up "
+        "look at hold walk run play sit stand near table sofa camera baby hand".split()
+    )
+    return [
+        (
+            " ".join(rng.choices(words, k=rng.randint(8, 16))),
+            [" ".join(rng.choices(words, k=rng.randint(2, 6))) for _ in range(5)],
+        )
+        for _ in range(500)
+    ]
 
 
 def make_batch(pairs, B: int, rng: random.Random) -> dict:
@@ -86,10 +93,14 @@ def make_batch(pairs, B: int, rng: random.Random) -> dict:
         qcands.append(negatives[:pos] + [q] + negatives[pos:])
         qanswer.append(pos)
     g = torch.Generator().manual_seed(rng.randrange(2**31))
-    return {"frames": torch.randn(B, 32, 768, generator=g), "frame_mask": torch.ones(B, 32, dtype=torch.bool),
-            "qa_texts": [[QA_TEMPLATE.format(question=q, answer=a) for a in answers] for q, answers in chosen],
-            "answer": torch.randint(0, 5, (B,), generator=g),
-            "question_candidates": qcands, "question_answer": torch.tensor(qanswer)}
+    return {
+        "frames": torch.randn(B, 32, 768, generator=g),
+        "frame_mask": torch.ones(B, 32, dtype=torch.bool),
+        "qa_texts": [[QA_TEMPLATE.format(question=q, answer=a) for a in answers] for q, answers in chosen],
+        "answer": torch.randint(0, 5, (B,), generator=g),
+        "question_candidates": qcands,
+        "question_answer": torch.tensor(qanswer),
+    }
 
 
 _WORDS = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
@@ -141,8 +152,11 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
     layers = ["variants/frozen_text"] if variant == "frozen_cached" else []
     if variant.startswith("ablation:"):
         layers = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"]
-    overrides = ["model.text_encoder_kwargs={pretrained: null, max_length: 38}", "data.confounders=null",
-                 f"train.device={device}"]
+    overrides = [
+        "model.text_encoder_kwargs={pretrained: null, max_length: 38}",
+        "data.confounders=null",
+        f"train.device={device}",
+    ]
     if variant in ("one_batch", "reference"):
         overrides.append("train.text_bucket_size=null")
     config, _ = load_run_config(layers, overrides)
@@ -193,11 +207,25 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
         texts = [t for g in batch["qa_texts"] + batch["question_candidates"] for t in g]
         tokens = computed_tokens(roberta.tokenize(texts)[1], roberta.bucket_size)
     step = statistics.median(times)
-    peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"variant": variant, "B": B, "step_s": step, "cpu_s": statistics.median(cpu), "load": os.getloadavg()[0], "samples_per_s": B / step, "peak_mib": peak / 2**20,
-            "text_tokens_per_step": tokens, "trainable_params": sum(p.numel() for p in params),
-            "device": str(device), "threads": torch.get_num_threads(), "repeats": len(times)}
+    peak = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "variant": variant,
+        "B": B,
+        "step_s": step,
+        "cpu_s": statistics.median(cpu),
+        "load": os.getloadavg()[0],
+        "samples_per_s": B / step,
+        "peak_mib": peak / 2**20,
+        "text_tokens_per_step": tokens,
+        "trainable_params": sum(p.numel() for p in params),
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "repeats": len(times),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,23 +252,44 @@ def main() -> None:
     rows = []
     for B in args.batch:
         for variant in args.variants:
-            cmd = [sys.executable, __file__, "--child", variant, str(B), "--repeats", str(args.repeats),
-                   "--device", args.device] + (["--threads", str(args.threads)] if args.threads else [])
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                variant,
+                str(B),
+                "--repeats",
+                str(args.repeats),
+                "--device",
+                args.device,
+            ] + (["--threads", str(args.threads)] if args.threads else [])
             done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
             if done.returncode:
                 print(f"{variant} B={B}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
                 continue
             row = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(row)
-            print(f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, load {row['load']:.1f})  "
-                  f"{row['samples_per_s']:7.2f} samples/s  "
-                  f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}", flush=True)
-    print(f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps after 1 warm-up\n")
-    print("| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |")
+            print(
+                f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, load "
+                f"{row['load']:.1f})  "
+                f"{row['samples_per_s']:7.2f} samples/s  "
+                f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}",
+                flush=True,
+            )
+    print(
+        f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps "
+        f"after 1 warm-up\n"
+    )
+    print(
+        "| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['cpu_s']:.2f} | {r['load']:.1f} | {r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
-              f"{r['text_tokens_per_step']} |")
+        print(
+            f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['cpu_s']:.2f} | {r['load']:.1f} | "
+            f"{r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
+            f"{r['text_tokens_per_step']} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
 

@@ -35,19 +35,28 @@ def fmt(runs: list[dict], split: str, key: str) -> str:
 
 def report(name: str, runs: list[dict]) -> None:
     for r in runs:
-        print(f"  {name} seed {r['seed']}: test-id {r['test-id']['acc']:.1f}, test-ood {r['test-ood']['acc']:.1f}, "
-              f"mass on evidence {r['test-ood']['mass_evidence']:.1f} % (uniform {r['test-ood']['mass_uniform']:.1f} %,"
-              f" x{r['test-ood']['mass_ratio']:.2f}), follows word {r['test-ood']['follows_word']:.1f} % "
-              f"(test-id {r['test-id']['follows_word']:.1f} %), best epoch {r['best_epoch']}, {r['seconds']:.1f} s")
-    print(f"  {name} mean ± std over {len(runs)} seeds: test-id {fmt(runs, 'test-id', 'acc')}, "
-          f"test-ood {fmt(runs, 'test-ood', 'acc')}, mass/uniform {fmt(runs, 'test-ood', 'mass_ratio').strip()}")
+        print(
+            f"  {name} seed {r['seed']}: test-id {r['test-id']['acc']:.1f}, test-ood {r['test-ood']['acc']:.1f}, "
+            f"mass on evidence {r['test-ood']['mass_evidence']:.1f} % (uniform {r['test-ood']['mass_uniform']:.1f} %,"
+            f" x{r['test-ood']['mass_ratio']:.2f}), follows word {r['test-ood']['follows_word']:.1f} % "
+            f"(test-id {r['test-id']['follows_word']:.1f} %), best epoch {r['best_epoch']}, {r['seconds']:.1f} s"
+        )
+    print(
+        f"  {name} mean ± std over {len(runs)} seeds: test-id {fmt(runs, 'test-id', 'acc')}, "
+        f"test-ood {fmt(runs, 'test-ood', 'acc')}, mass/uniform {fmt(runs, 'test-ood', 'mass_ratio').strip()}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    parser.add_argument("--world-seeds", type=int, nargs="+", default=[0, 7919],
-                        help="generator seeds of the ceiling world (7919: a seed no test uses)")
+    parser.add_argument(
+        "--world-seeds",
+        type=int,
+        nargs="+",
+        default=[0, 7919],
+        help="generator seeds of the ceiling world (7919: a seed no test uses)",
+    )
     parser.add_argument("--parts", nargs="+", default=["ceiling", "confounded"], choices=["ceiling", "confounded"])
     parser.add_argument("--set", dest="run_sets", action="append", default=[], help="extra run-config override")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -61,22 +70,28 @@ def main() -> None:
     from cra.synthetic.learnability import LEARN_RUN, train_and_measure
 
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} cpus; run settings: synthetic.yaml + "
-          f"{' '.join(LEARN_RUN)} {' '.join(args.run_sets)}; world sizes {' '.join(SIZES)}")
+    print(
+        f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} cpus; run settings: synthetic.yaml + "
+        f"{' '.join(LEARN_RUN)} {' '.join(args.run_sets)}; world sizes {' '.join(SIZES)}"
+    )
     with tempfile.TemporaryDirectory(prefix="learnability-") as tmp:
         tmp = Path(tmp)
 
         def runs_on(world: Path, name: str, sets=(), features=None, seeds=args.seeds) -> list[dict]:
-            return [{"seed": s, **train_and_measure(world, tmp / f"{name}-{s}", s, [*sets, *args.run_sets], features)}
-                    for s in seeds]
+            return [
+                {"seed": s, **train_and_measure(world, tmp / f"{name}-{s}", s, [*sets, *args.run_sets], features)}
+                for s in seeds
+            ]
 
         if "ceiling" in args.parts:
             for world_seed in args.world_seeds:
                 start = time.perf_counter()
                 world = make_world(tmp / f"ceiling{world_seed}", world_seed, WorldConfig.load(["ceiling"], SIZES))
                 readers = reader_accuracy(world, "test-ood")
-                print(f"\nceiling world, generator seed {world_seed} (written in {time.perf_counter() - start:.1f} s): "
-                      f"test-ood readers: ideal {readers['ideal']:.1f}, whole video {readers['whole video']:.1f}")
+                print(
+                    f"\nceiling world, generator seed {world_seed} (written in {time.perf_counter() - start:.1f} s): "
+                    f"test-ood readers: ideal {readers['ideal']:.1f}, whole video {readers['whole video']:.1f}"
+                )
                 runs = runs_on(world, f"ceiling{world_seed}")
                 report("CRA", runs)
                 ok = all(r["test-ood"]["acc"] >= 75 and r["test-ood"]["mass_ratio"] >= 2 for r in runs)
@@ -84,8 +99,11 @@ def main() -> None:
         if "confounded" in args.parts:
             world_seed = args.world_seeds[0]
             world = make_world(tmp / "default", world_seed, WorldConfig.load([], SIZES))
-            print(f"\ndefault (confounded) world, generator seed {world_seed}: {WorldConfig.load([], SIZES).strengths('train')}"
-                  f" in train/val/test-id, {WorldConfig().strengths('test-ood')} in val-ood/test-ood")
+            print(
+                f"\ndefault (confounded) world, generator seed {world_seed}: "
+                f"{WorldConfig.load([], SIZES).strengths('train')}"
+                f" in train/val/test-id, {WorldConfig().strengths('test-ood')} in val-ood/test-ood"
+            )
             report("CRA", runs_on(world, "default"))
             blind = blind_copy(world, tmp / "default-blind")
             report("blind, frozen cached text", runs_on(world, "blind-frozen", features=blind))

@@ -76,13 +76,17 @@ def analyse_questions(
     out = pd.concat([table, extra.drop(columns=["c_question", "c_answer"])], axis=1)
     out = out.rename(columns={f"c_{n}": n for n in NODE_NAMES})
     columns = candidate_columns(table)
-    out["candidate_words"] = [tuple(answer_words(str(row[c]), stop) for c in columns) for row in table.to_dict("records")]
+    out["candidate_words"] = [
+        tuple(answer_words(str(row[c]), stop) for c in columns) for row in table.to_dict("records")
+    ]
     return out
 
 
 def component_coverage(analysed: pd.DataFrame) -> pd.Series:
     """Share of questions whose component is not empty, for each of the eight nodes."""
-    return pd.Series({name: float((analysed[name].astype(str) != "").mean()) for name in NODE_NAMES}, name="non-empty share")
+    return pd.Series(
+        {name: float((analysed[name].astype(str) != "").mean()) for name in NODE_NAMES}, name="non-empty share"
+    )
 
 
 def questions_mentioning(analysed: pd.DataFrame, entities: Sequence[str]) -> pd.DataFrame:
@@ -216,18 +220,26 @@ def overlap_shortcut(analysed: pd.DataFrame) -> dict[str, float]:
     ``applicable``: questions where exactly one candidate contains one of the question's entities;
     ``correct``: how often that candidate is the right answer; ``accuracy`` (chance: 0.2)."""
     applicable = correct = 0
-    for entities, candidate_words, answer_idx in zip(analysed["entities"], analysed["candidate_words"], analysed["answer_idx"]):
+    for entities, candidate_words, answer_idx in zip(
+        analysed["entities"], analysed["candidate_words"], analysed["answer_idx"]
+    ):
         entity_set = set(entities)
         hits = [k for k, words in enumerate(candidate_words) if entity_set & set(words)]
         if len(hits) == 1:
             applicable += 1
             correct += hits[0] == answer_idx
-    return {"applicable": applicable, "correct": correct, "accuracy": correct / applicable if applicable else float("nan")}
+    return {
+        "applicable": applicable,
+        "correct": correct,
+        "accuracy": correct / applicable if applicable else float("nan"),
+    }
 
 
 def entity_answer_cooccurrence(analysed: pd.DataFrame, entities: Sequence[str], words: Sequence[str]) -> pd.DataFrame:
     """Counts of questions mentioning entity (rows) whose correct answer contains word (columns)."""
-    counts = Counter((e, w) for ents, ws in zip(analysed["entities"], analysed["answer_words"]) for e in ents for w in ws)
+    counts = Counter(
+        (e, w) for ents, ws in zip(analysed["entities"], analysed["answer_words"]) for e in ents for w in ws
+    )
     return pd.DataFrame([[counts[e, w] for w in words] for e in entities], index=list(entities), columns=list(words))
 
 
@@ -246,6 +258,8 @@ def plot_answer_words(words: pd.DataFrame, ax=None, *, title: str | None = None)
     ax.set_ylabel("share containing the word")
     ax.legend(frameon=False)
     entities = words.attrs.get("entities")
-    default = f"{words.attrs.get('num_questions', '?')} questions mentioning {' + '.join(entities)}" if entities else None
+    default = (
+        f"{words.attrs.get('num_questions', '?')} questions mentioning {' + '.join(entities)}" if entities else None
+    )
     ax.set_title(title or default or "", fontsize=9)
     return ax

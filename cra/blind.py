@@ -28,8 +28,15 @@ import pandas as pd
 
 from cra.data import candidate_columns
 
-__all__ = ["words", "candidate_columns", "overlap_scores", "expected_accuracy", "choice_features", "BlindAnswerer",
-           "cross_validated_accuracy"]
+__all__ = [
+    "words",
+    "candidate_columns",
+    "overlap_scores",
+    "expected_accuracy",
+    "choice_features",
+    "BlindAnswerer",
+    "cross_validated_accuracy",
+]
 
 _WORD = re.compile(r"[a-z0-9]+")
 

@@ -37,7 +37,9 @@ def save_checkpoint(path: Path | str, state: dict) -> None:
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
-def load_checkpoint(path: Path | str, device: torch.device | str = "cpu", *, require: tuple = ("model", "config")) -> dict:
+def load_checkpoint(
+    path: Path | str, device: torch.device | str = "cpu", *, require: tuple = ("model", "config")
+) -> dict:
     """The dict saved in ``path``, read as plain data (``weights_only=True``).
 
     Raises :class:`CheckpointError` naming the file when it is missing, truncated or damaged, needs
@@ -50,11 +52,14 @@ def load_checkpoint(path: Path | str, device: torch.device | str = "cpu", *, req
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"{path}: refused: the file holds more than plain data (tensors, numbers, strings, "
-                              f"lists, dicts) and was not loaded, so nothing in it ran ({first})") from None
+        raise CheckpointError(
+            f"{path}: refused: the file holds more than plain data (tensors, numbers, strings, "
+            f"lists, dicts) and was not loaded, so nothing in it ran ({first})"
+        ) from None
     except Exception as err:  # truncated zip, garbage bytes, wrong file type
-        raise CheckpointError(f"{path}: not a readable checkpoint, it may be truncated or damaged "
-                              f"({type(err).__name__}: {err})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint, it may be truncated or damaged ({type(err).__name__}: {err})"
+        ) from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a checkpoint dict, found {type(state).__name__}")
     missing = [key for key in require if key not in state]
@@ -70,10 +75,17 @@ def rng_state() -> dict:
     """The state of python's ``random``, numpy's global generator, torch (and CUDA) as tensors and numbers."""
     version, words, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {"python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
-             "numpy": {"name": str(name), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                       "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
-             "torch": torch.get_rng_state()}
+    state = {
+        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -83,8 +95,9 @@ def set_rng_state(state: dict) -> None:
     """Undo :func:`rng_state`."""
     p, n = state["python"], state["numpy"]
     random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss"]))
-    np.random.set_state((n["name"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        (n["name"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

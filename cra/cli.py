@@ -18,13 +18,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("cra.commands.info", "show the version, the data location and what data is present"),
     "download": ("cra.commands.download", "fetch the official NExT-GQA annotations (sha256-checked)"),
     "evaluate": ("cra.commands.evaluate", "score grounded-QA predictions with the official NExT-GQA metrics"),
-    "build-confounders": ("cra.commands.build_confounders", "build the confounder dictionaries Z_l and X_hat (k-means)"),
-    "bias-report": ("cra.commands.bias_report", "language shortcuts (entity -> answer) in the NExT-GQA val/test questions"),
-    "make-synthetic": ("cra.commands.make_synthetic", "write a synthetic confounded VideoQG world in the NExT-GQA layout"),
+    "build-confounders": (
+        "cra.commands.build_confounders",
+        "build the confounder dictionaries Z_l and X_hat (k-means)",
+    ),
+    "bias-report": (
+        "cra.commands.bias_report",
+        "language shortcuts (entity -> answer) in the NExT-GQA val/test questions",
+    ),
+    "make-synthetic": (
+        "cra.commands.make_synthetic",
+        "write a synthetic confounded VideoQG world in the NExT-GQA layout",
+    ),
     "train": ("cra.commands.train", "train CRA from layered YAML configs (metrics.jsonl, best.pt, last.pt; --resume)"),
     "predict": ("cra.commands.predict", "write a trained run's predictions in the official NExT-GQA formats"),
-    "extract-features": ("cra.commands.extract_features", "decode videos, sample frames as NExT-GQA does, write CLIP features (HDF5)"),
-    "ablation": ("cra.commands.ablation", "the CRA ablation study and confounder-strength sweep on the synthetic world"),
+    "extract-features": (
+        "cra.commands.extract_features",
+        "decode videos, sample frames as NExT-GQA does, write CLIP features (HDF5)",
+    ),
+    "ablation": (
+        "cra.commands.ablation",
+        "the CRA ablation study and confounder-strength sweep on the synthetic world",
+    ),
 }
 
 

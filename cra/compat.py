@@ -28,8 +28,20 @@ from torch import nn
 from cra.model.config import RELEASED_CODE, CRAConfig
 from cra.paths import REPO_ROOT
 
-__all__ = ["KEY_MAP", "IGNORED", "REQUIRED_CONFIG", "CompatError", "LoadReport", "map_released_state_dict",
-           "load_released_state_dict", "FIXTURE", "load_fixture", "fixture_config", "fixture_model", "fixture_differences"]
+__all__ = [
+    "KEY_MAP",
+    "IGNORED",
+    "REQUIRED_CONFIG",
+    "CompatError",
+    "LoadReport",
+    "map_released_state_dict",
+    "load_released_state_dict",
+    "FIXTURE",
+    "load_fixture",
+    "fixture_config",
+    "fixture_model",
+    "fixture_differences",
+]
 
 #: Their name (regex) -> ours (``re.sub`` replacement). Layout of their model: ``lang_model`` (RoBERTa,
 #: linear_text, word_attn), ``video_model`` (input embedding), ``decoder`` (encoder layers, final norm,
@@ -74,11 +86,18 @@ IGNORED: list[tuple[str, str]] = [
     (r"do\..+", "the linguistic back-door (LinguisticInterventionGraph): built, but its call is commented out"),
     (r"lang_model\.bert\.bert\.pooler\..+", "RoBERTa's pooler: they read the token states (outs[0]) only"),
     (r"lang_model\.bert\.bert\.embeddings\.(position_ids|token_type_ids)", "RoBERTa index buffers, rebuilt by ours"),
-    (r"decoder\.layers\.\d+\.self_attn\.(selector|time_reparam)\..+",
-     "layers of the attention base class that the refined attention never calls"),
-    (r"decoder\.attention_video_feature\..+", "an attention pooling built but never called (its call is commented out)"),
-    (r"decoder\.grounding_module\.grounding\.3\.bias",
-     "the bias of the last GSG score layer: the same for every frame, so the softmax over frames ignores it"),
+    (
+        r"decoder\.layers\.\d+\.self_attn\.(selector|time_reparam)\..+",
+        "layers of the attention base class that the refined attention never calls",
+    ),
+    (
+        r"decoder\.attention_video_feature\..+",
+        "an attention pooling built but never called (its call is commented out)",
+    ),
+    (
+        r"decoder\.grounding_module\.grounding\.3\.bias",
+        "the bias of the last GSG score layer: the same for every frame, so the softmax over frames ignores it",
+    ),
 ]
 
 #: Config fields that decide which weights exist or what they mean: the model must match the preset.
@@ -100,7 +119,7 @@ def _unwrap(state: Mapping) -> Mapping:
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if state and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return state
 
 
@@ -132,18 +151,28 @@ def load_released_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]
     cfg = model.config
     wrong = {k: getattr(cfg, k) for k in REQUIRED_CONFIG if getattr(cfg, k) != RELEASED_CODE[k]}
     if wrong:
-        raise CompatError(f"the model's config differs from the released preset in {wrong} (released: "
-                          f"{ {k: RELEASED_CODE[k] for k in wrong} }); build it with CRAConfig.released_code()")
-    differs = {k: getattr(cfg, k) for k in RELEASED_CODE if k not in REQUIRED_CONFIG and getattr(cfg, k) != RELEASED_CODE[k]}
+        raise CompatError(
+            f"the model's config differs from the released preset in {wrong} (released: "
+            f"{ {k: RELEASED_CODE[k] for k in wrong} }); build it with CRAConfig.released_code()"
+        )
+    differs = {
+        k: getattr(cfg, k) for k in RELEASED_CODE if k not in REQUIRED_CONFIG and getattr(cfg, k) != RELEASED_CODE[k]
+    }
     if differs:
-        warnings.warn(f"released weights in a model that does not compute as the release does: {differs} "
-                      f"(released: { {k: RELEASED_CODE[k] for k in differs} })", stacklevel=2)
+        warnings.warn(
+            f"released weights in a model that does not compute as the release does: {differs} "
+            f"(released: { {k: RELEASED_CODE[k] for k in differs} })",
+            stacklevel=2,
+        )
     mapped, report = map_released_state_dict(state)
     ours = model.state_dict()
     missing = sorted(set(ours) - set(mapped))
     extra = sorted(set(mapped) - set(ours))
-    shapes = [f"{k}: released {tuple(mapped[k].shape)} vs cra {tuple(ours[k].shape)}"
-              for k in sorted(set(mapped) & set(ours)) if mapped[k].shape != ours[k].shape]
+    shapes = [
+        f"{k}: released {tuple(mapped[k].shape)} vs cra {tuple(ours[k].shape)}"
+        for k in sorted(set(mapped) & set(ours))
+        if mapped[k].shape != ours[k].shape
+    ]
     problems = []
     if missing:
         problems.append(f"cra tensors with no released value: {missing}")
@@ -153,13 +182,15 @@ def load_released_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor]
     if shapes:
         problems.append("shape mismatches: " + "; ".join(shapes))
     if problems:
-        raise CompatError("released state dict does not fit the model (sizes come from the config: d_model, "
-                          "feature_dim, num_layers, d_ff, max_frames, num_x_entries, the RoBERTa config): "
-                          + " | ".join(problems))
+        raise CompatError(
+            "released state dict does not fit the model (sizes come from the config: d_model, "
+            "feature_dim, num_layers, d_ff, max_frames, num_x_entries, the RoBERTa config): " + " | ".join(problems)
+        )
     positions = getattr(model.backbone, "positions", None)
     if positions is not None and not torch.allclose(mapped["backbone.positions"].float(), positions.float(), atol=1e-5):
-        raise CompatError("video_model.position_embedding.pe: not the fixed sinusoidal table cra.model.released_encoder "
-                          "computes")
+        raise CompatError(
+            "video_model.position_embedding.pe: not the fixed sinusoidal table cra.model.released_encoder computes"
+        )
     model.load_state_dict(mapped, strict=True)
     return report
 
@@ -182,12 +213,24 @@ def fixture_config(fixture: dict, **changes) -> CRAConfig:
     per character, as the fixture's stand-in for the BPE tokenizer), then ``changes``."""
     meta = fixture["meta"]
     s = meta["sizes"]
-    return CRAConfig.released_code(**{
-        **dict(feature_dim=s["feature_dim"], d_model=s["d_model"], d_ff=s["d_model"], num_layers=2, num_heads=8,
-               max_frames=s["T"], num_x_entries=s["KV"], text_encoder="roberta",
-               text_encoder_kwargs=dict(pretrained=None, config=meta["tiny_roberta"], max_length=s["qa_length"],
-                                        byte_length_factor=1)),
-        **changes})
+    return CRAConfig.released_code(
+        **{
+            **dict(
+                feature_dim=s["feature_dim"],
+                d_model=s["d_model"],
+                d_ff=s["d_model"],
+                num_layers=2,
+                num_heads=8,
+                max_frames=s["T"],
+                num_x_entries=s["KV"],
+                text_encoder="roberta",
+                text_encoder_kwargs=dict(
+                    pretrained=None, config=meta["tiny_roberta"], max_length=s["qa_length"], byte_length_factor=1
+                ),
+            ),
+            **changes,
+        }
+    )
 
 
 def fixture_model(fixture: dict, **changes) -> nn.Module:
@@ -210,8 +253,13 @@ def fixture_differences(model: nn.Module, fixture: dict) -> dict[str, float]:
     from cra.model.cma import cma_loss
 
     x, ref = fixture["inputs"], fixture["outputs"]
-    batch = {"frames": x["frames"], "qa_texts": x["qa_texts"], "answer": x["answer"],
-             "question_candidates": x["question_candidates"], "question_answer": x["question_answer"]}
+    batch = {
+        "frames": x["frames"],
+        "qa_texts": x["qa_texts"],
+        "answer": x["answer"],
+        "question_candidates": x["question_candidates"],
+        "question_answer": x["question_answer"],
+    }
     out = model(batch)
     losses = model.losses(batch, out)
     diff = {}
@@ -219,11 +267,23 @@ def fixture_differences(model: nn.Module, fixture: dict) -> dict[str, float]:
         for ours, theirs in ((p.logits, "logits"), (p.w, "key"), (p.w0, "ori_key"), (p.v_final, "grounding_feature")):
             diff[f"{name}_{theirs}"] = (ours - ref[f"{name}_{theirs}"]).abs().max().item()
     cfg, rows = model.config, torch.arange(len(x["answer"]))
-    cma = sum(cma_loss(p.text_emb[rows, target], p.v_final, cfg.temperature, cfg.cma_directions, "sampled",
-                       negative_index=ref[f"{name}_negatives"])["total"]
-              for name, p, target in (("vq", out.vq, x["question_answer"]), ("vqa", out.vqa, x["answer"])))
+    cma = sum(
+        cma_loss(
+            p.text_emb[rows, target],
+            p.v_final,
+            cfg.temperature,
+            cfg.cma_directions,
+            "sampled",
+            negative_index=ref[f"{name}_negatives"],
+        )["total"]
+        for name, p, target in (("vq", out.vq, x["question_answer"]), ("vqa", out.vqa, x["answer"]))
+    )
     total = losses["loss_vqa"] + losses["loss_vq"] + cfg.weight_cma * cma
-    for name, ours, theirs in (("vqa_loss", losses["loss_vqa"], "vqa_loss"), ("vq_loss", losses["loss_vq"], "vq_loss"),
-                               ("cma_loss", cma, "ag_loss"), ("total_loss", total, "total_loss")):
+    for name, ours, theirs in (
+        ("vqa_loss", losses["loss_vqa"], "vqa_loss"),
+        ("vq_loss", losses["loss_vq"], "vq_loss"),
+        ("cma_loss", cma, "ag_loss"),
+        ("total_loss", total, "total_loss"),
+    ):
         diff[name] = abs(float(ours) - float(ref[theirs]))
     return diff

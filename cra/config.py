@@ -38,13 +38,33 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from cra.metrics import METRIC_KEYS
-from cra.readouts import ALL_READOUTS, READOUTS
 from cra.model.config import CRAConfig
+from cra.readouts import ALL_READOUTS, READOUTS
 
-__all__ = ["ConfigError", "RunConfig", "DataConfig", "TrainConfig", "EvalConfig", "PACKAGED_CONFIGS", "parse_yaml",
-           "config_path", "packaged_names", "run_layer_names", "read_yaml", "apply_overrides", "overrides_of",
-           "check_keys", "check_values", "check_scalar", "merge", "defaults", "from_dict", "to_dict", "load_layers",
-           "load_run_config"]
+__all__ = [
+    "ConfigError",
+    "RunConfig",
+    "DataConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "PACKAGED_CONFIGS",
+    "parse_yaml",
+    "config_path",
+    "packaged_names",
+    "run_layer_names",
+    "read_yaml",
+    "apply_overrides",
+    "overrides_of",
+    "check_keys",
+    "check_values",
+    "check_scalar",
+    "merge",
+    "defaults",
+    "from_dict",
+    "to_dict",
+    "load_layers",
+    "load_run_config",
+]
 
 PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 
@@ -99,7 +119,8 @@ class DataConfig:
     negative_groups: str = "type"  # pools of VQ negatives (and resampled distractors): csv "type" (ours)
     #   or "question_word" (released: get_qsn_type, cra.data.augment.question_word)
     num_workers: int = 0
-    features_in_memory: bool = False  # read each split's feature file into memory once per process (NExT-GQA CLIP-L: ~0.5 GB)
+    # read each split's feature file into memory once per process (NExT-GQA CLIP-L: ~0.5 GB)
+    features_in_memory: bool = False
     limit: int | None = None  # use only the first N questions of each split (quick runs)
     reweight: str = "none"  # study option (cra.data.adjust): resample train by inverse propensity of "scene"
     #                         (a synthetic world's true scene) or "xhat" (frame-cluster proxy, needs X_hat)
@@ -108,12 +129,10 @@ class DataConfig:
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"data.limit={self.limit}: expected null (every question) or a positive integer")
         if self.num_frames < 1 or self.num_workers < 0:
-            raise ValueError(f"data.num_frames={self.num_frames}, data.num_workers={self.num_workers}: expected "
-                             "num_frames >= 1 and num_workers >= 0")
-        if not 0.0 <= self.same_video_prob <= 1.0:
-            raise ValueError(f"data.same_video_prob={self.same_video_prob}: expected a probability in [0, 1]")
-
-    def __post_init__(self):
+            raise ValueError(
+                f"data.num_frames={self.num_frames}, data.num_workers={self.num_workers}: expected "
+                "num_frames >= 1 and num_workers >= 0"
+            )
         for name in ("paraphrase_prob", "answer_resample_prob", "same_video_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"data.{name}={getattr(self, name)!r}: expected a probability in [0, 1]")
@@ -142,7 +161,8 @@ class TrainConfig:
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
-    select_compare: str = ">"  # best.pt is replaced when the val metric is ">" the best so far (ours) or ">=" (released)
+    # best.pt is replaced when the val metric is ">" the best so far (ours) or ">=" (released)
+    select_compare: str = ">"
     progress: bool = True  # tqdm bar with loss and accuracy
     accumulate: int = 1  # micro-batches per optimiser step and process (CMA negatives then come from one micro-batch)
     compile: bool = False  # torch.compile the model for training (opt-in; the first steps compile)
@@ -160,8 +180,13 @@ class TrainConfig:
             raise ValueError(f"train.schedule={self.schedule!r}: expected 'linear' or 'cosine'")
         if self.select_compare not in (">", ">="):
             raise ValueError(f"train.select_compare={self.select_compare!r}: expected '>' or '>='")
-        if not (self.text_bucket_size in ("auto", None) or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)):
-            raise ValueError(f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer")
+        if not (
+            self.text_bucket_size in ("auto", None)
+            or (isinstance(self.text_bucket_size, int) and self.text_bucket_size > 0)
+        ):
+            raise ValueError(
+                f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer"
+            )
         for name in ("epochs", "batch_size", "accumulate"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"train.{name}={getattr(self, name)!r}: expected a positive integer")
@@ -194,11 +219,15 @@ def check_model_values(model: CRAConfig) -> None:
     """Model values that would fail only inside an epoch (or give a NaN loss), refused up front."""
     sizes = model.window_sizes
     if not sizes or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
-        raise ValueError(f"model.window_sizes={list(sizes)}: expected one or more window lengths in frames, "
-                         "each a whole number >= 1 (the 'window' read-out)")
+        raise ValueError(
+            f"model.window_sizes={list(sizes)}: expected one or more window lengths in frames, "
+            "each a whole number >= 1 (the 'window' read-out)"
+        )
     if not isinstance(model.temperature, (int, float)) or not model.temperature > 0:
-        raise ValueError(f"model.temperature={model.temperature!r}: expected a number > 0 "
-                         "(the CMA loss divides the cosine similarities by it)")
+        raise ValueError(
+            f"model.temperature={model.temperature!r}: expected a number > 0 "
+            "(the CMA loss divides the cosine similarities by it)"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,8 +254,9 @@ def config_path(name_or_path: str | Path, folder: Path = PACKAGED_CONFIGS) -> Pa
     packaged = folder / f"{name_or_path}.yaml"
     if packaged.is_file():
         return packaged
-    raise FileNotFoundError(f"config {str(name_or_path)!r}: no such file, and not a packaged config "
-                            f"(known: {packaged_names(folder)})")
+    raise FileNotFoundError(
+        f"config {str(name_or_path)!r}: no such file, and not a packaged config (known: {packaged_names(folder)})"
+    )
 
 
 def read_yaml(path: Path) -> dict:
@@ -294,8 +324,10 @@ def check_keys(values: Mapping[str, Any], schema: type, where: str, prefix: str 
     hints, sections = _hints(schema), _sections(schema)
     for key, value in values.items():
         if key not in hints:
-            raise ConfigError(f"{where}: unknown key {prefix + str(key)!r}; known keys"
-                              f"{' in ' + prefix.rstrip('.') if prefix else ''}: {sorted(hints)}")
+            raise ConfigError(
+                f"{where}: unknown key {prefix + str(key)!r}; known keys"
+                f"{' in ' + prefix.rstrip('.') if prefix else ''}: {sorted(hints)}"
+            )
         if key in sections:
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: {prefix + key} must be a mapping, got {value!r}")
@@ -317,8 +349,9 @@ def check_values(values: Mapping[str, Any], schema: type, where: str, prefix: st
                 raise ConfigError(f"{where}: {err}") from None
 
 
-def merge(base: Mapping[str, Any], layer: Mapping[str, Any], schema: type | None = None,
-          merge_free: bool = False) -> dict[str, Any]:
+def merge(
+    base: Mapping[str, Any], layer: Mapping[str, Any], schema: type | None = None, merge_free: bool = False
+) -> dict[str, Any]:
     """``layer`` on top of ``base``: sections (dataclass fields of ``schema``) merge key by key, other
     values replace. A free-form ``dict`` field is replaced by a file layer (a new text encoder's
     keyword arguments must not inherit the old one's) and merged by a ``--set`` (``merge_free``)."""
@@ -378,6 +411,7 @@ def from_dict(schema: type, values: Mapping[str, Any], prefix: str = ""):
 
 def to_dict(config) -> dict:
     """A plain, YAML-ready dict (tuples become lists)."""
+
     def plain(x):
         if isinstance(x, dict):
             return {k: plain(v) for k, v in x.items()}
@@ -402,8 +436,14 @@ def defaults(schema: type) -> dict[str, Any]:
     return out
 
 
-def load_layers(schema: type, layers: Sequence[str | Path], overrides: Sequence[str] = (), *,
-                folder: Path = PACKAGED_CONFIGS, first: str | None = "base") -> tuple[Any, list[str]]:
+def load_layers(
+    schema: type,
+    layers: Sequence[str | Path],
+    overrides: Sequence[str] = (),
+    *,
+    folder: Path = PACKAGED_CONFIGS,
+    first: str | None = "base",
+) -> tuple[Any, list[str]]:
     """``schema`` built from its dataclass defaults, then ``first`` (a packaged layer), ``layers``
     (YAML paths or names under ``folder``), then ``overrides`` (``--set a.b=c`` items).
 

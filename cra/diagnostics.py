@@ -26,7 +26,6 @@ A part that is switched off gives no key. Mass on distractors needs a synthetic 
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -35,8 +34,17 @@ import torch.nn.functional as F
 
 __all__ = ["Diagnostics", "DIAGNOSTIC_KEYS", "recording"]
 
-DIAGNOSTIC_KEYS = ("backdoor_kl", "backdoor_score_std", "backdoor_logprior_std", "frontdoor_entropy",
-                   "frontdoor_xhat_entropy", "cos_vt_vbar", "w_entropy", "mass_evidence", "mass_uniform")
+DIAGNOSTIC_KEYS = (
+    "backdoor_kl",
+    "backdoor_score_std",
+    "backdoor_logprior_std",
+    "frontdoor_entropy",
+    "frontdoor_xhat_entropy",
+    "cos_vt_vbar",
+    "w_entropy",
+    "mass_evidence",
+    "mass_uniform",
+)
 
 
 def _entropy_ratio(p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
@@ -91,7 +99,9 @@ class Diagnostics:
             n = frame_mask.sum(1) if fd.mode == "in_sample" else torch.full((alpha.shape[0],), alpha.shape[1])
             self._add("frontdoor_entropy", _entropy_ratio(alpha.float(), n.to(alpha.device)))
             beta, _ = fd.cross_attention(x)
-            self._add("frontdoor_xhat_entropy", _entropy_ratio(beta.float(), torch.full((beta.shape[0],), beta.shape[1])))
+            self._add(
+                "frontdoor_xhat_entropy", _entropy_ratio(beta.float(), torch.full((beta.shape[0],), beta.shape[1]))
+            )
         self._captured.clear()
 
 
@@ -105,6 +115,7 @@ def recording(model, diagnostics: Diagnostics) -> Iterator[Diagnostics]:
         def hook(module, args, kwargs):
             if name not in diagnostics._captured:
                 diagnostics._captured[name] = tuple(args) + tuple(kwargs.values())
+
         return hook
 
     for name in ("backdoor", "frontdoor"):

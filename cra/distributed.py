@@ -34,9 +34,24 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "SINGLE", "from_env", "setup", "shutdown", "epoch_permutation", "shares",
-           "GlobalBatchSampler", "shard_indices", "gather_with_grad", "all_reduce_sum", "all_gather_objects",
-           "gather_predictions", "barrier", "wrap_model", "RANK_SEED_STRIDE"]
+__all__ = [
+    "DistInfo",
+    "SINGLE",
+    "from_env",
+    "setup",
+    "shutdown",
+    "epoch_permutation",
+    "shares",
+    "GlobalBatchSampler",
+    "shard_indices",
+    "gather_with_grad",
+    "all_reduce_sum",
+    "all_gather_objects",
+    "gather_predictions",
+    "barrier",
+    "wrap_model",
+    "RANK_SEED_STRIDE",
+]
 
 #: per-rank seeds: rank r reseeds its generators (dropout, ...) with seed + r * RANK_SEED_STRIDE
 RANK_SEED_STRIDE = 1_000_003
@@ -63,7 +78,8 @@ SINGLE = DistInfo()
 
 
 def from_env() -> DistInfo:
-    """The place ``torchrun`` gives this process (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); one process without them."""
+    """The place ``torchrun`` gives this process (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``); one process
+    without them."""
     try:
         world = int(os.environ.get("WORLD_SIZE", "1"))
         rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
@@ -144,12 +160,16 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
         need = info.world_size * parts_per_rank  # every micro-batch of every rank needs a sample
         what = f"{info.world_size} process(es) x {parts_per_rank} micro-batch(es) (train.accumulate)"
         if batch_size < need:
-            raise ValueError(f"train.batch_size={batch_size} (the global batch) is smaller than {what}: "
-                             f"each needs at least one sample")
+            raise ValueError(
+                f"train.batch_size={batch_size} (the global batch) is smaller than {what}: "
+                f"each needs at least one sample"
+            )
         last = n % batch_size
         if last and last < need:
-            raise ValueError(f"the last batch of an epoch holds {last} of {n} questions, fewer than {what}: "
-                             f"choose a train.batch_size for which {n} % batch_size is 0 or >= {need}")
+            raise ValueError(
+                f"the last batch of an epoch holds {last} of {n} questions, fewer than {what}: "
+                f"choose a train.batch_size for which {n} % batch_size is 0 or >= {need}"
+            )
 
     def __len__(self) -> int:
         return -(-self.n // self.batch_size)
@@ -162,10 +182,10 @@ class GlobalBatchSampler(torch.utils.data.Sampler):
         order = epoch_permutation(self.n, self.seed).tolist()
         r = self.info.rank
         for start in range(0, self.n, self.batch_size):
-            batch = order[start: start + self.batch_size]
+            batch = order[start : start + self.batch_size]
             sizes = shares(len(batch), self.info.world_size)
             offset = sum(sizes[:r])
-            yield batch[offset: offset + sizes[r]]
+            yield batch[offset : offset + sizes[r]]
 
 
 def shard_indices(n: int, info: DistInfo) -> range:
@@ -197,7 +217,7 @@ class _GatherWithGrad(torch.autograd.Function):
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # sum of every rank's gradient w.r.t. every row
         offset = sum(ctx.sizes[: ctx.rank])
-        return grad[offset: offset + ctx.sizes[ctx.rank]], None, None
+        return grad[offset : offset + ctx.sizes[ctx.rank]], None, None
 
 
 def gather_with_grad(x: torch.Tensor, sizes: list[int], info: DistInfo) -> tuple[torch.Tensor, int]:
@@ -242,8 +262,9 @@ def gather_predictions(part: dict, expected_keys: list[str], info: DistInfo) -> 
     missing = sorted(set(expected_keys) - set(seen))
     extra = sorted(set(seen) - set(expected_keys))
     if twice or missing or extra:
-        raise RuntimeError(f"sharded evaluation: questions scored twice {twice[:5]}, never {missing[:5]}, "
-                           f"unexpected {extra[:5]}")
+        raise RuntimeError(
+            f"sharded evaluation: questions scored twice {twice[:5]}, never {missing[:5]}, unexpected {extra[:5]}"
+        )
     return merged
 
 

@@ -39,9 +39,21 @@ import torch
 from cra.data import feature_path, write_feature_file
 from cra.paths import atomic_write_bytes
 
-__all__ = ["DECODE_FPS", "KEEP_EVERY", "CLIP_LENGTH", "TINY_CLIP_MODEL", "RANDOM_WEIGHTS", "nextgqa_sample_indices",
-           "frame_time", "sample_video", "load_image_model", "provenance", "extract_features", "find_videos",
-           "WeightsUnavailableError"]
+__all__ = [
+    "DECODE_FPS",
+    "KEEP_EVERY",
+    "CLIP_LENGTH",
+    "TINY_CLIP_MODEL",
+    "RANDOM_WEIGHTS",
+    "nextgqa_sample_indices",
+    "frame_time",
+    "sample_video",
+    "load_image_model",
+    "provenance",
+    "extract_features",
+    "find_videos",
+    "WeightsUnavailableError",
+]
 
 DECODE_FPS = 6  # NExT-GQA decodes videos at 6 fps
 KEEP_EVERY = 3  # ... and keeps every 3rd frame (2 fps)
@@ -52,16 +64,18 @@ RANDOM_WEIGHTS = "random"  # the ``weights`` recorded for an untrained image tow
 
 #: A tiny random-weight open_clip model for tests and offline demos (``--model cra-tiny-clip``).
 TINY_CLIP_MODEL = "cra-tiny-clip"
-TINY_CLIP_CFG = {"embed_dim": 16,
-                 "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
-                 "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+TINY_CLIP_CFG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
 
 
 def nextgqa_sample_indices(num_available: int, num_frames: int = 32, clip_length: int = CLIP_LENGTH) -> list[int]:
     """Indices (into the 2 fps frame list of length ``num_available``) of the ``num_frames`` sampled frames."""
     if num_available < 1:
         raise ValueError("a video needs at least one decoded frame")
-    centres = np.linspace(0, num_available, num_frames + 2).astype(np.int32)[1: num_frames + 1]
+    centres = np.linspace(0, num_available, num_frames + 2).astype(np.int32)[1 : num_frames + 1]
     half = clip_length // 2
     picked = []
     for c in centres.tolist():
@@ -166,8 +180,10 @@ def _check_weights(open_clip, model: str, pretrained: str, cache_dir: str | None
     cfg = open_clip.get_pretrained_cfg(model, pretrained)
     if not cfg:
         tags = open_clip.list_pretrained_tags_by_model(model)
-        raise WeightsUnavailableError(f"open_clip has no weights {pretrained!r} for model {model!r}; known tags: "
-                                      f"{tags or 'none'}; or give a local weights file as --pretrained PATH")
+        raise WeightsUnavailableError(
+            f"open_clip has no weights {pretrained!r} for model {model!r}; known tags: "
+            f"{tags or 'none'}; or give a local weights file as --pretrained PATH"
+        )
     if _hub_reachable():
         return
     # Offline: only a cached copy will do. Make the hub client answer from its cache at once
@@ -185,11 +201,16 @@ def _check_weights(open_clip, model: str, pretrained: str, cache_dir: str | None
             f"could not fetch the {model} weights {pretrained!r} ({source}): no network and not in the cache "
             f"({cache_dir or 'the default Hugging Face cache, $HF_HOME'}; {type(err).__name__}). Download them where "
             f"there is network and pass --pretrained /path/to/open_clip_pytorch_model.bin (open_clip's file for "
-            f"{model}), or point --cache-dir / $HF_HOME at a cache that holds them") from None
+            f"{model}), or point --cache-dir / $HF_HOME at a cache that holds them"
+        ) from None
 
 
-def load_image_model(model: str = "ViT-L-14", pretrained: str | None = None, device: str | torch.device = "cpu",
-                     cache_dir: str | None = None):
+def load_image_model(
+    model: str = "ViT-L-14",
+    pretrained: str | None = None,
+    device: str | torch.device = "cpu",
+    cache_dir: str | None = None,
+):
     """An open_clip model (eval mode) and its evaluation preprocessing. ``pretrained``: an open_clip
     weights tag (``"openai"``) or a local weights file; ``None``: random weights (tests, offline
     demos); ``model="cra-tiny-clip"``: :data:`TINY_CLIP_CFG`, random weights. Weights that cannot be
@@ -206,8 +227,9 @@ def load_image_model(model: str = "ViT-L-14", pretrained: str | None = None, dev
     if pretrained is not None:
         _check_weights(open_clip, model, pretrained, cache_dir)
     try:
-        net, _, preprocess = open_clip.create_model_and_transforms(model, pretrained=pretrained, device=device,
-                                                                   cache_dir=cache_dir)
+        net, _, preprocess = open_clip.create_model_and_transforms(
+            model, pretrained=pretrained, device=device, cache_dir=cache_dir
+        )
     except (OSError, RuntimeError) as err:
         if pretrained is None:
             raise
@@ -219,14 +241,26 @@ def provenance(model: str, pretrained: str | None, num_frames: int) -> dict[str,
     """The HDF5 attributes recorded with extracted features (:data:`cra.data.PROVENANCE_KEYS`)."""
     from cra import __version__
 
-    weights = RANDOM_WEIGHTS if pretrained is None else (
-        str(Path(pretrained).expanduser().resolve()) if _looks_like_path(pretrained) else pretrained)
-    return {"model": model, "weights": weights, "num_frames": num_frames, "sampling": SAMPLING,
-            "decode_fps": DECODE_FPS, "keep_every": KEEP_EVERY, "clip_length": CLIP_LENGTH,
-            "created_by": f"cra {__version__} extract-features"}
+    weights = (
+        RANDOM_WEIGHTS
+        if pretrained is None
+        else (str(Path(pretrained).expanduser().resolve()) if _looks_like_path(pretrained) else pretrained)
+    )
+    return {
+        "model": model,
+        "weights": weights,
+        "num_frames": num_frames,
+        "sampling": SAMPLING,
+        "decode_fps": DECODE_FPS,
+        "keep_every": KEEP_EVERY,
+        "clip_length": CLIP_LENGTH,
+        "created_by": f"cra {__version__} extract-features",
+    }
 
 
-def find_videos(folder: Path | str, video_ids: Iterable[str] | None = None, mapping: dict | None = None) -> dict[str, Path]:
+def find_videos(
+    folder: Path | str, video_ids: Iterable[str] | None = None, mapping: dict | None = None
+) -> dict[str, Path]:
     """``{video_id: file}``: every video file under ``folder`` (id = file stem), or the given ids, each
     looked up through ``mapping`` (``map_vid_vidorID.json``: ``video_id -> "folder/vidor_id"``) when given."""
     folder = Path(folder)
@@ -244,15 +278,17 @@ def find_videos(folder: Path | str, video_ids: Iterable[str] | None = None, mapp
             raise ValueError(f"--videos {folder}: file names {twice[:5]} occur more than once; give --map")
         return {p.stem: p for p in files}
     out, missing = {}, []
-    for vid in (video_ids if video_ids is not None else list(mapping)):
+    for vid in video_ids if video_ids is not None else list(mapping):
         name = str(mapping.get(vid, vid)) if mapping else vid
         if name in by_name:
             out[vid] = by_name[name]
         else:
             missing.append(vid)
     if missing:
-        raise FileNotFoundError(f"{len(missing)} video(s) not found under {folder}: {missing[:5]} "
-                                f"(looked for <name>{'|'.join(VIDEO_SUFFIXES)}{' with names from the map' if mapping else ''})")
+        raise FileNotFoundError(
+            f"{len(missing)} video(s) not found under {folder}: {missing[:5]} "
+            f"(looked for <name>{'|'.join(VIDEO_SUFFIXES)}{' with names from the map' if mapping else ''})"
+        )
     return out
 
 
@@ -262,11 +298,22 @@ def output_paths(out_root: Path | str, split: str, feat_type: str = "CLIPL") -> 
 
 
 @torch.no_grad()
-def extract_features(videos: dict[str, Path], out_root: Path | str, split: str, *, model: str = "ViT-L-14",
-                     pretrained: str | None = None, feat_type: str = "CLIPL", num_frames: int = 32,
-                     device: str | torch.device = "cpu", batch_size: int = 64, progress: bool = False,
-                     cache_dir: str | None = None, strict: bool = False,
-                     overwrite: bool = False) -> tuple[Path, Path, dict[str, str]]:
+def extract_features(
+    videos: dict[str, Path],
+    out_root: Path | str,
+    split: str,
+    *,
+    model: str = "ViT-L-14",
+    pretrained: str | None = None,
+    feat_type: str = "CLIPL",
+    num_frames: int = 32,
+    device: str | torch.device = "cpu",
+    batch_size: int = 64,
+    progress: bool = False,
+    cache_dir: str | None = None,
+    strict: bool = False,
+    overwrite: bool = False,
+) -> tuple[Path, Path, dict[str, str]]:
     """Encode the sampled frames of every video; write the HDF5 file and ``frame2time_<split>.json``.
 
     Returns (feature file, frame2time file, skipped videos ``{video_id: reason}``). A video that
@@ -279,8 +326,10 @@ def extract_features(videos: dict[str, Path], out_root: Path | str, split: str, 
     h5_path, f2t_path = output_paths(out_root, split, feat_type)
     existing = [p for p in (h5_path, f2t_path) if p.exists()]
     if existing and not overwrite:
-        raise FileExistsError(f"{', '.join(map(str, existing))} already exist(s); pass --overwrite to replace "
-                              "(or choose another --out / --split)")
+        raise FileExistsError(
+            f"{', '.join(map(str, existing))} already exist(s); pass --overwrite to replace "
+            "(or choose another --out / --split)"
+        )
     if not videos:
         raise ValueError("no videos to extract")
     net, preprocess = load_image_model(model, pretrained, device, cache_dir)
@@ -294,7 +343,7 @@ def extract_features(videos: dict[str, Path], out_root: Path | str, split: str, 
             skipped[vid] = str(err)
             continue
         pixels = torch.stack([preprocess(img) for img in images]).to(device)  # (T, 3, H, W)
-        chunks = [net.encode_image(pixels[s: s + batch_size]) for s in range(0, len(pixels), batch_size)]
+        chunks = [net.encode_image(pixels[s : s + batch_size]) for s in range(0, len(pixels), batch_size)]
         features.append(torch.cat(chunks).float().cpu().numpy())  # (T, D)
         frame2time[vid] = times
         done.append(vid)

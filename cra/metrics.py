@@ -29,7 +29,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from cra.data.keys import question_key, split_key
+from cra.data.keys import question_key
 
 #: The metric columns, in the order of the NExT-GQA protocol (all in percent).
 METRIC_KEYS = ("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5")
@@ -99,7 +99,9 @@ class GroundingReport:
     reversed: list[str] = field(default_factory=list)  # counted keys with t_e < t_s (IoU, IoP 0 by the official rule)
     no_ground_truth: list[str] = field(default_factory=list)  # ``subset`` keys absent from the GT file (not scored)
     missing_qa: list[str] = field(default_factory=list)  # counted keys without a QA result (strict: wrong)
-    per_question: dict[str, tuple[float, float, bool | None]] = field(default_factory=dict)  # key -> (IoU, IoP, correct)
+    per_question: dict[str, tuple[float, float, bool | None]] = field(
+        default_factory=dict
+    )  # key -> (IoU, IoP, correct)
 
     def row(self) -> dict[str, float]:
         """The metric columns plus ``n`` (what ``--json`` prints)."""
@@ -110,24 +112,37 @@ class GroundingReport:
         lines = []
         if self.missing:
             how = "scored 0 (strict)" if self.strict else "skipped as the official script does; --strict scores them 0"
-            lines.append(f"{len(self.missing)} of {self.n_gt} ground-truth questions have no prediction: {how}; "
-                         f"first: {', '.join(self.missing[:5])}")
+            lines.append(
+                f"{len(self.missing)} of {self.n_gt} ground-truth questions have no prediction: {how}; "
+                f"first: {', '.join(self.missing[:5])}"
+            )
         if self.missing_qa:
-            lines.append(f"{len(self.missing_qa)} scored questions have no QA result: counted as answered wrong (strict); "
-                         f"first: {', '.join(self.missing_qa[:5])}")
+            lines.append(
+                f"{len(self.missing_qa)} scored questions have no QA result: counted as answered wrong (strict); "
+                f"first: {', '.join(self.missing_qa[:5])}"
+            )
         if self.ignored:
-            lines.append(f"{len(self.ignored)} predictions have no ground truth and are ignored; first: {', '.join(self.ignored[:5])}")
+            lines.append(
+                f"{len(self.ignored)} predictions have no ground truth and are ignored; first: "
+                f"{', '.join(self.ignored[:5])}"
+            )
         if self.zero_length:
-            lines.append(f"{len(self.zero_length)} zero-length spans (IoU 0 by rule), {self.zero_length_inside} "
-                         f"of them inside a GT segment and scored IoP = 1")
+            lines.append(
+                f"{len(self.zero_length)} zero-length spans (IoU 0 by rule), {self.zero_length_inside} "
+                f"of them inside a GT segment and scored IoP = 1"
+            )
         if self.outside_video:
             lines.append(f"{len(self.outside_video)} spans reach outside [0, duration]; not clipped (official)")
         if self.reversed:
-            lines.append(f"{len(self.reversed)} reversed spans (end before start) scored IoU = IoP = 0 as the official "
-                         f"script does; first: {', '.join(self.reversed[:5])}")
+            lines.append(
+                f"{len(self.reversed)} reversed spans (end before start) scored IoU = IoP = 0 as the official "
+                f"script does; first: {', '.join(self.reversed[:5])}"
+            )
         if self.no_ground_truth:
-            lines.append(f"{len(self.no_ground_truth)} questions have no ground truth in the GT file and are not scored "
-                         f"(official); first: {', '.join(self.no_ground_truth[:5])}")
+            lines.append(
+                f"{len(self.no_ground_truth)} questions have no ground truth in the GT file and are not scored "
+                f"(official); first: {', '.join(self.no_ground_truth[:5])}"
+            )
         return lines
 
 
@@ -157,8 +172,15 @@ def evaluate_grounding(
     """
     keep = set(subset) if subset is not None else None
     report = GroundingReport(metrics={}, n=0, n_gt=0, strict=strict)
-    sums = {"iou": 0.0, "iop": 0.0, "qa": 0, "gqa": 0, **{f"iou@{t}": 0 for t in THRESHOLDS},
-            **{f"iop@{t}": 0 for t in THRESHOLDS}, **{f"uf@{t}": 0 for t in THRESHOLDS}}
+    sums = {
+        "iou": 0.0,
+        "iop": 0.0,
+        "qa": 0,
+        "gqa": 0,
+        **{f"iou@{t}": 0 for t in THRESHOLDS},
+        **{f"iop@{t}": 0 for t in THRESHOLDS},
+        **{f"uf@{t}": 0 for t in THRESHOLDS},
+    }
     missing_qa = report.missing_qa
     gt_keys = set()
     for vid, entry in gsub.items():
@@ -203,8 +225,10 @@ def evaluate_grounding(
             sums["qa"] += bool(ok)
             sums["gqa"] += bool(ok) and iop >= GQA_IOP
     if missing_qa and not strict:
-        raise KeyError(f"{len(missing_qa)} scored questions have no QA result (prediction/answer); first: "
-                       f"{missing_qa[:5]}; pass strict=True (--strict) to count them as wrong")
+        raise KeyError(
+            f"{len(missing_qa)} scored questions have no QA result (prediction/answer); first: "
+            f"{missing_qa[:5]}; pass strict=True (--strict) to count them as wrong"
+        )
     report.ignored = sorted(set(spans) - gt_keys) if keep is None else sorted((set(spans) & keep) - gt_keys)
     report.no_ground_truth = sorted(keep - gt_keys - set(spans)) if keep is not None else []  # the rest: ignored
     n = report.n
@@ -271,7 +295,9 @@ def evaluate_baselines(
             if kind != "random span":
                 rows[kind + suffix] = evaluate_grounding(gsub, baseline_spans(gsub, kind), answers, strict=strict).row()
                 continue
-            runs = [evaluate_grounding(gsub, baseline_spans(gsub, kind, s), answers, strict=strict).row() for s in seeds]
+            runs = [
+                evaluate_grounding(gsub, baseline_spans(gsub, kind, s), answers, strict=strict).row() for s in seeds
+            ]
             row = {k: float(np.mean([r[k] for r in runs])) for k in METRIC_KEYS}
             row["n"] = runs[0]["n"]
             row["seeds"] = len(seeds)

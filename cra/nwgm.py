@@ -17,7 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["expected_softmax", "nwgm", "nwgm_explorer", "nwgm_gap", "nwgm_panel", "random_logits", "softmax", "softmax_of_mean", "total_variation"]
+__all__ = [
+    "expected_softmax",
+    "nwgm",
+    "nwgm_explorer",
+    "nwgm_gap",
+    "nwgm_panel",
+    "random_logits",
+    "softmax",
+    "softmax_of_mean",
+    "total_variation",
+]
 
 
 def softmax(f: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -60,14 +70,19 @@ def total_variation(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 0.5 * np.abs(np.asarray(p) - np.asarray(q)).sum(axis=-1)
 
 
-def random_logits(spread: float, dict_size: int, num_classes: int = 5, trials: int = 1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def random_logits(
+    spread: float, dict_size: int, num_classes: int = 5, trials: int = 1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Random problems: logits $f_{n,k} = \\text{spread}\\cdot\\varepsilon_{n,k}$ with
     $\\varepsilon \\sim \\mathcal N(0, 1)$, and weights $p \\sim \\mathrm{Dirichlet}(1)$.
 
     Returns ``logits`` of shape ``(trials, dict_size, num_classes)`` and ``weights`` ``(trials, dict_size)``.
     """
     if dict_size < 1 or num_classes < 2 or trials < 1 or spread < 0:
-        raise ValueError(f"need dict_size >= 1, num_classes >= 2, trials >= 1, spread >= 0; got {dict_size}, {num_classes}, {trials}, {spread}")
+        raise ValueError(
+            f"need dict_size >= 1, num_classes >= 2, trials >= 1, spread >= 0; got {dict_size}, {num_classes}, "
+            f"{trials}, {spread}"
+        )
     rng = np.random.default_rng(seed)
     logits = spread * rng.standard_normal((trials, dict_size, num_classes))
     weights = rng.dirichlet(np.ones(dict_size), size=trials)
@@ -116,11 +131,18 @@ def nwgm_explorer(spreads=(0.5, 2.0, 8.0), dict_sizes=(2, 8, 64), num_classes: i
     import matplotlib.pyplot as plt
 
     layout = {"style": {"description_width": "80px"}, "layout": widgets.Layout(width="min(560px, 100%)")}
-    spread_slider = widgets.SelectionSlider(options=[(f"{s:g}", i) for i, s in enumerate(spreads)], value=min(
-        range(len(spreads)), key=lambda i: abs(spreads[i] - 2.0)), description="spread", **layout)
-    size_slider = widgets.SelectionSlider(options=[(f"{n}", i) for i, n in enumerate(dict_sizes)],
-                                          value=min(range(len(dict_sizes)), key=lambda i: abs(dict_sizes[i] - 8)),
-                                          description="entries", **layout)
+    spread_slider = widgets.SelectionSlider(
+        options=[(f"{s:g}", i) for i, s in enumerate(spreads)],
+        value=min(range(len(spreads)), key=lambda i: abs(spreads[i] - 2.0)),
+        description="spread",
+        **layout,
+    )
+    size_slider = widgets.SelectionSlider(
+        options=[(f"{n}", i) for i, n in enumerate(dict_sizes)],
+        value=min(range(len(dict_sizes)), key=lambda i: abs(dict_sizes[i] - 8)),
+        description="entries",
+        **layout,
+    )
     results, per_spread = {}, []
     for spread in spreads:
         pictures = []
@@ -131,7 +153,9 @@ def nwgm_explorer(spreads=(0.5, 2.0, 8.0), dict_sizes=(2, 8, 64), num_classes: i
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png", dpi=dpi)
             plt.close(fig)
-            pictures.append(widgets.Image(value=buffer.getvalue(), format="png", layout=widgets.Layout(max_width="100%")))
+            pictures.append(
+                widgets.Image(value=buffer.getvalue(), format="png", layout=widgets.Layout(max_width="100%"))
+            )
         stack = widgets.Stack(pictures, selected_index=size_slider.index)
         widgets.jslink((size_slider, "index"), (stack, "selected_index"))
         per_spread.append(stack)

@@ -51,8 +51,16 @@ ANNOTATION_FILES: dict[str, RemoteFile] = {
             ("test.csv", _ANNOTATIONS_COMMIT, "0443ede53f521de4cbfb5e4fb02253926b90f81f62041b18bd17207a3511d114"),
             ("gsub_val.json", _ANNOTATIONS_COMMIT, "4feb23e53102cb2d4779e857ff8f9fd9b552fc38435621406b2ed9b0bf76204b"),
             ("gsub_test.json", _ANNOTATIONS_COMMIT, "0c16c31699238a0f2b8ace45aeed7f193149ce2f011d6ed4f1ef7170ef5d41e9"),
-            ("frame2time_val.json", _ANNOTATIONS_COMMIT, "61dca3cc960848127e3bc7aa173a64a28f1df730e32b9f4c8c0399d04b04f029"),
-            ("frame2time_test.json", _ANNOTATIONS_COMMIT, "e2a043e8c5141f15a212536343cd7d329ab212eac4917eb53aadf341abb30820"),
+            (
+                "frame2time_val.json",
+                _ANNOTATIONS_COMMIT,
+                "61dca3cc960848127e3bc7aa173a64a28f1df730e32b9f4c8c0399d04b04f029",
+            ),
+            (
+                "frame2time_test.json",
+                _ANNOTATIONS_COMMIT,
+                "e2a043e8c5141f15a212536343cd7d329ab212eac4917eb53aadf341abb30820",
+            ),
             ("upbd_val.json", _ANNOTATIONS_COMMIT, "a718cb126da5a2e4b5594f72eba83804deb5d1afa3e1f8b29ceee6cd63fa3218"),
             ("upbd_test.json", _ANNOTATIONS_COMMIT, "ac4653ca6e621e5c36e1705ebc4ffd3e3670ac35b79b85e980d489e1e601b0a2"),
             ("train_gpt4_sub.json", _GPT4_COMMIT, "88cc6f058f2ec94b4293d359fe973e36d9fb1af43beaf0c049bb9302e2b258b5"),
@@ -85,7 +93,9 @@ def data_file(relpath: str, root: Path | None = None) -> Path:
             if relpath in ANNOTATION_FILES
             else "it is not downloadable by this project; copy it there by hand"
         )
-        setting = f"{DATA_DIR_ENV}={os.environ[DATA_DIR_ENV]!r}" if DATA_DIR_ENV in os.environ else f"{DATA_DIR_ENV} is unset"
+        setting = (
+            f"{DATA_DIR_ENV}={os.environ[DATA_DIR_ENV]!r}" if DATA_DIR_ENV in os.environ else f"{DATA_DIR_ENV} is unset"
+        )
         raise DataNotFoundError(f"missing data file {path} ({setting}); {how}")
     return path
 
@@ -158,7 +168,9 @@ def check_writable(path: Path | str, *, folder: bool = False) -> Path:
         os.close(fd)
         os.unlink(tmp)
     except OSError as err:
-        raise OutputNotWritable(f"cannot write {path}: no file can be created in {parent} ({err.strerror or err})") from None
+        raise OutputNotWritable(
+            f"cannot write {path}: no file can be created in {parent} ({err.strerror or err})"
+        ) from None
     return path
 
 
@@ -197,8 +209,10 @@ def download_annotations(
             data = fetch(remote.url)
         except OSError as err:  # URLError, HTTPError, timeouts and refused connections are all OSErrors
             reason = getattr(err, "reason", None) or err
-            raise DownloadError(f"could not download {remote.url} to {target}: {reason}; check the network "
-                                f"(or copy the file there by hand: sha256 {remote.sha256})") from None
+            raise DownloadError(
+                f"could not download {remote.url} to {target}: {reason}; check the network "
+                f"(or copy the file there by hand: sha256 {remote.sha256})"
+            ) from None
         digest = hashlib.sha256(data).hexdigest()
         if digest != remote.sha256:
             raise ValueError(f"checksum mismatch for {remote.url}: expected sha256 {remote.sha256}, got {digest}")

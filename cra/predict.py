@@ -26,22 +26,45 @@ import numpy as np
 import torch
 
 from cra import metrics
-from cra.readouts import interval_readouts
 from cra.checkpoint import CheckpointError, load_checkpoint
 from cra.config import ConfigError, RunConfig, check_keys, from_dict
 from cra.model import CRA
-from cra.run import (SplitData, autocast_settings, build_model, data_root, dictionary_placeholders, load_split,
-                     select_device, to_device, write_json)
+from cra.readouts import interval_readouts
+from cra.run import (
+    SplitData,
+    autocast_settings,
+    build_model,
+    data_root,
+    dictionary_placeholders,
+    load_split,
+    select_device,
+    to_device,
+    write_json,
+)
 
-__all__ = ["predict_split", "score_predictions", "evaluate", "predict_run", "config_from_checkpoint",
-           "model_from_checkpoint", "Predictor", "Prediction"]
+__all__ = [
+    "predict_split",
+    "score_predictions",
+    "evaluate",
+    "predict_run",
+    "config_from_checkpoint",
+    "model_from_checkpoint",
+    "Predictor",
+    "Prediction",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # Splits
 # --------------------------------------------------------------------------------------------
-def read_out(model: CRA, w: torch.Tensor, frame_times: torch.Tensor, frame_mask: torch.Tensor,
-             readouts: Sequence[str], duration: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def read_out(
+    model: CRA,
+    w: torch.Tensor,
+    frame_times: torch.Tensor,
+    frame_mask: torch.Tensor,
+    readouts: Sequence[str],
+    duration: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """``{readout: (B, 2) float64 interval in seconds}`` from frame weights ``w`` (B, T), ``frame_times``
     (B, T) and the videos' ``duration`` (B,) s (gsub's integer duration: the window is in the released
     convention, :mod:`cra.readouts`).
@@ -51,9 +74,16 @@ def read_out(model: CRA, w: torch.Tensor, frame_times: torch.Tensor, frame_mask:
     (:func:`cra.readouts.interval_readouts`). Computed on the CPU in float64, as the official code."""
     cfg = model.config
     cpu = torch.device("cpu")
-    return interval_readouts(w.detach().to(cpu, torch.float64), frame_times.to(cpu, torch.float64), frame_mask.to(cpu),
-                             readouts=tuple(readouts), window_sizes=cfg.window_sizes, thd_weight=cfg.posthoc_thd_weight,
-                             dis=cfg.posthoc_dis, duration=None if duration is None else duration.to(cpu, torch.float64))
+    return interval_readouts(
+        w.detach().to(cpu, torch.float64),
+        frame_times.to(cpu, torch.float64),
+        frame_mask.to(cpu),
+        readouts=tuple(readouts),
+        window_sizes=cfg.window_sizes,
+        thd_weight=cfg.posthoc_thd_weight,
+        dis=cfg.posthoc_dis,
+        duration=None if duration is None else duration.to(cpu, torch.float64),
+    )
 
 
 def split_durations(split: SplitData, video_ids: Sequence[str]) -> torch.Tensor:
@@ -61,14 +91,17 @@ def split_durations(split: SplitData, video_ids: Sequence[str]) -> torch.Tensor:
     ``duration``, as the official evaluation converts normalised spans)."""
     missing = [v for v in video_ids if v not in split.gsub]
     if missing:
-        raise ValueError(f"gsub_{split.name}.json has no entry for video(s) {sorted(set(missing))[:5]}: the window "
-                         "read-out needs each video's duration (expected every video of the split in gsub)")
+        raise ValueError(
+            f"gsub_{split.name}.json has no entry for video(s) {sorted(set(missing))[:5]}: the window "
+            "read-out needs each video's duration (expected every video of the split in gsub)"
+        )
     return torch.tensor([float(split.gsub[v]["duration"]) for v in video_ids], dtype=torch.float64)
 
 
 @torch.no_grad()
-def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch.device,
-                  progress: bool = False) -> dict:
+def predict_split(
+    model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False
+) -> dict:
     """Answers, per-frame weights ``w`` and spans (seconds) of every read-out for every question.
 
     Returns ``{"qa": {key: {"prediction", "answer"}}, "weights": {key: [T floats]},
@@ -85,22 +118,26 @@ def predict_split(model: CRA, split: SplitData, config: RunConfig, device: torch
     enabled, dtype, _ = autocast_settings(config.train.amp, device)
     model.eval()
     out = {"qa": {}, "weights": {}, "spans": {r: {} for r in config.eval.readouts}}
-    loader = make_loader(split.dataset, batch_size=config.eval.batch_size, shuffle=False,
-                         num_workers=config.data.num_workers)
+    loader = make_loader(
+        split.dataset, batch_size=config.eval.batch_size, shuffle=False, num_workers=config.data.num_workers
+    )
     diagnostics = Diagnostics()
     for batch in tqdm(loader, desc=f"eval {split.name}", disable=not progress, leave=False, file=sys.stderr):
         keys = ("frames", "frame_mask", "qa_texts", *(("evidence_mask",) if "evidence_mask" in batch else ()))
         inputs = to_device({k: batch[k] for k in keys}, device)  # VQA pass only
         with torch.autocast(device.type, dtype=dtype, enabled=enabled), recording(model, diagnostics):
             result = model(inputs)
-        diagnostics.update(model, result, inputs.get("evidence_mask", _evidence(split, batch, w_shape=result.vqa.w.shape)))
+        diagnostics.update(
+            model, result, inputs.get("evidence_mask", _evidence(split, batch, w_shape=result.vqa.w.shape))
+        )
         prediction = result.vqa.logits.float().argmax(1).cpu()
         w = result.vqa.w.float().cpu()  # (B, T)
         spans = {}
         if split.frame2time is not None and split.gsub is not None:
             times = torch.tensor([split.frame2time[v] for v in batch["video_id"]], dtype=torch.float64)  # (B, T) s
-            spans = read_out(model, w, times, batch["frame_mask"], config.eval.readouts,
-                             split_durations(split, batch["video_id"]))
+            spans = read_out(
+                model, w, times, batch["frame_mask"], config.eval.readouts, split_durations(split, batch["video_id"])
+            )
         for b, key in enumerate(batch["key"]):
             out["qa"][key] = {"prediction": int(prediction[b]), "answer": int(batch["answer"][b])}
             out["weights"][key] = w[b].tolist()
@@ -117,9 +154,16 @@ def _evidence(split: SplitData, batch: dict, w_shape) -> torch.Tensor | None:
     if split.gsub is None or split.frame2time is None:
         return None
     T = w_shape[1]
-    return torch.from_numpy(np.stack([
-        frames_in_segments(split.frame2time[video], split.gsub.get(video, {}).get("location", {}).get(qid, ()), T)
-        for video, qid in zip(batch["video_id"], batch["qid"])]))
+    return torch.from_numpy(
+        np.stack(
+            [
+                frames_in_segments(
+                    split.frame2time[video], split.gsub.get(video, {}).get("location", {}).get(qid, ()), T
+                )
+                for video, qid in zip(batch["video_id"], batch["qid"])
+            ]
+        )
+    )
 
 
 def score_predictions(predictions: dict, split: SplitData) -> dict:
@@ -137,8 +181,9 @@ def score_predictions(predictions: dict, split: SplitData) -> dict:
     return scores
 
 
-def evaluate(model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False,
-             dist=None) -> dict:
+def evaluate(
+    model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False, dist=None
+) -> dict:
     """:func:`predict_split` then :func:`score_predictions`. ``dist`` (:class:`cra.distributed.DistInfo`)
     with several processes: each predicts its contiguous share of the split (no padding), the shares
     are gathered and checked (every question exactly once) and every rank scores the whole split."""
@@ -187,8 +232,15 @@ def model_from_checkpoint(config: RunConfig, checkpoint: dict, path: Path | str 
 # --------------------------------------------------------------------------------------------
 # A run's prediction files
 # --------------------------------------------------------------------------------------------
-def predict_run(run_dir: Path | str, split: str, *, checkpoint: str = "best", out: Path | str | None = None,
-                device: str | None = None, progress: bool = False) -> tuple[list[Path], dict]:
+def predict_run(
+    run_dir: Path | str,
+    split: str,
+    *,
+    checkpoint: str = "best",
+    out: Path | str | None = None,
+    device: str | None = None,
+    progress: bool = False,
+) -> tuple[list[Path], dict]:
     """Write the prediction files of ``split`` for the run's ``checkpoint``; returns (paths, scores).
 
     The model and the data settings come from the config saved inside the checkpoint. Scores
@@ -262,14 +314,26 @@ class Predictor:
         config.train.device = "auto" if device is None else str(device)  # not necessarily the training device
         return cls(model_from_checkpoint(config, state, path), config)
 
-    def __call__(self, frames, question: str, candidates: Sequence[str], frame_times=None,
-                 duration: float | None = None) -> Prediction:
-        return self.batch([frames], [question], [candidates], None if frame_times is None else [frame_times],
-                          None if duration is None else [duration])[0]
+    def __call__(
+        self, frames, question: str, candidates: Sequence[str], frame_times=None, duration: float | None = None
+    ) -> Prediction:
+        return self.batch(
+            [frames],
+            [question],
+            [candidates],
+            None if frame_times is None else [frame_times],
+            None if duration is None else [duration],
+        )[0]
 
     @torch.no_grad()
-    def batch(self, frames: Sequence, questions: Sequence[str], candidates: Sequence[Sequence[str]],
-              frame_times: Sequence | None = None, duration: Sequence[float] | None = None) -> list[Prediction]:
+    def batch(
+        self,
+        frames: Sequence,
+        questions: Sequence[str],
+        candidates: Sequence[Sequence[str]],
+        frame_times: Sequence | None = None,
+        duration: Sequence[float] | None = None,
+    ) -> list[Prediction]:
         """:meth:`__call__` for B videos at once (each its own T; shorter ones are padded and masked);
         ``duration``: B seconds, or ``None`` to guess each from its frame times."""
         from cra.data.dataset import QA_TEMPLATE
@@ -280,18 +344,25 @@ class Predictor:
         counts = {"frame_times": frame_times, "duration": duration}
         if not (len(questions) == len(candidates) == B) or any(v is not None and len(v) != B for v in counts.values()):
             given = "".join(f", {len(v)} {k}" for k, v in counts.items() if v is not None)
-            raise ValueError(f"Predictor.batch: {B} videos, {len(questions)} questions, {len(candidates)} candidate "
-                             f"lists{given}: expected one each")
+            raise ValueError(
+                f"Predictor.batch: {B} videos, {len(questions)} questions, {len(candidates)} candidate "
+                f"lists{given}: expected one each"
+            )
         D, limit = self.config.model.feature_dim, self.config.data.num_frames
         videos, times, seconds = [], [], []
         for b in range(B):
             x = torch.as_tensor(np.asarray(frames[b]), dtype=torch.float32)  # (T, D)
             if x.ndim != 2 or x.shape[1] != D or x.shape[0] == 0:
                 raise ValueError(f"frames[{b}]: expected a (T, {D}) array with T >= 1, got shape {tuple(x.shape)}")
-            t = (torch.arange(len(x), dtype=torch.float64) if frame_times is None
-                 else torch.as_tensor(np.asarray(frame_times[b], dtype=np.float64)))
+            t = (
+                torch.arange(len(x), dtype=torch.float64)
+                if frame_times is None
+                else torch.as_tensor(np.asarray(frame_times[b], dtype=np.float64))
+            )
             if t.shape != (len(x),):
-                raise ValueError(f"frame_times[{b}]: expected {len(x)} times (one per frame), got shape {tuple(t.shape)}")
+                raise ValueError(
+                    f"frame_times[{b}]: expected {len(x)} times (one per frame), got shape {tuple(t.shape)}"
+                )
             d = duration_from_frame_times(t.tolist()) if duration is None else float(duration[b])
             if not (math.isfinite(d) and d > 0):
                 raise ValueError(f"duration[{b}] = {d}: expected a positive number of seconds")
@@ -305,16 +376,25 @@ class Predictor:
         frame_times_bt = torch.zeros(B, T, dtype=torch.float64)  # (B, T)
         for b, (x, t) in enumerate(zip(videos, times)):
             padded[b, : len(x)], mask[b, : len(x)], frame_times_bt[b, : len(x)] = x, True, t
-        qa_texts = [[QA_TEMPLATE.format(question=q, answer=a) for a in cands] for q, cands in zip(questions, candidates)]
+        qa_texts = [
+            [QA_TEMPLATE.format(question=q, answer=a) for a in cands] for q, cands in zip(questions, candidates)
+        ]
         inputs = to_device({"frames": padded, "frame_mask": mask, "qa_texts": qa_texts}, self.device)
         enabled, dtype, _ = autocast_settings(self.config.train.amp, self.device)
         with torch.autocast(self.device.type, dtype=dtype, enabled=enabled):
             result = self.model(inputs).vqa
         logits, w = result.logits.float(), result.w.float()  # (B, K), (B, T)
-        spans = read_out(self.model, w, frame_times_bt, mask, self.config.eval.readouts,
-                         torch.tensor(seconds, dtype=torch.float64))  # float64, on the CPU
+        spans = read_out(
+            self.model, w, frame_times_bt, mask, self.config.eval.readouts, torch.tensor(seconds, dtype=torch.float64)
+        )  # float64, on the CPU
         answers, probabilities, w = logits.argmax(1).cpu(), logits.softmax(1).cpu(), w.cpu()
-        return [Prediction(answer=int(answers[b]), probabilities=probabilities[b],
-                           weights=w[b, : len(videos[b])],
-                           intervals={r: tuple(float(v) for v in s[b]) for r, s in spans.items()}, duration=seconds[b])
-                for b in range(B)]
+        return [
+            Prediction(
+                answer=int(answers[b]),
+                probabilities=probabilities[b],
+                weights=w[b, : len(videos[b])],
+                intervals={r: tuple(float(v) for v in s[b]) for r, s in spans.items()},
+                duration=seconds[b],
+            )
+            for b in range(B)
+        ]

@@ -66,15 +66,34 @@ WINDOW_CONVENTION = {"window": "released", "window_frametimes": "frame_times", "
 #: The window each merge intersects with the post-hoc span.
 MERGE_OF = {"merge": "window", "merge_frametimes": "window_frametimes", "merge_bins": "window_bins"}
 #: How tables and figures name them.
-LABELS = {"window": "window", "posthoc": "post-hoc", "merge": "merge",
-          "window_frametimes": "window (frame times)", "merge_frametimes": "merge (frame-times window)",
-          "window_bins": "window (bins)", "merge_bins": "merge (bins window)"}
+LABELS = {
+    "window": "window",
+    "posthoc": "post-hoc",
+    "merge": "merge",
+    "window_frametimes": "window (frame times)",
+    "merge_frametimes": "merge (frame-times window)",
+    "window_bins": "window (bins)",
+    "merge_bins": "merge (bins window)",
+}
 
 __all__ = [
-    "READOUTS", "OTHER_READOUTS", "ALL_READOUTS", "WINDOW_CONVENTION", "MERGE_OF", "LABELS",
-    "interval_readouts", "question_readouts", "duration_from_frame_times",
-    "window_indices", "window_span", "posthoc_indices", "posthoc_span", "merge_span",
-    "window_spans", "posthoc_spans", "merge_spans",
+    "READOUTS",
+    "OTHER_READOUTS",
+    "ALL_READOUTS",
+    "WINDOW_CONVENTION",
+    "MERGE_OF",
+    "LABELS",
+    "interval_readouts",
+    "question_readouts",
+    "duration_from_frame_times",
+    "window_indices",
+    "window_span",
+    "posthoc_indices",
+    "posthoc_span",
+    "merge_span",
+    "window_spans",
+    "posthoc_spans",
+    "merge_spans",
 ]
 
 
@@ -134,10 +153,14 @@ def interval_readouts(
     readouts = tuple(readouts)
     _check_names(readouts)
     if _needs_duration(readouts) and duration is None:
-        raise ValueError(f"readouts {[r for r in readouts if r not in ('posthoc', 'window_frametimes', 'merge_frametimes')]} "
-                         "need duration: a (B,) tensor of seconds (gsub's integer duration)")
+        raise ValueError(
+            f"readouts {[r for r in readouts if r not in ('posthoc', 'window_frametimes', 'merge_frametimes')]} "
+            "need duration: a (B,) tensor of seconds (gsub's integer duration)"
+        )
     if frame_times.shape != w.shape:
-        raise ValueError(f"frame_times: expected shape {tuple(w.shape)} like the weights, got {tuple(frame_times.shape)}")
+        raise ValueError(
+            f"frame_times: expected shape {tuple(w.shape)} like the weights, got {tuple(frame_times.shape)}"
+        )
     if duration is not None and tuple(duration.shape) != (w.shape[0],):
         raise ValueError(f"duration: expected shape ({w.shape[0]},), one per row, got {tuple(duration.shape)}")
     mask = check_frame_mask(mask, tuple(w.shape), w.device)  # (B, T), the one check
@@ -150,8 +173,11 @@ def interval_readouts(
         frames = _window_frames(w, mask, n, window_sizes)  # (start, end) (B,) each, inclusive
         for name in windows:
             convention = WINDOW_CONVENTION[name]
-            seconds[name] = (_at_times(frames, frame_times) if convention == "frame_times"
-                             else _fraction_seconds(frames, n, duration, convention))
+            seconds[name] = (
+                _at_times(frames, frame_times)
+                if convention == "frame_times"
+                else _fraction_seconds(frames, n, duration, convention)
+            )
     if need_posthoc:
         seconds["posthoc"] = _at_times(_posthoc_frames(w, frame_times, mask, n, thd_weight, dis), frame_times)
     for name in readouts:
@@ -192,8 +218,9 @@ def _window_frames(w: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, window_
     return start, end
 
 
-def _posthoc_frames(w: torch.Tensor, frame_times: torch.Tensor, mask: torch.Tensor, n: torch.Tensor,
-                    thd_weight: float, dis: float):
+def _posthoc_frames(
+    w: torch.Tensor, frame_times: torch.Tensor, mask: torch.Tensor, n: torch.Tensor, thd_weight: float, dis: float
+):
     """(b) NExT-GQA's adaptive threshold: (start, end) inclusive frame indices, (B,) each.
 
     From the peak frame p, walk outwards; frame j is kept when
@@ -247,8 +274,10 @@ def _fraction_seconds(frames: tuple, n: torch.Tensor, duration: torch.Tensor, co
     import torch
 
     if convention == "released" and bool((n < 2).any()):
-        raise ValueError(f"the 'window' read-out (released convention) divides by T-1: rows "
-                         f"{torch.nonzero(n < 2).flatten().tolist()} have fewer than 2 valid frames")
+        raise ValueError(
+            f"the 'window' read-out (released convention) divides by T-1: rows "
+            f"{torch.nonzero(n < 2).flatten().tolist()} have fewer than 2 valid frames"
+        )
     steps = (n - 1 if convention == "released" else n).to(torch.float64)  # (B,) D
     start, end = frames[0].to(torch.float64), (frames[1] + 1).to(torch.float64)  # (B,) s, e'
     fraction = torch.stack([start / steps, end / steps], 1)  # (B, 2) of the video
@@ -282,7 +311,9 @@ def posthoc_indices(
     w = np.asarray(w, dtype=float)  # (T,)
     t = np.asarray(frame_times, dtype=float)  # (T,)
     if w.ndim != 1 or t.shape != w.shape:
-        raise ValueError(f"posthoc_span needs 1-d weights and frame times of the same length, got {w.shape} and {t.shape}")
+        raise ValueError(
+            f"posthoc_span needs 1-d weights and frame times of the same length, got {w.shape} and {t.shape}"
+        )
     w = (w - w.min()) / (w.max() - w.min() + 1e-12)
     peak = int(np.argmax(w))
     thd = (1.0 + thd_weight) * w.mean()
@@ -333,7 +364,7 @@ def window_indices(w: Sequence[float], window_sizes: Sequence[int] = (1, 3, 5)) 
         if size > n // 2 and size != 1:
             continue
         for start in range(max(0, peak - size + 1), min(peak, n - size) + 1):
-            total = float(w[start:start + size].sum())
+            total = float(w[start : start + size].sum())
             if total > best_sum:
                 best, best_sum = (start, start + size), total
     return best
@@ -391,8 +422,11 @@ def question_readouts(
         start, end = window_indices(w, window_sizes)  # end exclusive
     for name in windows:
         convention = WINDOW_CONVENTION[name]
-        spans[name] = ([float(frame_times[start]), float(frame_times[end - 1])] if convention == "frame_times"
-                       else to_seconds(window_span(w, window_sizes, convention=convention), duration))
+        spans[name] = (
+            [float(frame_times[start]), float(frame_times[end - 1])]
+            if convention == "frame_times"
+            else to_seconds(window_span(w, window_sizes, convention=convention), duration)
+        )
     if "posthoc" in readouts or any(r in MERGE_OF for r in readouts):
         spans["posthoc"] = posthoc_span(w, frame_times, thd_weight, dis)
     for name in readouts:
@@ -412,8 +446,10 @@ def posthoc_spans(
     for key, w in weights.items():
         vid, _ = split_key(key)
         if vid not in frame2time:
-            raise KeyError(f"no frame2time entry for video {vid!r} (prediction {key!r}); expected one list of "
-                           f"{len(w)} timestamps per video")
+            raise KeyError(
+                f"no frame2time entry for video {vid!r} (prediction {key!r}); expected one list of "
+                f"{len(w)} timestamps per video"
+            )
         spans[key] = posthoc_span(w, frame2time[vid], **kwargs)
     return spans
 

@@ -62,8 +62,10 @@ READOUTS = {
 
 
 def readout_spans(
-    gsub: Mapping[str, Mapping], frame2time: Mapping[str, Sequence[float]],
-    att: Mapping[str, Sequence[float]], gs: Mapping[str, Sequence[float]],
+    gsub: Mapping[str, Mapping],
+    frame2time: Mapping[str, Sequence[float]],
+    att: Mapping[str, Sequence[float]],
+    gs: Mapping[str, Sequence[float]],
 ) -> dict[str, dict[str, list[float]]]:
     """The spans (seconds) of every read-out in ``READOUTS``, for the questions of ``gsub``;
     ``att`` are the raw weights, ``gs`` the smoothed ones."""
@@ -127,14 +129,23 @@ class ReleasedVal:
         vid, qid = split_key(key)
         entry = self.gsub[vid]
         return ReleasedQuestion(
-            key=key, record=self.questions[key], prediction=self.answers[key][0], duration=float(entry["duration"]),
-            segments=entry["location"][qid], frame_times=self.frame2time[vid], att=self.att[key], gs=self.gs[key],
+            key=key,
+            record=self.questions[key],
+            prediction=self.answers[key][0],
+            duration=float(entry["duration"]),
+            segments=entry["location"][qid],
+            frame_times=self.frame2time[vid],
+            att=self.att[key],
+            gs=self.gs[key],
             spans={name: spans[key] for name, spans in self.spans.items()},
         )
 
     def reports(self, **kwargs) -> dict[str, metrics.GroundingReport]:
         """:func:`cra.metrics.evaluate_grounding` of every read-out with the model's answers."""
-        return {name: metrics.evaluate_grounding(self.gsub, spans, self.correct, **kwargs) for name, spans in self.spans.items()}
+        return {
+            name: metrics.evaluate_grounding(self.gsub, spans, self.correct, **kwargs)
+            for name, spans in self.spans.items()
+        }
 
 
 def missing_files(root: Path | None = None) -> list[str]:
@@ -173,8 +184,11 @@ def interval_iou(a: Sequence[float], b: Sequence[float]) -> float:
 
 def hull_spans(gsub: Mapping[str, Mapping]) -> dict[str, list[float]]:
     """Per question, the smallest interval holding all its ground-truth segments."""
-    return {question_key(vid, qid): [min(s for s, _ in segs), max(e for _, e in segs)]
-            for vid, e in gsub.items() for qid, segs in e["location"].items()}
+    return {
+        question_key(vid, qid): [min(s for s, _ in segs), max(e for _, e in segs)]
+        for vid, e in gsub.items()
+        for qid, segs in e["location"].items()
+    }
 
 
 def question_invariance(spans: Mapping[str, Sequence[float]]) -> tuple[float, int]:
@@ -184,16 +198,24 @@ def question_invariance(spans: Mapping[str, Sequence[float]]) -> tuple[float, in
     by_video: dict[str, list] = {}
     for key, span in spans.items():
         by_video.setdefault(split_key(key)[0], []).append(span)
-    per_video = [np.mean([interval_iou(a, b) for a, b in itertools.combinations(v, 2)])
-                 for v in by_video.values() if len(v) > 1]
+    per_video = [
+        np.mean([interval_iou(a, b) for a, b in itertools.combinations(v, 2)]) for v in by_video.values() if len(v) > 1
+    ]
     return (100.0 * float(np.mean(per_video)) if per_video else float("nan")), len(per_video)
 
 
-def showcase_keys(released: ReleasedVal, per_group: int = 2, readout: str = POSTHOC_SMOOTHED, seed: int = 0) -> list[str]:
+def showcase_keys(
+    released: ReleasedVal, per_group: int = 2, readout: str = POSTHOC_SMOOTHED, seed: int = 0
+) -> list[str]:
     """A small, reproducible mix of questions for the explorer: ``per_group`` each of answered right
     and grounded (IoP >= 0.5 under ``readout``), right but not grounded, wrong, and multi-segment;
     questions are visited in a random order fixed by ``seed``, one question per video at most."""
-    groups: dict[str, list[str]] = {"right, grounded": [], "right, not grounded": [], "wrong": [], "several segments": []}
+    groups: dict[str, list[str]] = {
+        "right, grounded": [],
+        "right, not grounded": [],
+        "wrong": [],
+        "several segments": [],
+    }
     keys = released.keys
     seen_videos = set()
     for index in np.random.default_rng(seed).permutation(len(keys)):
@@ -204,8 +226,15 @@ def showcase_keys(released: ReleasedVal, per_group: int = 2, readout: str = POST
         segments = released.gsub[vid]["location"][qid]
         _, iop = metrics.best_iou_iop(segments, released.spans[readout][key])
         right = released.correct[key]
-        group = ("several segments" if len(segments) > 1 else
-                 "wrong" if not right else "right, grounded" if iop >= metrics.GQA_IOP else "right, not grounded")
+        group = (
+            "several segments"
+            if len(segments) > 1
+            else "wrong"
+            if not right
+            else "right, grounded"
+            if iop >= metrics.GQA_IOP
+            else "right, not grounded"
+        )
         if len(groups[group]) < per_group:
             groups[group].append(key)
             seen_videos.add(vid)

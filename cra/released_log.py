@@ -36,8 +36,16 @@ from pathlib import Path
 from cra import paths
 
 LOG_FILE = "cra_released/tempclip_info.log"
-METRIC_NAMES = {"Acc&GQA": "Acc@GQA", "FR": "FR", "mIoP": "mIoP", "TIoP@0.3": "IoP@0.3", "TIoP@0.5": "IoP@0.5",
-                "mIoU": "mIoU", "TIoU@0.3": "IoU@0.3", "TIoU@0.5": "IoU@0.5"}
+METRIC_NAMES = {
+    "Acc&GQA": "Acc@GQA",
+    "FR": "FR",
+    "mIoP": "mIoP",
+    "TIoP@0.3": "IoP@0.3",
+    "TIoP@0.5": "IoP@0.5",
+    "mIoU": "mIoU",
+    "TIoU@0.3": "IoU@0.3",
+    "TIoU@0.5": "IoU@0.5",
+}
 READOUT_NAMES = {"pre-hoc": "window", "post-hoc": "posthoc", "merge": "merge"}
 SPLITS = ("val", "test")
 
@@ -47,7 +55,10 @@ TRAIN_COLUMNS = {
     "mean total_loss": ("the loss that was minimised", "per epoch"),
     "mean vq_loss": ("cross-entropy of the VQ pass", "running mean since epoch 1"),
     "mean vqa_loss": ("cross-entropy of the VQA pass", "running mean since epoch 1"),
-    "mean ag_loss": ("CMA: InfoNCE of the VQ pass + of the VQA pass (weight 0.5 in the total)", "running mean since epoch 1"),
+    "mean ag_loss": (
+        "CMA: InfoNCE of the VQ pass + of the VQA pass (weight 0.5 in the total)",
+        "running mean since epoch 1",
+    ),
     "mean align_loss": ("nothing: reset every epoch, never written", "always 0"),
 }
 
@@ -141,9 +152,9 @@ def _config(lines: list[str], path: Path) -> tuple[dict, list[str], int]:
             bad = re.compile(r"\},[ \t]*([^\s\"{}\[\],]+)[ \t]*$", re.M).search(text)
             if bad is None or len(repairs) > 3:
                 raise LogFormatError(f"{path}: configuration is not JSON ({err})") from None
-            lineno = start + text[:bad.start()].count("\n") + 1
+            lineno = start + text[: bad.start()].count("\n") + 1
             repairs.append(f"line {lineno}: removed stray {bad.group(1)!r} after '}},'")
-            text = text[:bad.start()] + "}," + text[bad.end():]
+            text = text[: bad.start()] + "}," + text[bad.end() :]
 
 
 def _train_table(lines: list[str], path: Path, first: int) -> dict[str, float]:
@@ -175,8 +186,10 @@ def _epoch_block(number: int, lines: list[str], path: Path, first: int) -> LogEp
             values = _numbers(lines[i + 2], path, lineno + 2)
             unknown = [h for h in header if h not in METRIC_NAMES]
             if unknown or len(header) != len(values):
-                raise LogFormatError(f"{path}:{lineno + 1}: expected columns {list(METRIC_NAMES)} with one value each, "
-                                     f"got {header} and {len(values)} values")
+                raise LogFormatError(
+                    f"{path}:{lineno + 1}: expected columns {list(METRIC_NAMES)} with one value each, "
+                    f"got {header} and {len(values)} values"
+                )
             grounding[(m.group(1), READOUT_NAMES[m.group(2)])] = {METRIC_NAMES[h]: v for h, v in zip(header, values)}
             i += 2
         elif line and not line.startswith("+"):
@@ -197,7 +210,7 @@ def parse_training_log(path: Path | str | None = None) -> ReleasedLog:
     starts = [(j, int(m.group(1)), int(m.group(2))) for j, m in starts if m]
     log = ReleasedLog(path, config, repairs, epochs_planned=starts[0][2])
     for (j, number, _), nxt in zip(starts, [s[0] for s in starts[1:]] + [len(lines)]):
-        block = _epoch_block(number, lines[j + 1:nxt], path, j + 1)
+        block = _epoch_block(number, lines[j + 1 : nxt], path, j + 1)
         if block is None:
             log.incomplete.append(number)
         else:

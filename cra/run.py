@@ -31,10 +31,27 @@ from cra.data import FeatureStore, QAFile, feature_path, question_key, read_grou
 from cra.model import CRA
 from cra.paths import atomic_write_bytes, data_dir
 
-__all__ = ["SplitData", "select_device", "valid_devices", "autocast_settings", "seed_everything", "deterministic_algorithms",
-           "data_root", "resolve_paths", "load_split", "build_model", "load_dictionaries", "text_bucket_size",
-           "dictionary_shapes", "dictionary_placeholders", "to_device", "read_run_config", "write_json",
-           "CONFIG_FILE", "METRICS_FILE"]
+__all__ = [
+    "SplitData",
+    "select_device",
+    "valid_devices",
+    "autocast_settings",
+    "seed_everything",
+    "deterministic_algorithms",
+    "data_root",
+    "resolve_paths",
+    "load_split",
+    "build_model",
+    "load_dictionaries",
+    "text_bucket_size",
+    "dictionary_shapes",
+    "dictionary_placeholders",
+    "to_device",
+    "read_run_config",
+    "write_json",
+    "CONFIG_FILE",
+    "METRICS_FILE",
+]
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.jsonl"
@@ -67,7 +84,9 @@ def select_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device={name!r} but CUDA is not available; {valid}")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"train.device={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s); {valid}")
+        raise ValueError(
+            f"train.device={name!r} but this machine has {torch.cuda.device_count()} CUDA device(s); {valid}"
+        )
     if device.type not in ("cpu", "cuda") and str(device) not in valid_devices():
         raise ValueError(f"train.device={name!r} is not available here; {valid}")
     return device
@@ -160,29 +179,42 @@ def load_split(config: RunConfig, split: str, *, grounding: bool) -> SplitData:
     qa = read_qa_csv(annotations / f"{split}.csv")
     if d.limit is not None:
         qa.records = qa.records[: d.limit]
-    store = FeatureStore(feature_path(root / d.features, split, d.feat_type), feature_dim=config.model.feature_dim,
-                         num_frames=d.num_frames)
+    store = FeatureStore(
+        feature_path(root / d.features, split, d.feat_type),
+        feature_dim=config.model.feature_dim,
+        num_frames=d.num_frames,
+    )
     if d.features_in_memory:
         store.load_into_memory()
     if d.num_frames > config.model.max_frames:
         raise ValueError(f"data.num_frames={d.num_frames} > model.max_frames={config.model.max_frames}")
     augment = training_augmentation(d, annotations) if split == d.train_split else None  # released draws
-    dataset = NextGQADataset(qa, store, same_video_prob=d.same_video_prob, seed=config.train.seed,
-                             qa_template=d.qa_template, negative_groups=d.negative_groups, augment=augment)
+    dataset = NextGQADataset(
+        qa,
+        store,
+        same_video_prob=d.same_video_prob,
+        seed=config.train.seed,
+        qa_template=d.qa_template,
+        negative_groups=d.negative_groups,
+        augment=augment,
+    )
     gsub = frame2time = None
     notes = []
     if grounding or config.model.needs_evidence:
         with warnings.catch_warnings(record=True) as caught:  # videos without ground truth: a note
             warnings.simplefilter("always")
-            gsub, frame2time = read_grounding_files(annotations, split, [r.video_id for r in qa.records],
-                                                    num_frames=d.num_frames, features=store)
+            gsub, frame2time = read_grounding_files(
+                annotations, split, [r.video_id for r in qa.records], num_frames=d.num_frames, features=store
+            )
         notes += [str(w.message) for w in caught]
         with_gt = {question_key(v, q) for v, entry in gsub.items() for q in entry["location"]}
         no_gt = [r.key for r in qa.records if r.key not in with_gt]
         if no_gt:
-            notes.append(f"{len(no_gt)} of the {len(qa.records)} questions of {split}.csv have no ground truth in "
-                         f"gsub_{split}.json: Acc@QA counts all {len(qa.records)}, the grounding metrics skip them "
-                         f"(as the official script does); first: {', '.join(no_gt[:5])}")
+            notes.append(
+                f"{len(no_gt)} of the {len(qa.records)} questions of {split}.csv have no ground truth in "
+                f"gsub_{split}.json: Acc@QA counts all {len(qa.records)}, the grounding metrics skip them "
+                f"(as the official script does); first: {', '.join(no_gt[:5])}"
+            )
     dataset = study_data_options(config, split, dataset, store, gsub, frame2time)
     if not grounding:
         gsub = frame2time = None
@@ -193,8 +225,16 @@ def study_data_options(config: RunConfig, split: str, dataset, store, gsub, fram
     """The study's data options (:mod:`cra.data.adjust`): true evidence in the batches when the model
     needs it (``model.mediator=true_evidence``, ``model.gsg_supervision``), and on the train split the
     inverse-propensity resampling of ``data.reweight``."""
-    from cra.data.adjust import (REWEIGHT, Resampled, WithEvidence, evidence_masks, propensity_weights, scene_of,
-                                 supervised_keys, xhat_of)
+    from cra.data.adjust import (
+        REWEIGHT,
+        Resampled,
+        WithEvidence,
+        evidence_masks,
+        propensity_weights,
+        scene_of,
+        supervised_keys,
+        xhat_of,
+    )
 
     d, m = config.data, config.model
     if d.reweight not in REWEIGHT:
@@ -232,15 +272,17 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
     try:
         encoder = build_text_encoder(m.text_encoder, **m.text_encoder_kwargs)
     except TypeError as err:  # an argument the encoder does not take
-        raise ConfigError(f"model.text_encoder_kwargs={m.text_encoder_kwargs!r} for text_encoder "
-                          f"{m.text_encoder!r}: {err}") from None
+        raise ConfigError(
+            f"model.text_encoder_kwargs={m.text_encoder_kwargs!r} for text_encoder {m.text_encoder!r}: {err}"
+        ) from None
     encoder.bucket_size = text_bucket_size(config)
     if config.train.text_mode == "frozen_cached":
         from cra.text.cached import CachedTextEncoder
 
         encoder = CachedTextEncoder(encoder)
-    return CRA(m, encoder, Z_l=dictionaries.get("Z_l"), X_hat=dictionaries.get("X_hat"),
-               Z_prior=dictionaries.get("Z_prior"))
+    return CRA(
+        m, encoder, Z_l=dictionaries.get("Z_l"), X_hat=dictionaries.get("X_hat"), Z_prior=dictionaries.get("Z_prior")
+    )
 
 
 def text_bucket_size(config: RunConfig) -> int | None:
@@ -259,16 +301,20 @@ def load_dictionaries(config: RunConfig) -> dict:
     if not (m.use_backdoor or m.use_frontdoor):
         return {}
     if not config.data.confounders:
-        warnings.warn("data.confounders is not set: the causal modules use random dictionaries "
-                      "(build them with `python -m cra build-confounders`)", stacklevel=3)
+        warnings.warn(
+            "data.confounders is not set: the causal modules use random dictionaries "
+            "(build them with `python -m cra build-confounders`)",
+            stacklevel=3,
+        )
         return {}
     from cra.confounders import ConfounderDimensionError, load_confounders
 
     path = Path(config.data.confounders).expanduser()
     if not path.is_absolute() and not path.exists():
         path = data_root(config) / path
-    conf = load_confounders(path, text_dim=m.z_node_dim if m.use_backdoor else None,
-                            visual_dim=m.x_hat_size if m.use_frontdoor else None)
+    conf = load_confounders(
+        path, text_dim=m.z_node_dim if m.use_backdoor else None, visual_dim=m.x_hat_size if m.use_frontdoor else None
+    )
     out = {}
     if m.use_backdoor:
         out["Z_l"], out["Z_prior"] = conf.Z_l.float(), conf.prior.float()
@@ -278,7 +324,8 @@ def load_dictionaries(config: RunConfig) -> dict:
         if name in out and out[name].shape[0] != expected:
             raise ConfounderDimensionError(
                 f"{path}: {name} has {out[name].shape[0]} entries but model.{key}={expected}; "
-                f"set model.{key}={out[name].shape[0]} (or rebuild the dictionary with {expected} clusters)")
+                f"set model.{key}={out[name].shape[0]} (or rebuild the dictionary with {expected} clusters)"
+            )
     return out
 
 

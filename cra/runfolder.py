@@ -41,8 +41,22 @@ try:
 except ImportError:  # not POSIX: no lock (see RunLock)
     fcntl = None
 
-__all__ = ["LOCK_FILE", "RunFolderBusy", "RunWriteError", "RunLock", "write_file", "check_history", "history_from_metrics", "metrics_bytes",
-           "repair", "remove_orphans", "environment", "environment_changes", "fault_point", "FAULT_ENV"]
+__all__ = [
+    "LOCK_FILE",
+    "RunFolderBusy",
+    "RunWriteError",
+    "RunLock",
+    "write_file",
+    "check_history",
+    "history_from_metrics",
+    "metrics_bytes",
+    "repair",
+    "remove_orphans",
+    "environment",
+    "environment_changes",
+    "fault_point",
+    "FAULT_ENV",
+]
 
 LOCK_FILE = "train.lock"
 FAULT_ENV = "CRA_FAULT"
@@ -60,8 +74,9 @@ class RunWriteError(OSError):
 # The lock
 # --------------------------------------------------------------------------------------------
 def _holder_text(info: dict) -> str:
-    return (f"pid {info.get('pid', '?')} on host {info.get('host', '?')}, started {info.get('started', '?')}"
-            + (f" ({info['command']})" if info.get("command") else ""))
+    return f"pid {info.get('pid', '?')} on host {info.get('host', '?')}, started {info.get('started', '?')}" + (
+        f" ({info['command']})" if info.get("command") else ""
+    )
 
 
 def _read_info(fd: int) -> dict:
@@ -133,8 +148,10 @@ class RunLock:
                 os.close(fd)
                 self._remove_created_dir()
                 holder = _holder_text(info) if info else "a process that is just starting"
-                raise RunFolderBusy(f"{self.run_dir} is in use by another training run: {holder}; its lock is "
-                                    f"{self.path}. Wait for it to end, or train into another --run folder") from None
+                raise RunFolderBusy(
+                    f"{self.run_dir} is in use by another training run: {holder}; its lock is "
+                    f"{self.path}. Wait for it to end, or train into another --run folder"
+                ) from None
             try:  # the holder may have released (and deleted) the file between our open and flock
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -144,11 +161,18 @@ class RunLock:
             os.close(fd)
         previous = _read_info(fd)
         if previous:  # its process ended without releasing: killed, or the machine stopped
-            state = ("no longer holding it" if previous.get("host") != socket.gethostname() or _alive(previous.get("pid"))
-                     else "no longer running")
+            state = (
+                "no longer holding it"
+                if previous.get("host") != socket.gethostname() or _alive(previous.get("pid"))
+                else "no longer running"
+            )
             self.log(f"note: {self.path}: took over a stale lock of {_holder_text(previous)}, {state}")
-        info = {"pid": os.getpid(), "host": socket.gethostname(),
-                "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "command": " ".join(sys.argv)}
+        info = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+            "command": " ".join(sys.argv),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         os.fsync(fd)
@@ -212,8 +236,13 @@ def write_file(path: Path, content: dict | bytes) -> None:
 # The metrics history
 # --------------------------------------------------------------------------------------------
 def _epochs_text(epochs: list[int]) -> str:
-    return "none" if not epochs else ", ".join(map(str, epochs)) if len(epochs) <= 12 else \
-        f"{', '.join(map(str, epochs[:10]))}, ... ({len(epochs)} in all)"
+    return (
+        "none"
+        if not epochs
+        else ", ".join(map(str, epochs))
+        if len(epochs) <= 12
+        else f"{', '.join(map(str, epochs[:10]))}, ... ({len(epochs)} in all)"
+    )
 
 
 def check_history(history: list, epoch: int, source: Path | str) -> None:
@@ -223,8 +252,10 @@ def check_history(history: list, epoch: int, source: Path | str) -> None:
 
     epochs = [r.get("epoch") if isinstance(r, dict) else None for r in history]
     if epochs != list(range(1, epoch + 1)):
-        raise CheckpointError(f"{source}: the metrics history holds epochs [{_epochs_text(epochs)}]; expected "
-                              f"1..{epoch} with no gap (the checkpoint is at epoch {epoch})")
+        raise CheckpointError(
+            f"{source}: the metrics history holds epochs [{_epochs_text(epochs)}]; expected "
+            f"1..{epoch} with no gap (the checkpoint is at epoch {epoch})"
+        )
 
 
 def _metrics_lines(path: Path) -> list[dict | None]:
@@ -248,8 +279,10 @@ def history_from_metrics(path: Path, epoch: int, checkpoint: Path | str) -> list
     records = _metrics_lines(path)[:epoch] if path.is_file() else []
     epochs = [r.get("epoch") if r else None for r in records]
     if epochs != list(range(1, epoch + 1)):
-        raise CheckpointError(f"{checkpoint} holds no metrics history (written by an older cra) and {path} holds epochs "
-                              f"[{_epochs_text(epochs)}], not 1..{epoch}: the history of this run cannot be completed")
+        raise CheckpointError(
+            f"{checkpoint} holds no metrics history (written by an older cra) and {path} holds epochs "
+            f"[{_epochs_text(epochs)}], not 1..{epoch}: the history of this run cannot be completed"
+        )
     return records
 
 
@@ -258,8 +291,9 @@ def metrics_bytes(history: list[dict]) -> bytes:
     return "".join(json.dumps(record) + "\n" for record in history).encode()
 
 
-def repair(run_dir: Path, history: list[dict], best_from_last: Callable[[], dict] | None, best_epoch: int | None,
-           log: Callable) -> list[Path]:
+def repair(
+    run_dir: Path, history: list[dict], best_from_last: Callable[[], dict] | None, best_epoch: int | None, log: Callable
+) -> list[Path]:
     """Bring ``metrics.jsonl`` and ``best.pt`` of ``run_dir`` in line with the committed ``last.pt``.
 
     ``history``: the checked records of ``last.pt`` (epochs 1..n). ``best_epoch``: the epoch whose
@@ -278,13 +312,17 @@ def repair(run_dir: Path, history: list[dict], best_from_last: Callable[[], dict
         have = [r.get("epoch") for r in records if r]
         lacking = [e for e in range(1, n + 1) if e not in have]
         extra = sorted({e for e in have if not (isinstance(e, int) and 1 <= e <= n)})
-        problems = ([f"it lacked epoch(s) {_epochs_text(lacking)}"] if lacking else []) \
-            + ([f"it had line(s) of epoch(s) {_epochs_text(extra)}, which last.pt does not hold"] if extra else []) \
+        problems = (
+            ([f"it lacked epoch(s) {_epochs_text(lacking)}"] if lacking else [])
+            + ([f"it had line(s) of epoch(s) {_epochs_text(extra)}, which last.pt does not hold"] if extra else [])
             + ([f"{records.count(None)} damaged line(s)"] if None in records else [])
+        )
         write_file(path, want)
         written.append(path)
-        log(f"note: {path}: rewritten from last.pt (epochs 1..{n}): "
-            f"{'; '.join(problems) or 'its lines differed from the committed records'}")
+        log(
+            f"note: {path}: rewritten from last.pt (epochs 1..{n}): "
+            f"{'; '.join(problems) or 'its lines differed from the committed records'}"
+        )
     best = run_dir / "best.pt"
     if best_epoch is not None and best_from_last is not None:
         try:
@@ -295,11 +333,16 @@ def repair(run_dir: Path, history: list[dict], best_from_last: Callable[[], dict
             if best_epoch == n:
                 write_file(best, best_from_last())
                 written.append(best)
-                log(f"note: {best}: rebuilt from last.pt (the best epoch, {n}); it held "
-                    f"{'no checkpoint' if held is None else f'epoch {held}'}")
+                log(
+                    f"note: {best}: rebuilt from last.pt (the best epoch, {n}); it held "
+                    f"{'no checkpoint' if held is None else f'epoch {held}'}"
+                )
             else:
-                log(f"warning: {best} holds {'no checkpoint' if held is None else f'epoch {held}'}, but the run selected "
-                    f"epoch {best_epoch}: it was changed outside training and cannot be rebuilt")
+                log(
+                    f"warning: {best} holds {'no checkpoint' if held is None else f'epoch {held}'}, but the run "
+                    f"selected "
+                    f"epoch {best_epoch}: it was changed outside training and cannot be rebuilt"
+                )
     return written
 
 
@@ -312,7 +355,10 @@ def remove_orphans(run_dir: Path, log: Callable) -> list[Path]:
         size = part.stat().st_size
         part.unlink()
         removed.append(part)
-        log(f"note: removed {part} ({size:,} bytes): an unfinished write of {target}, left by a process that was stopped")
+        log(
+            f"note: removed {part} ({size:,} bytes): an unfinished write of {target}, left by a process that "
+            f"was stopped"
+        )
     return removed
 
 
@@ -326,24 +372,35 @@ def environment() -> dict:
 
     from cra import __version__
 
-    return {"threads": int(torch.get_num_threads()), "python": platform.python_version(), "torch": str(torch.__version__),
-            "numpy": str(numpy.__version__), "cra": str(__version__)}  # plain str: torch's version is a str subclass
+    return {
+        "threads": int(torch.get_num_threads()),
+        "python": platform.python_version(),
+        "torch": str(torch.__version__),
+        "numpy": str(numpy.__version__),
+        "cra": str(__version__),
+    }  # plain str: torch's version is a str subclass
 
 
 def environment_changes(saved: dict | None, now: dict, source: Path | str) -> list[str]:
     """Warnings for a resume whose environment differs from the one that wrote ``source``."""
     if not saved:
-        return [f"{source} does not record its thread count and library versions (an older cra); a resumed "
-                f"run may not be bit-identical to an uninterrupted one"]
+        return [
+            f"{source} does not record its thread count and library versions (an older cra); a resumed "
+            f"run may not be bit-identical to an uninterrupted one"
+        ]
     out = []
     if saved.get("threads") != now["threads"]:
-        out.append(f"{source} was written with {saved.get('threads')} torch threads, this process uses {now['threads']}: "
-                   f"the resumed run will not be bit-identical to an uninterrupted one (sums are taken in another "
-                   f"order; the selected epoch can change). To match, set OMP_NUM_THREADS={saved.get('threads')}")
+        out.append(
+            f"{source} was written with {saved.get('threads')} torch threads, this process uses {now['threads']}: "
+            f"the resumed run will not be bit-identical to an uninterrupted one (sums are taken in another "
+            f"order; the selected epoch can change). To match, set OMP_NUM_THREADS={saved.get('threads')}"
+        )
     changed = [f"{k} {saved.get(k)} -> {now[k]}" for k in ("python", "torch", "numpy", "cra") if saved.get(k) != now[k]]
     if changed:
-        out.append(f"{source} was written with other versions ({', '.join(changed)}): the resumed run may not be "
-                   f"bit-identical to an uninterrupted one")
+        out.append(
+            f"{source} was written with other versions ({', '.join(changed)}): the resumed run may not be "
+            f"bit-identical to an uninterrupted one"
+        )
     return out
 
 

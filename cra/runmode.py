@@ -40,7 +40,7 @@ def mode_settings(book_dir) -> list[dict[str, str]]:
             if text.startswith(("if not is_fast()", "if is_fast()")):
                 indent = len(line) - len(line.lstrip())
                 body = []
-                for follow in lines[i + 1:]:
+                for follow in lines[i + 1 :]:
                     if follow.strip() and len(follow) - len(follow.lstrip()) <= indent:
                         break
                     if follow.strip():

@@ -60,7 +60,9 @@ class PositivityError(ValueError):
 # --------------------------------------------------------------------------------------------------
 
 
-def random_cpt(rng: np.random.Generator, parent_cards: Sequence[int], card: int, concentration: float = 1.0) -> np.ndarray:
+def random_cpt(
+    rng: np.random.Generator, parent_cards: Sequence[int], card: int, concentration: float = 1.0
+) -> np.ndarray:
     """A CPT of shape ``(*parent_cards, card)`` whose rows are Dirichlet(concentration) draws."""
     return rng.dirichlet(np.full(card, concentration), size=tuple(parent_cards))
 
@@ -87,7 +89,9 @@ class DiscreteSCM:
         self._observed: dict[str, bool] = {}
 
     # ---- construction --------------------------------------------------------------------------
-    def add(self, name: str, values: Sequence[Hashable], cpt, parents: Sequence[str] = (), observed: bool = True) -> DiscreteSCM:
+    def add(
+        self, name: str, values: Sequence[Hashable], cpt, parents: Sequence[str] = (), observed: bool = True
+    ) -> DiscreteSCM:
         """Add variable ``name`` with its domain, parents and CPT; returns ``self`` for chaining."""
         if name in self._values:
             raise ValueError(f"variable {name!r} is already in the model")
@@ -97,20 +101,35 @@ class DiscreteSCM:
         parents = tuple(parents)
         for parent in parents:
             if parent not in self._values:
-                raise UnknownVariableError(f"variable {name!r}: parent {parent!r} is not in the model (add parents first); known: {list(self._values)}")
+                raise UnknownVariableError(
+                    f"variable {name!r}: parent {parent!r} is not in the model (add parents first); known: "
+                    f"{list(self._values)}"
+                )
         cpt = np.asarray(cpt, dtype=float)
         expected = tuple(len(self._values[p]) for p in parents) + (len(values),)
         if cpt.shape != expected:
-            raise ValueError(f"variable {name!r}: CPT has shape {cpt.shape}, expected {expected} (parent cardinalities, then its own)")
+            raise ValueError(
+                f"variable {name!r}: CPT has shape {cpt.shape}, expected {expected} (parent cardinalities, then "
+                f"its own)"
+            )
         if (cpt < 0).any() or not np.allclose(cpt.sum(axis=-1), 1.0, atol=1e-9):
-            raise ValueError(f"variable {name!r}: every CPT row must be a probability vector (non-negative, summing to 1)")
+            raise ValueError(
+                f"variable {name!r}: every CPT row must be a probability vector (non-negative, summing to 1)"
+            )
         self.graph.add_node(name)
         self.graph.add_edges_from((p, name) for p in parents)
         self._values[name], self._parents[name], self._cpts[name], self._observed[name] = values, parents, cpt, observed
         return self
 
     @classmethod
-    def random(cls, graph: nx.DiGraph, cards: Mapping[str, int], seed: int = 0, concentration: float = 1.0, latent: Iterable[str] = ()) -> DiscreteSCM:
+    def random(
+        cls,
+        graph: nx.DiGraph,
+        cards: Mapping[str, int],
+        seed: int = 0,
+        concentration: float = 1.0,
+        latent: Iterable[str] = (),
+    ) -> DiscreteSCM:
         """Random CPTs on ``graph``: variable ``v`` takes values ``0..cards[v]-1``."""
         rng = np.random.default_rng(seed)
         latent = set(latent)
@@ -161,7 +180,9 @@ class DiscreteSCM:
             if v in intervention:
                 value = intervention[v]
                 if value not in self._values[v]:
-                    raise ValueError(f"do({v}={value!r}): {value!r} is not a value of {v}; values are {self._values[v]}")
+                    raise ValueError(
+                        f"do({v}={value!r}): {value!r} is not a value of {v}; values are {self._values[v]}"
+                    )
                 point_mass = np.array([float(u == value) for u in self._values[v]])  # P(X = x) = 1
                 out.add(v, self._values[v], point_mass, parents=(), observed=self._observed[v])
             else:
@@ -222,7 +243,11 @@ class DiscreteSCM:
         codes: dict[str, np.ndarray] = {}
         for v in self.variables:
             cpt = self._cpts[v]
-            rows = cpt[tuple(codes[p] for p in self._parents[v])] if self._parents[v] else np.broadcast_to(cpt, (n, cpt.shape[-1]))  # (n, |v|)
+            rows = (
+                cpt[tuple(codes[p] for p in self._parents[v])]
+                if self._parents[v]
+                else np.broadcast_to(cpt, (n, cpt.shape[-1]))
+            )  # (n, |v|)
             cdf = np.cumsum(rows, axis=1)
             u = rng.random((n, 1))
             codes[v] = np.minimum((u > cdf).sum(axis=1), cpt.shape[-1] - 1)  # inverse-CDF draw
@@ -243,7 +268,9 @@ def _as_list(names: str | Sequence[str] | None) -> list[str]:
 
 
 def _table(array: np.ndarray, x_values, y_values, treatment: str, outcome: str) -> pd.DataFrame:
-    table = pd.DataFrame(array, index=pd.Index(list(x_values), name=treatment), columns=pd.Index(list(y_values), name=outcome))
+    table = pd.DataFrame(
+        array, index=pd.Index(list(x_values), name=treatment), columns=pd.Index(list(y_values), name=outcome)
+    )
     return table
 
 
@@ -295,7 +322,9 @@ def naive_conditional(data: pd.DataFrame, treatment: str, outcome: str) -> pd.Da
     return _table(c / c.sum(axis=1, keepdims=True), xs, ys, treatment, outcome)
 
 
-def backdoor_adjustment(data: pd.DataFrame, treatment: str, outcome: str, adjustment: str | Sequence[str], weights: str = "marginal") -> pd.DataFrame:
+def backdoor_adjustment(
+    data: pd.DataFrame, treatment: str, outcome: str, adjustment: str | Sequence[str], weights: str = "marginal"
+) -> pd.DataFrame:
     """Back-door adjustment $P(y \\mid do(x)) = \\sum_z P(y \\mid x, z)\\,P(z)$ from samples.
 
     ``adjustment`` is one column name or a list (the set $Z$). ``weights="conditional"`` uses
@@ -329,7 +358,9 @@ def backdoor_adjustment(data: pd.DataFrame, treatment: str, outcome: str, adjust
     return _table(np.einsum("xz,xzy->xy", p_z, p_y_given_xz), xs, ys, treatment, outcome)
 
 
-def frontdoor_adjustment(data: pd.DataFrame, treatment: str, outcome: str, mediator: str | Sequence[str], weights: str = "marginal") -> pd.DataFrame:
+def frontdoor_adjustment(
+    data: pd.DataFrame, treatment: str, outcome: str, mediator: str | Sequence[str], weights: str = "marginal"
+) -> pd.DataFrame:
     """Front-door adjustment $P(y \\mid do(x)) = \\sum_m P(m \\mid x) \\sum_{x'} P(y \\mid x', m)\\,P(x')$.
 
     ``mediator`` is one column name or a list (the set $M$). ``weights="conditional"`` replaces
@@ -416,7 +447,9 @@ def is_frontdoor_set(graph: nx.DiGraph, treatment: str, outcome: str, mediator: 
     cut.remove_nodes_from(ms)
     if nx.has_path(cut, treatment, outcome):  # (i) a directed path that avoids M
         return False
-    if not nx.is_d_separator(mutilate(graph, outgoing=treatment), {treatment}, set(ms), set()):  # (ii) in G_{underline X}
+    if not nx.is_d_separator(
+        mutilate(graph, outgoing=treatment), {treatment}, set(ms), set()
+    ):  # (ii) in G_{underline X}
         return False
     return nx.is_d_separator(mutilate(graph, outgoing=ms), set(ms), {outcome}, {treatment})  # (iii) in G_{underline M}
 
@@ -456,15 +489,32 @@ def videoqg_scm_panels() -> list[tuple[str, nx.DiGraph]]:
     ]
 
 
-def draw_dag(graph: nx.DiGraph, ax, pos: Mapping[str, tuple[float, float]] | None = None, title: str = "", latent: Iterable[str] = ()) -> None:
+def draw_dag(
+    graph: nx.DiGraph,
+    ax,
+    pos: Mapping[str, tuple[float, float]] | None = None,
+    title: str = "",
+    latent: Iterable[str] = (),
+) -> None:
     """Draw a DAG on a matplotlib axis: latent nodes and ``style="dashed"`` edges dashed, and a red
     cross on every edge with ``cut=True``."""
     pos = dict(pos) if pos is not None else nx.shell_layout(graph)
     latent = set(latent)
     observed_nodes = [n for n in graph.nodes if n not in latent]
-    nx.draw_networkx_nodes(graph, pos, nodelist=observed_nodes, node_color="#dbe8f6", edgecolors="#1f4e79", node_size=700, ax=ax)
+    nx.draw_networkx_nodes(
+        graph, pos, nodelist=observed_nodes, node_color="#dbe8f6", edgecolors="#1f4e79", node_size=700, ax=ax
+    )
     if latent:
-        nx.draw_networkx_nodes(graph, pos, nodelist=sorted(latent), node_color="white", edgecolors="gray", node_size=700, linewidths=1.5, ax=ax).set_linestyle("--")
+        nx.draw_networkx_nodes(
+            graph,
+            pos,
+            nodelist=sorted(latent),
+            node_color="white",
+            edgecolors="gray",
+            node_size=700,
+            linewidths=1.5,
+            ax=ax,
+        ).set_linestyle("--")
     nx.draw_networkx_labels(graph, pos, font_size=13, ax=ax)
     for style in ("solid", "dashed"):
         edges = [(u, v) for u, v, d in graph.edges(data=True) if d.get("style", "solid") == style]
@@ -476,4 +526,3 @@ def draw_dag(graph: nx.DiGraph, ax, pos: Mapping[str, tuple[float, float]] | Non
     ax.set_title(title, fontsize=10)
     ax.set_axis_off()
     ax.margins(0.2)
-

@@ -38,6 +38,7 @@ epoch (no host synchronisation per step); they are read, and checked to be finit
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import sys
@@ -48,16 +49,24 @@ from typing import Callable, Iterable
 import torch
 import yaml
 
-from cra import runfolder
+from cra import distributed, runfolder
 from cra.checkpoint import load_checkpoint, rng_state, set_rng_state
 from cra.config import RunConfig, TrainConfig, to_dict
-from cra import distributed
 from cra.distributed import SINGLE, DistInfo
 from cra.model import CRA
-from cra.run import (CONFIG_FILE, METRICS_FILE, autocast_settings, build_model, deterministic_algorithms,
-                     dictionary_shapes, json_clean, load_split, resolve_paths, seed_everything,
-                     to_device)
-
+from cra.run import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    autocast_settings,
+    build_model,
+    deterministic_algorithms,
+    dictionary_shapes,
+    json_clean,
+    load_split,
+    resolve_paths,
+    seed_everything,
+    to_device,
+)
 from cra.schedules import schedule_factor, warmup_linear  # noqa: F401  (warmup_linear: public name kept)
 
 __all__ = ["Trainer", "make_optimizer", "warmup_linear", "selection_value", "CHECK_EVERY"]
@@ -72,8 +81,9 @@ def make_optimizer(model: torch.nn.Module, train: TrainConfig) -> torch.optim.Ad
     parameters costs about 3x more)."""
     params = [p for p in model.parameters() if p.requires_grad]
     fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, amsgrad=train.amsgrad,
-                            fused=fused or None)
+    return torch.optim.Adam(
+        params, lr=train.lr, weight_decay=train.weight_decay, amsgrad=train.amsgrad, fused=fused or None
+    )
 
 
 def selection_value(scores: dict, train: TrainConfig) -> float:
@@ -122,12 +132,24 @@ class Trainer:
         records = trainer.fit()  # one dict per epoch: {"epoch", "train": {"loss", ..., "acc"}, "val", ...}
     """
 
-    def __init__(self, model: CRA, train_data, evaluate_fn: Callable[[CRA], dict] | None = None,
-                 train_config: TrainConfig | None = None, run_dir: Path | str | None = None, *,
-                 optimizer: torch.optim.Optimizer | None = None, lr_factor: Callable[[int], float] | None | str = "warmup",
-                 reseed_each_epoch: bool = True, run_config: RunConfig | None = None, num_workers: int = 0,
-                 resume: bool = False, log: Callable | None = print, lock: runfolder.RunLock | None = None,
-                 dist: DistInfo = SINGLE):
+    def __init__(
+        self,
+        model: CRA,
+        train_data,
+        evaluate_fn: Callable[[CRA], dict] | None = None,
+        train_config: TrainConfig | None = None,
+        run_dir: Path | str | None = None,
+        *,
+        optimizer: torch.optim.Optimizer | None = None,
+        lr_factor: Callable[[int], float] | None | str = "warmup",
+        reseed_each_epoch: bool = True,
+        run_config: RunConfig | None = None,
+        num_workers: int = 0,
+        resume: bool = False,
+        log: Callable | None = print,
+        lock: runfolder.RunLock | None = None,
+        dist: DistInfo = SINGLE,
+    ):
         self.model, self.train_data, self.evaluate_fn = model, train_data, evaluate_fn
         self.train_config = t = train_config if train_config is not None else TrainConfig()
         self.run_config = run_config if run_config is not None else RunConfig(model=model.config, train=t)
@@ -135,7 +157,9 @@ class Trainer:
         self.reseed_each_epoch, self.num_workers = reseed_each_epoch, num_workers
         self.dist = dist
         if dist.enabled and callable(train_data):
-            raise ValueError("several processes need train_data as a Dataset (split by cra.distributed), not a function")
+            raise ValueError(
+                "several processes need train_data as a Dataset (split by cra.distributed), not a function"
+            )
         self.log = (log or (lambda *args: None)) if dist.is_main else (lambda *args: None)
         self.val_data = None  # SplitData when made by from_config (for the log line)
         owns_folder = self.run_dir is not None and dist.is_main  # rank 0 alone locks and writes the run folder
@@ -162,8 +186,10 @@ class Trainer:
         self.total_steps = None if self.steps_per_epoch is None else self.steps_per_epoch * t.epochs
         if lr_factor == "warmup":
             if self.steps_per_epoch is None:
-                raise ValueError("lr_factor='warmup' needs train_data with a length (a Dataset); "
-                                 "pass lr_factor=None (constant) or a function of the step")
+                raise ValueError(
+                    "lr_factor='warmup' needs train_data with a length (a Dataset); "
+                    "pass lr_factor=None (constant) or a function of the step"
+                )
             warmup = round(t.warmup_epochs * self.steps_per_epoch)
             lr_factor = lambda step: schedule_factor(t.schedule, step, warmup, self.total_steps)  # noqa: E731
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor or (lambda step: 1.0))
@@ -183,8 +209,9 @@ class Trainer:
 
     # -- assembly from a config (the CLI) ------------------------------------------------------
     @classmethod
-    def from_config(cls, config: RunConfig, run_dir: Path | str, *, resume: bool = False,
-                    log: Callable = print) -> "Trainer":
+    def from_config(
+        cls, config: RunConfig, run_dir: Path | str, *, resume: bool = False, log: Callable = print
+    ) -> "Trainer":
         """Data, model and dictionaries of ``config`` (every check before the first step), a run
         folder for it; ``resume`` continues from ``run_dir/last.pt``. Relative data paths are stored
         absolute (:func:`cra.run.resolve_paths`)."""
@@ -195,7 +222,9 @@ class Trainer:
         _check_run_dir(run_dir, resume)
         t = config.train
         info, device = distributed.setup(t.device)  # one process: select_device(t.device)
-        lock = runfolder.RunLock(run_dir, log).acquire() if info.is_main else None  # released by fit(), or on a failed start
+        lock = (
+            runfolder.RunLock(run_dir, log).acquire() if info.is_main else None
+        )  # released by fit(), or on a failed start
         try:
             if t.deterministic:
                 torch.backends.cudnn.benchmark = False
@@ -203,9 +232,19 @@ class Trainer:
             train_data = load_split(config, config.data.train_split, grounding=False)
             val_data = load_split(config, config.data.val_split, grounding=True)
             model = build_model(config).to(device)
-            trainer = cls(model, train_data.dataset, lambda m: evaluate(m, val_data, config, device, dist=info), t,
-                          run_dir, run_config=config, num_workers=config.data.num_workers, resume=resume, log=log,
-                          lock=lock, dist=info)
+            trainer = cls(
+                model,
+                train_data.dataset,
+                lambda m: evaluate(m, val_data, config, device, dist=info),
+                t,
+                run_dir,
+                run_config=config,
+                num_workers=config.data.num_workers,
+                resume=resume,
+                log=log,
+                lock=lock,
+                dist=info,
+            )
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -218,17 +257,31 @@ class Trainer:
     # -- checkpoints ---------------------------------------------------------------------------
     def _state(self) -> dict:
         """``last.pt``: everything to continue, and the metrics history (the epoch's one commit)."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": self.epoch,
-                "best": self.best, "best_epoch": self.best_epoch, "rng": rng_state(), "config": to_dict(self.run_config),
-                "dictionaries": dictionary_shapes(self.model), "history": self.history,
-                "environment": runfolder.environment()}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "rng": rng_state(),
+            "config": to_dict(self.run_config),
+            "dictionaries": dictionary_shapes(self.model),
+            "history": self.history,
+            "environment": runfolder.environment(),
+        }
 
     def _best_state(self, model_state: dict, epoch: int, value: float) -> dict:
         """``best.pt``: the weights of the selected epoch and what predicting needs."""
-        return {"model": model_state, "epoch": epoch, "config": to_dict(self.run_config),
-                "selection": {self.train_config.select_metric: value}, "dictionaries": dictionary_shapes(self.model),
-                "environment": runfolder.environment()}
+        return {
+            "model": model_state,
+            "epoch": epoch,
+            "config": to_dict(self.run_config),
+            "selection": {self.train_config.select_metric: value},
+            "dictionaries": dictionary_shapes(self.model),
+            "environment": runfolder.environment(),
+        }
 
     def resume(self) -> None:
         """Continue from ``run_dir/last.pt``: weights, optimiser, schedule, scaler, epoch, RNG states.
@@ -258,9 +311,13 @@ class Trainer:
         for warning in runfolder.environment_changes(state.get("environment"), runfolder.environment(), path):
             self.log(f"warning: {warning}")
         if self.dist.is_main:  # rank 0 alone writes the run folder
-            self.written += runfolder.repair(self.run_dir, self.history,
-                                             lambda: self._best_state(state["model"], epoch, state["best"]),
-                                             self.best_epoch, self.log)
+            self.written += runfolder.repair(
+                self.run_dir,
+                self.history,
+                lambda: self._best_state(state["model"], epoch, state["best"]),
+                self.best_epoch,
+                self.log,
+            )
         self.log(f"resume: {path} holds epochs 1..{epoch} (history complete)")
 
     def _write(self, path: Path, content: dict | bytes) -> None:
@@ -280,11 +337,17 @@ class Trainer:
         epoch_seed = t.seed * 1009 + epoch
         if hasattr(self.train_data, "seed"):
             self.train_data.seed = epoch_seed  # fresh, reproducible VQ negatives each epoch (the same on every rank)
-        sampler = distributed.GlobalBatchSampler(len(self.train_data), t.batch_size, epoch_seed, self.dist,
-                                                 parts_per_rank=t.accumulate)
-        loader = torch.utils.data.DataLoader(self.train_data, batch_sampler=sampler, num_workers=self.num_workers,
-                                             collate_fn=collate, generator=torch.Generator().manual_seed(epoch_seed),
-                                             pin_memory=self.device.type == "cuda")
+        sampler = distributed.GlobalBatchSampler(
+            len(self.train_data), t.batch_size, epoch_seed, self.dist, parts_per_rank=t.accumulate
+        )
+        loader = torch.utils.data.DataLoader(
+            self.train_data,
+            batch_sampler=sampler,
+            num_workers=self.num_workers,
+            collate_fn=collate,
+            generator=torch.Generator().manual_seed(epoch_seed),
+            pin_memory=self.device.type == "cuda",
+        )
         return loader, sampler.global_sizes()
 
     def train_epoch(self, epoch: int) -> dict:
@@ -300,8 +363,14 @@ class Trainer:
         sums: dict[str, torch.Tensor] = {}  # name -> float64 sum over samples of the loss, on the device
         correct = torch.zeros((), dtype=torch.long, device=self.device)
         seen = 0
-        bar = tqdm(batches, total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{t.epochs}",
-                   disable=not (t.progress and info.is_main), file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(
+            batches,
+            total=self.steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{t.epochs}",
+            disable=not (t.progress and info.is_main),
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
         params = [p for p in self.model.parameters() if p.requires_grad]
         A = t.accumulate
         for step, batch in enumerate(bar):
@@ -318,15 +387,18 @@ class Trainer:
                 gather = None
                 if info.enabled:  # CMA negatives from this micro-batch of every rank
                     sizes = [micro[r][part] for r in range(info.world_size)]
-                    gather = lambda x, sizes=sizes: distributed.gather_with_grad(x, sizes, info)
+                    gather = functools.partial(distributed.gather_with_grad, sizes=sizes, info=info)
                 sync = info.enabled and part < A - 1  # DDP averages the gradients once, after the last part
                 with self.train_model.no_sync() if sync else contextlib.nullcontext():
                     with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                         out = self.train_model(piece, checked=True)
                         losses = self.model.losses(piece, out, gather=gather, checked=True)
                     # global mean: N * (B_part / B_global) * local mean (DDP divides the sum of gradients by N)
-                    objective = losses["loss"] if (A == 1 and not info.enabled) else \
-                        losses["loss"] * (info.world_size * B / total)
+                    objective = (
+                        losses["loss"]
+                        if (A == 1 and not info.enabled)
+                        else losses["loss"] * (info.world_size * B / total)
+                    )
                     self.scaler.scale(objective).backward()
                 seen += B
                 correct += (out.vqa.logits.argmax(1) == piece["answer"]).sum()
@@ -343,19 +415,24 @@ class Trainer:
                 bar.set_postfix(loss=f"{loss / n:.4f}")
         bar.close()
         names = list(sums)
-        totals = torch.stack([sums[k] for k in names] + [correct.double(), torch.tensor(float(seen), dtype=torch.float64,
-                                                                                         device=self.device)])
+        totals = torch.stack(
+            [sums[k] for k in names]
+            + [correct.double(), torch.tensor(float(seen), dtype=torch.float64, device=self.device)]
+        )
         totals = distributed.all_reduce_sum(totals, info).tolist()
         seen = totals[-1]
         if not math.isfinite(totals[names.index("loss")]):
-            raise FloatingPointError(f"epoch {epoch + 1}: the mean loss is {totals[names.index('loss')] / seen}; "
-                                     f"lower train.lr or check the data")
+            raise FloatingPointError(
+                f"epoch {epoch + 1}: the mean loss is {totals[names.index('loss')] / seen}; "
+                f"lower train.lr or check the data"
+            )
         return {**{k: v / seen for k, v in zip(names, totals)}, "acc": 100.0 * totals[-2] / seen, "n": int(seen)}
 
     def _check_finite(self, loss_sum: torch.Tensor, seen: int, epoch: int) -> tuple[float, float]:
         """(loss sum, count) over every rank so far; raises ``FloatingPointError`` when the loss is not finite."""
-        pair = distributed.all_reduce_sum(torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64,
-                                                                                device=loss_sum.device)]), self.dist)
+        pair = distributed.all_reduce_sum(
+            torch.stack([loss_sum, torch.tensor(float(seen), dtype=torch.float64, device=loss_sum.device)]), self.dist
+        )
         loss, n = pair.tolist()
         if not math.isfinite(loss):
             raise FloatingPointError(f"epoch {epoch + 1}: the loss is {loss / n}; lower train.lr or check the data")
@@ -379,11 +456,14 @@ class Trainer:
             if not path.is_file() or path.read_bytes() != config_yaml:
                 self._write(path, config_yaml)
         size = f"train: {len(self.train_data)} questions" if not callable(self.train_data) else "train"
-        self.log(f"{size}{f', val: {len(self.val_data.dataset)}' if self.val_data is not None else ''}; "
-                 f"device {self.device}{' (' + str(self.amp_dtype).removeprefix('torch.') + ' autocast)' if self.amp else ''}; "
-                 f"{sum(p.numel() for p in self.model.parameters() if p.requires_grad):,} trainable parameters; "
-                 f"{torch.get_num_threads()} torch threads"
-                 f"{f'; run folder {self.run_dir}' if self.run_dir is not None else ''}")
+        autocast = f" ({str(self.amp_dtype).removeprefix('torch.')} autocast)" if self.amp else ""
+        self.log(
+            f"{size}{f', val: {len(self.val_data.dataset)}' if self.val_data is not None else ''}; "
+            f"device {self.device}{autocast}; "
+            f"{sum(p.numel() for p in self.model.parameters() if p.requires_grad):,} trainable parameters; "
+            f"{torch.get_num_threads()} torch threads"
+            f"{f'; run folder {self.run_dir}' if self.run_dir is not None else ''}"
+        )
         records, done = [], 0
         with deterministic_algorithms(t.deterministic, self.device):
             while self.epoch < t.epochs and (stop_after is None or done < stop_after):
@@ -404,8 +484,15 @@ class Trainer:
         self.epoch = epoch + 1
         if improved:
             self.best, self.best_epoch = value, self.epoch
-        record = {"epoch": self.epoch, "lr_start": lr, "train": train_stats, "val": scores, "selected": improved,
-                  "select_metric": t.select_metric, "seconds": time.perf_counter() - start}
+        record = {
+            "epoch": self.epoch,
+            "lr_start": lr,
+            "train": train_stats,
+            "val": scores,
+            "selected": improved,
+            "select_metric": t.select_metric,
+            "seconds": time.perf_counter() - start,
+        }
         self.history.append(json.loads(json.dumps(json_clean(record))))  # plain data, as metrics.jsonl holds it
         if self.run_dir is not None and self.dist.is_main:  # last.pt is the commit; best.pt and metrics.jsonl follow
             self._write(self.run_dir / "last.pt", self._state())  # rank 0 writes; the others wait at the barrier
@@ -416,8 +503,10 @@ class Trainer:
             self._write(self.run_dir / METRICS_FILE, runfolder.metrics_bytes(self.history))
         distributed.barrier(self.dist)
         row = (scores or {}).get(t.select_readout, {})
-        self.log(f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f}"
-                 + (f" | val Acc@QA {scores['qa_acc']:.2f}" if scores else "")
-                 + (f" Acc@GQA ({t.select_readout}) {row['Acc@GQA']:.2f} mIoP {row['mIoP']:.2f}" if row else "")
-                 + (" *" if improved else ""))
+        self.log(
+            f"epoch {self.epoch}: train loss {train_stats['loss']:.4f} acc {train_stats['acc']:.1f}"
+            + (f" | val Acc@QA {scores['qa_acc']:.2f}" if scores else "")
+            + (f" Acc@GQA ({t.select_readout}) {row['Acc@GQA']:.2f} mIoP {row['mIoP']:.2f}" if row else "")
+            + (" *" if improved else "")
+        )
         return record

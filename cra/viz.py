@@ -23,6 +23,7 @@ from cra import metrics, readouts
 if TYPE_CHECKING:  # imported lazily: cra.released reads data files
     from cra.released import ReleasedQuestion, ReleasedVal
 
+
 def say(text: str, width: int = 88) -> None:
     """Print a sentence wrapped to the width of a book page (chapters print their numbers in prose)."""
     print(textwrap.fill(text, width, break_on_hyphens=False, subsequent_indent="  "))
@@ -47,15 +48,27 @@ def span_scores(segments: Sequence[Sequence[float]], span: Sequence[float], answ
 def span_summary(segments: Sequence[Sequence[float]], span: Sequence[float], answer_correct: bool = True) -> str:
     """One line (HTML) saying what ``span`` scores and whether the answer counts for Acc@GQA."""
     s = span_scores(segments, span, answer_correct)
-    verdict = ("counts for Acc@GQA (right answer, IoP ≥ 0.5)" if s["gqa"] else
-               "right answer but not grounded (IoP < 0.5): unfaithful" if answer_correct else
-               "wrong answer: never counts for Acc@GQA")
-    return (f"<b>prediction</b> [{span[0]:.1f}, {span[-1]:.1f}] s &nbsp; <b>IoU</b> = {s['iou']:.2f} &nbsp; "
-            f"<b>IoP</b> = {s['iop']:.2f} &nbsp; → {verdict}")
+    verdict = (
+        "counts for Acc@GQA (right answer, IoP ≥ 0.5)"
+        if s["gqa"]
+        else "right answer but not grounded (IoP < 0.5): unfaithful"
+        if answer_correct
+        else "wrong answer: never counts for Acc@GQA"
+    )
+    return (
+        f"<b>prediction</b> [{span[0]:.1f}, {span[-1]:.1f}] s &nbsp; <b>IoU</b> = {s['iou']:.2f} &nbsp; "
+        f"<b>IoP</b> = {s['iop']:.2f} &nbsp; → {verdict}"
+    )
 
 
-def draw_timeline(ax, duration: float, segments: Sequence[Sequence[float]], spans: Mapping[str, Sequence[float]],
-                  colors: Sequence[str] = READOUT_COLORS, labels: Mapping[str, str] | None = None) -> None:
+def draw_timeline(
+    ax,
+    duration: float,
+    segments: Sequence[Sequence[float]],
+    spans: Mapping[str, Sequence[float]],
+    colors: Sequence[str] = READOUT_COLORS,
+    labels: Mapping[str, str] | None = None,
+) -> None:
     """Ground-truth segments on the top row, then one row per entry of ``spans`` (name -> [t_s, t_e]).
     A zero-length span is drawn as a diamond. ``labels`` (name -> text) is written right of each row."""
     rows = ["ground truth", *spans]
@@ -76,13 +89,16 @@ def draw_timeline(ax, duration: float, segments: Sequence[Sequence[float]], span
         ax.axvline(e, color=GT_COLOR, lw=0.6, alpha=0.3)
     ax.set_yticks(range(len(rows)), rows, fontsize=8)
     ax.set_ylim(len(rows) - 0.4, -0.6)
-    ax.set_xlim(min(0.0, *(s for s, _ in segments)), max(float(duration), *(e for _, e in segments),
-                                                         *(sp[-1] for sp in spans.values())))
+    ax.set_xlim(
+        min(0.0, *(s for s, _ in segments)),
+        max(float(duration), *(e for _, e in segments), *(sp[-1] for sp in spans.values())),
+    )
     ax.set_xlabel("time (s)")
 
 
-def timeline_figure(segments: Sequence[Sequence[float]], span: Sequence[float], duration: float,
-                    answer_correct: bool = True) -> Figure:
+def timeline_figure(
+    segments: Sequence[Sequence[float]], span: Sequence[float], duration: float, answer_correct: bool = True
+) -> Figure:
     """The figure behind the span widget: evidence and prediction on one time axis, scores in the title."""
     s = span_scores(segments, span, answer_correct)
     fig = Figure(figsize=(7.0, 1.9), layout="constrained")
@@ -105,8 +121,9 @@ def overlap_maps(segments: Sequence[Sequence[float]], duration: float, steps: in
     return times, iou, iop
 
 
-def overlap_map_figure(segments: Sequence[Sequence[float]], duration: float, span: Sequence[float] | None = None,
-                       steps: int = 81) -> Figure:
+def overlap_map_figure(
+    segments: Sequence[Sequence[float]], duration: float, span: Sequence[float] | None = None, steps: int = 81
+) -> Figure:
     """IoU and IoP of every possible span as two heat maps, with the IoP = 0.5 (Acc@GQA) contour."""
     times, iou, iop = overlap_maps(segments, duration, steps)
     fig = Figure(figsize=(8.0, 3.4), layout="constrained")
@@ -137,8 +154,12 @@ def _slider_style() -> dict:
     return {"style": {"description_width": "110px"}, "layout": widgets.Layout(width="640px")}
 
 
-def span_widget(segments: Sequence[Sequence[float]], duration: float, span: Sequence[float] = (0.0, 1.0),
-                answer_correct: bool = True):
+def span_widget(
+    segments: Sequence[Sequence[float]],
+    duration: float,
+    span: Sequence[float] = (0.0, 1.0),
+    answer_correct: bool = True,
+):
     """Drag a predicted span; see IoU, IoP and whether the answer counts for Acc@GQA.
 
     The prediction slider sits on top of one disabled slider per evidence segment (same scale), so
@@ -148,12 +169,28 @@ def span_widget(segments: Sequence[Sequence[float]], duration: float, span: Sequ
     import ipywidgets as widgets
 
     step = 0.1
-    prediction = widgets.FloatRangeSlider(value=(float(span[0]), float(span[-1])), min=0.0, max=float(duration),
-                                          step=step, readout_format=".1f", description="prediction", **_slider_style())
-    evidence = [widgets.FloatRangeSlider(value=(float(s), float(e)), min=min(0.0, s), max=max(float(duration), e),
-                                         step=step, readout_format=".1f", disabled=True,
-                                         description=f"evidence {i + 1}", **_slider_style())
-                for i, (s, e) in enumerate(segments)]
+    prediction = widgets.FloatRangeSlider(
+        value=(float(span[0]), float(span[-1])),
+        min=0.0,
+        max=float(duration),
+        step=step,
+        readout_format=".1f",
+        description="prediction",
+        **_slider_style(),
+    )
+    evidence = [
+        widgets.FloatRangeSlider(
+            value=(float(s), float(e)),
+            min=min(0.0, s),
+            max=max(float(duration), e),
+            step=step,
+            readout_format=".1f",
+            disabled=True,
+            description=f"evidence {i + 1}",
+            **_slider_style(),
+        )
+        for i, (s, e) in enumerate(segments)
+    ]
     correct = widgets.Checkbox(value=bool(answer_correct), description="the answer is right")
     summary = widgets.HTML()
     picture = widgets.Image(format="png")
@@ -206,13 +243,20 @@ def question_html(q: ReleasedQuestion) -> str:
         items.append(f"<li>{line}</li>")
     segments = ", ".join(f"[{s:.1f}, {e:.1f}]" for s, e in q.segments)
     cell = "<td style='padding: 0 0.8em'>{}</td>"
-    rows = "".join("<tr>" + "".join(cell.format(v) for v in (html.escape(name), f"[{sp[0]:.1f}, {sp[-1]:.1f}]",
-                                                             f"{iou:.2f}", f"{iop:.2f}")) + "</tr>"
-                   for (name, sp), (iou, iop) in zip(q.spans.items(), q.scores().values()))
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            cell.format(v) for v in (html.escape(name), f"[{sp[0]:.1f}, {sp[-1]:.1f}]", f"{iou:.2f}", f"{iop:.2f}")
+        )
+        + "</tr>"
+        for (name, sp), (iou, iop) in zip(q.spans.items(), q.scores().values())
+    )
     head = "".join(f"<th style='padding: 0 0.8em'>{h}</th>" for h in ("read-out", "span (s)", "IoU", "IoP"))
-    return (f"<p><b>{html.escape(q.record.question)}?</b> &nbsp;(<code>{q.key}</code>, type {q.record.type}, "
-            f"video {q.duration:.0f} s, evidence {segments} s)</p><ol start='0'>{''.join(items)}</ol>"
-            f"<table><tr>{head}</tr>{rows}</table>")
+    return (
+        f"<p><b>{html.escape(q.record.question)}?</b> &nbsp;(<code>{q.key}</code>, type {q.record.type}, "
+        f"video {q.duration:.0f} s, evidence {segments} s)</p><ol start='0'>{''.join(items)}</ol>"
+        f"<table><tr>{head}</tr>{rows}</table>"
+    )
 
 
 def _question_label(q: ReleasedQuestion) -> str:
@@ -229,8 +273,11 @@ def question_explorer(released: ReleasedVal, keys: Sequence[str], prerender: boo
     import ipywidgets as widgets
 
     questions = [released.question(k) for k in keys]
-    choose = widgets.Dropdown(options=[(_question_label(q), i) for i, q in enumerate(questions)],
-                              description="question", layout=widgets.Layout(width="760px"))
+    choose = widgets.Dropdown(
+        options=[(_question_label(q), i) for i, q in enumerate(questions)],
+        description="question",
+        layout=widgets.Layout(width="760px"),
+    )
 
     def page(q) -> list:
         return [widgets.HTML(question_html(q)), widgets.Image(value=figure_png(question_figure(q), dpi), format="png")]
@@ -265,8 +312,15 @@ def gsg_smooth(w0: Sequence[float], sigma: float, renorm: str) -> np.ndarray:
     return smooth_weights(w0 / w0.sum(), sigma, renorm)[0].numpy()
 
 
-def gsg_figure(w0: Sequence[float], frame_times: Sequence[float], segments: Sequence[Sequence[float]],
-               duration: float, sigma: float = 1.0, renorm: str = "l1", title: str | None = None) -> Figure:
+def gsg_figure(
+    w0: Sequence[float],
+    frame_times: Sequence[float],
+    segments: Sequence[Sequence[float]],
+    duration: float,
+    sigma: float = 1.0,
+    renorm: str = "l1",
+    title: str | None = None,
+) -> Figure:
     """The widget's picture: the raw weights w0 and the smoothed w over the frame times with the
     evidence shaded (top), and the three read-outs of w against the evidence (bottom)."""
     from cra.model.gsg import weight_stats
@@ -288,15 +342,27 @@ def gsg_figure(w0: Sequence[float], frame_times: Sequence[float], segments: Sequ
     top.set_title("\n".join(filter(None, [textwrap.shorten(title, 90) if title else None, heading])), fontsize=9)
     # the three read-outs of w as the official evaluation scores them (window: released convention)
     spans = readouts.question_readouts(w, t, duration)
-    labels = {readouts.LABELS[r]: "IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop(segments, span))
-              for r, span in spans.items()}
-    draw_timeline(bottom, duration, segments, {readouts.LABELS[r]: span for r, span in spans.items()},
-                  colors=[GSG_READOUT_COLORS[r] for r in spans], labels=labels)
+    labels = {
+        readouts.LABELS[r]: "IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop(segments, span))
+        for r, span in spans.items()
+    }
+    draw_timeline(
+        bottom,
+        duration,
+        segments,
+        {readouts.LABELS[r]: span for r, span in spans.items()},
+        colors=[GSG_READOUT_COLORS[r] for r in spans],
+        labels=labels,
+    )
     return fig
 
 
-def gsg_explorer(examples: Sequence[Mapping], sigmas: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
-                 renorms: Sequence[str] = ("l1", "softmax"), dpi: int = 80):
+def gsg_explorer(
+    examples: Sequence[Mapping],
+    sigmas: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+    renorms: Sequence[str] = ("l1", "softmax"),
+    dpi: int = 80,
+):
     """Choose a question, the kernel width sigma and the re-normalisation; see :func:`gsg_figure`.
 
     ``examples``: mappings with ``label``, ``w0``, ``frame_times``, ``segments``, ``duration``. Every
@@ -307,17 +373,32 @@ def gsg_explorer(examples: Sequence[Mapping], sigmas: Sequence[float] = (0.5, 1.
     import ipywidgets as widgets
 
     style = {"style": {"description_width": "90px"}, "layout": widgets.Layout(width="620px")}
-    question = widgets.Dropdown(options=[(ex["label"], i) for i, ex in enumerate(examples)], description="question", **style)
-    sigma = widgets.SelectionSlider(options=[(f"{s:g}", i) for i, s in enumerate(sigmas)], value=min(
-        range(len(sigmas)), key=lambda i: abs(sigmas[i] - 1.0)), description="kernel σ", **style)
+    question = widgets.Dropdown(
+        options=[(ex["label"], i) for i, ex in enumerate(examples)], description="question", **style
+    )
+    sigma = widgets.SelectionSlider(
+        options=[(f"{s:g}", i) for i, s in enumerate(sigmas)],
+        value=min(range(len(sigmas)), key=lambda i: abs(sigmas[i] - 1.0)),
+        description="kernel σ",
+        **style,
+    )
     renorm = widgets.ToggleButtons(options=[(r, i) for i, r in enumerate(renorms)], description="renormalise")
     per_question = []
     for ex in examples:
         per_renorm = []
         for how in renorms:
-            pictures = [widgets.Image(value=figure_png(gsg_figure(ex["w0"], ex["frame_times"], ex["segments"],
-                                                                  ex["duration"], s, how, ex.get("title")), dpi),
-                                      format="png") for s in sigmas]
+            pictures = [
+                widgets.Image(
+                    value=figure_png(
+                        gsg_figure(
+                            ex["w0"], ex["frame_times"], ex["segments"], ex["duration"], s, how, ex.get("title")
+                        ),
+                        dpi,
+                    ),
+                    format="png",
+                )
+                for s in sigmas
+            ]
             stack = widgets.Stack(pictures, selected_index=sigma.index)
             widgets.jslink((sigma, "index"), (stack, "selected_index"))
             per_renorm.append(stack)
@@ -329,7 +410,9 @@ def gsg_explorer(examples: Sequence[Mapping], sigmas: Sequence[float] = (0.5, 1.
     return widgets.VBox([question, sigma, renorm, pages])
 
 
-def evidence_mass(w: torch.Tensor, frame_times: torch.Tensor, segments: Sequence[Sequence[Sequence[float]]]) -> torch.Tensor:
+def evidence_mass(
+    w: torch.Tensor, frame_times: torch.Tensor, segments: Sequence[Sequence[Sequence[float]]]
+) -> torch.Tensor:
     """Share of each row's weight on frames whose time lies inside one of its evidence segments:
     w (B, T), frame_times (B, T), segments: B lists of [start, end] -> (B,)."""
     inside = torch.zeros_like(w, dtype=torch.bool)

@@ -32,8 +32,11 @@ def direction_gap(Z: torch.Tensor, gcn_dim: int, seed: int = 0) -> dict[str, flo
         z_und = undirected(Z.float()).flatten(1)  # (K, 8 * gcn_dim)
         z_dir = directed(Z.float()).flatten(1)
     per_entry = (z_dir - z_und).norm(dim=1) / z_und.norm(dim=1)
-    return {"relative": ((z_dir - z_und).norm() / z_und.norm()).item(), "median_per_entry": per_entry.median().item(),
-            "entries": Z.shape[0]}
+    return {
+        "relative": ((z_dir - z_und).norm() / z_und.norm()).item(),
+        "median_per_entry": per_entry.median().item(),
+        "entries": Z.shape[0],
+    }
 
 
 def main():
@@ -55,8 +58,10 @@ def main():
         Z = torch.randn(args.entries, 8, args.dim, generator=torch.Generator().manual_seed(args.seed))
         source = f"N(0, 1) dictionary {args.entries} x 8 x {args.dim}"
     gap = direction_gap(Z, args.gcn_dim, args.seed)
-    print(f"{source}: {gap['entries']} entries; ||Z_dir - Z_und|| / ||Z_und|| = {gap['relative']:.3f}, "
-          f"median per entry {gap['median_per_entry']:.3f} (gcn_dim {args.gcn_dim}, seed {args.seed})")
+    print(
+        f"{source}: {gap['entries']} entries; ||Z_dir - Z_und|| / ||Z_und|| = {gap['relative']:.3f}, "
+        f"median per entry {gap['median_per_entry']:.3f} (gcn_dim {args.gcn_dim}, seed {args.seed})"
+    )
 
 
 if __name__ == "__main__":

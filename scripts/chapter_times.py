@@ -36,9 +36,13 @@ def chapter_times(cache_dir: Path) -> list[dict]:
             continue  # not a chapter, or cached without a time
         previous = rows.get(source.stem)
         if previous is None or record.created.isoformat() > previous["executed_at"]:
-            rows[source.stem] = {"chapter": source.stem, "seconds": round(float(seconds), 1),
-                                 "executed_at": record.created.isoformat(timespec="seconds"),
-                                 "mode": book_mode(), "cpus": os.cpu_count()}
+            rows[source.stem] = {
+                "chapter": source.stem,
+                "seconds": round(float(seconds), 1),
+                "executed_at": record.created.isoformat(timespec="seconds"),
+                "mode": book_mode(),
+                "cpus": os.cpu_count(),
+            }
     if not rows:
         raise ValueError(f"{cache_dir}: the cache holds no executed chapter of book/")
     return sorted(rows.values(), key=lambda r: r["chapter"])

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import jupytext
-
 from book_toc import ROOT, is_notebook, source_of, toc_entries
 
 

@@ -55,7 +55,9 @@ def _pack(spec: str, workdir: Path) -> Path:
         sys.exit("vendor_js: `npm` is not on PATH; it is needed once to fetch MathJax and the widget manager")
     result = subprocess.run(
         [npm, "pack", spec, "--json", "--pack-destination", str(workdir)],
-        capture_output=True, text=True, cwd=workdir,
+        capture_output=True,
+        text=True,
+        cwd=workdir,
     )
     if result.returncode != 0:
         sys.exit(f"vendor_js: `npm pack {spec}` failed:\n{result.stderr}")

@@ -21,8 +21,10 @@ def window_readout_loop(w, window_sizes=(1, 3, 5), mask=None):
 
 def posthoc_readout_loop(w, frame_times, mask=None, thd_weight=0.3, dis=10.0):
     """The post-hoc read-out one question at a time: (start, end) inclusive frame indices, (B,) each."""
-    spans = [posthoc_indices(row[:n], times[:n], thd_weight, dis)
-             for row, times, n in zip(w.tolist(), frame_times.tolist(), _lengths(w, mask))]
+    spans = [
+        posthoc_indices(row[:n], times[:n], thd_weight, dis)
+        for row, times, n in zip(w.tolist(), frame_times.tolist(), _lengths(w, mask))
+    ]
     return torch.tensor([s for s, _ in spans]), torch.tensor([e for _, e in spans])
 
 

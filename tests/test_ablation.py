@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
@@ -21,12 +20,23 @@ from cra.config import ConfigError
 from cra.confounders import load_confounders
 from cra.data import collate, question_key, split_key
 from cra.data.features import feature_path
-from cra.synthetic import SPLITS as WORLD_SPLITS, WorldConfig, load_split as load_world_split, load_truth
 from cra.model import RELEASED_CODE
 from cra.model.gsg import GSG, AttentionPooling
+from cra.synthetic import SPLITS as WORLD_SPLITS
+from cra.synthetic import WorldConfig, load_truth
+from cra.synthetic import load_split as load_world_split
 
-TINY = ["world.train_videos=24", "world.val_videos=8", "world.val_ood_videos=8", "world.test_id_videos=8", "world.test_ood_videos=8",
-        "clusters=4", "train.epochs=1", "train.batch_size=8", "seeds=[0]"]
+TINY = [
+    "world.train_videos=24",
+    "world.val_videos=8",
+    "world.val_ood_videos=8",
+    "world.test_id_videos=8",
+    "world.test_ood_videos=8",
+    "clusters=4",
+    "train.epochs=1",
+    "train.batch_size=8",
+    "seeds=[0]",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,9 +52,19 @@ def tiny_world(tmp_path_factory, tiny_study):
 
 
 def job(world: Path, conf: Path, variant: str, seed: int, study, run_dir: Path) -> dict:
-    return {"key": f"{variant}/{seed}", "world": str(world), "truth": str(world), "confounders": str(conf),
-            "variant": variant, "seed": seed, "run_dir": str(run_dir), "study": asdict(study),
-            "threads": 1, "keep_answers": True, "keep_runs": False}
+    return {
+        "key": f"{variant}/{seed}",
+        "world": str(world),
+        "truth": str(world),
+        "confounders": str(conf),
+        "variant": variant,
+        "seed": seed,
+        "run_dir": str(run_dir),
+        "study": asdict(study),
+        "threads": 1,
+        "keep_answers": True,
+        "keep_runs": False,
+    }
 
 
 def build(variant: str, world: Path, conf: Path, study):
@@ -70,14 +90,17 @@ def test_tiny_study_writes_every_file_with_the_expected_columns(tmp_path):
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["variant", "split", "readout", "seeds", *stats]
     assert {(r["variant"], r["split"]) for r in rows} == {
-        (v, s) for v in ("posthoc", "cra", "blind", ablation.RANDOM_SPAN) for s in ("test-id", "test-ood")}
+        (v, s) for v in ("posthoc", "cra", "blind", ablation.RANDOM_SPAN) for s in ("test-id", "test-ood")
+    }
     assert {r["readout"] for r in rows} == {"window", "posthoc", "merge"}
     for r in rows:
         assert 0.0 <= float(r["Acc@QA_mean"]) <= 100.0 and r["seeds"] == "1"
     with open(out / "sweep.csv") as f:
         sweep = list(csv.DictReader(f))
     assert list(sweep[0]) == list(ablation.SWEEP_COLUMNS)
-    assert {(float(r["strength"]), r["split"]) for r in sweep} == {(s, sp) for s in (0.0, 0.8) for sp in ("test-id", "test-ood")}
+    assert {(float(r["strength"]), r["split"]) for r in sweep} == {
+        (s, sp) for s in (0.0, 0.8) for sp in ("test-id", "test-ood")
+    }
     results = json.loads((out / "results.json").read_text())
     assert results["meta"]["models_trained"] == 4  # posthoc, cra, blind at 0.8 (the main world); posthoc at 0.0
     assert results["meta"]["world"]["lang_strength"] == 0.8  # the documented default, untouched
@@ -118,8 +141,9 @@ def test_a_run_is_deterministic_for_its_seed_and_differs_across_seeds(tiny_world
 
 def test_the_world_and_its_dictionaries_are_deterministic(tiny_world, tiny_study, tmp_path):
     world, conf = tiny_world
-    world2, conf2 = ablation.prepare_world(tmp_path, tiny_study.world_config(), tiny_study.world_seed,
-                                           tiny_study.clusters)
+    world2, conf2 = ablation.prepare_world(
+        tmp_path, tiny_study.world_config(), tiny_study.world_seed, tiny_study.clusters
+    )
     a, b = load_confounders(conf), load_confounders(conf2)
     assert torch.equal(a.Z_l, b.Z_l) and torch.equal(a.X_hat, b.X_hat) and torch.equal(a.Z_l_sizes, b.Z_l_sizes)
     assert (world / "train.csv").read_bytes() == (world2 / "train.csv").read_bytes()
@@ -165,15 +189,30 @@ EXPECTED = {
     "released_code": dict(gsg=True, smoothing=True, backdoor=False, frontdoor=True, cma=True),
     "blind": dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True),
     "ng_plus": dict(gsg=False, smoothing=False, backdoor=False, frontdoor=False, cma=False),
-    **{v: dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True)
-       for v in ("ceiling", "true_grounding", "whole_video", "backdoor_prior", "reweight_scene", "reweight_xhat",
-                 "gsg_supervised")},
+    **{
+        v: dict(gsg=True, smoothing=True, backdoor=True, frontdoor=True, cma=True)
+        for v in (
+            "ceiling",
+            "true_grounding",
+            "whole_video",
+            "backdoor_prior",
+            "reweight_scene",
+            "reweight_xhat",
+            "gsg_supervised",
+        )
+    },
 }
 #: the one setting each study option changes (on top of CRA)
-OPTION = {"ng_plus": ("model", "gaussian_mask", True), "true_grounding": ("model", "mediator", "true_evidence"),
-          "whole_video": ("model", "mediator", "whole_video"), "backdoor_prior": ("model", "backdoor_mode", "prior"),
-          "reweight_scene": ("data", "reweight", "scene"), "reweight_xhat": ("data", "reweight", "xhat"),
-          "gsg_supervised": ("model", "gsg_supervision", 0.25), "blind": ("train", "text_mode", "finetune")}
+OPTION = {
+    "ng_plus": ("model", "gaussian_mask", True),
+    "true_grounding": ("model", "mediator", "true_evidence"),
+    "whole_video": ("model", "mediator", "whole_video"),
+    "backdoor_prior": ("model", "backdoor_mode", "prior"),
+    "reweight_scene": ("data", "reweight", "scene"),
+    "reweight_xhat": ("data", "reweight", "xhat"),
+    "gsg_supervised": ("model", "gsg_supervision", 0.25),
+    "blind": ("train", "text_mode", "finetune"),
+}
 
 
 @pytest.mark.parametrize("variant", list(ablation.VARIANTS))
@@ -234,7 +273,7 @@ def test_faithfulness_counts_what_it_says(tiny_world):
     for key, entry in truth.items():
         w = np.zeros(32)
         first, last = entry["evidence_frames"]
-        w[first:last + 1] = 1.0
+        w[first : last + 1] = 1.0
         weights[key], spans[key] = w.tolist(), entry["evidence_seconds"]
     f = ablation.faithfulness(qa, weights, spans, candidates, truth)
     assert f["mass_evidence"] == pytest.approx(100.0) and f["mass_distractor"] == pytest.approx(0.0)
@@ -245,8 +284,13 @@ def test_faithfulness_counts_what_it_says(tiny_world):
     else:
         assert np.isnan(f["follows_word"])
     # now always answer with the word's partner where it is a wrong candidate
-    follow = {r.key: {"prediction": r.candidates.index(truth[r.key]["word_partner"]) if r in misleading else r.answer,
-                      "answer": r.answer} for r in records}
+    follow = {
+        r.key: {
+            "prediction": r.candidates.index(truth[r.key]["word_partner"]) if r in misleading else r.answer,
+            "answer": r.answer,
+        }
+        for r in records
+    }
     g = ablation.faithfulness(follow, weights, spans, candidates, truth)
     if misleading:
         assert g["follows_word"] == pytest.approx(100.0)

@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
-from cra.study import DIAG, RANDOM_SPAN, VARIANTS, StaleResultsError, load_results
 from cra.paths import samples_dir
+from cra.study import DIAG, RANDOM_SPAN, VARIANTS, StaleResultsError, load_results
 
 SAVED = samples_dir() / "ablation_fast"
 
@@ -27,7 +27,9 @@ def test_saved_study_matches_current_code():
     assert [c["name"][:3] for c in study["preconditions"]] == ["(a)", "(b)", "(c)"]
     assert {g["variant"] for g in study["gap"]} == set(variants)
     assert {"ideal", "whole video", "word shortcut", "scene shortcut"} <= set(study["readers"]["test-ood"])
-    row = next(r for r in study["summary"] if (r["variant"], r["split"], r["readout"]) == ("cra", "test-ood", "posthoc"))
+    row = next(
+        r for r in study["summary"] if (r["variant"], r["split"], r["readout"]) == ("cra", "test-ood", "posthoc")
+    )
     assert all(row[f"{k}_mean"] is not None for k in DIAG)  # CRA has every part: every diagnostic is logged
 
 
@@ -61,7 +63,11 @@ def test_changed_settings_are_refused(tmp_path):
         data["meta"]["run_config_example"]["train"]["epochs"] = 99
         data["meta"]["variant_settings"]["reweight_xhat"]["sets"] = ["data.reweight=scene"]
         (folder / name).write_text(json.dumps(data))
-    with pytest.raises(StaleResultsError, match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved 99)(?=.*reweight_xhat\.sets)"):
+    with pytest.raises(
+        StaleResultsError,
+        match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved "
+        r"99)(?=.*reweight_xhat\.sets)",
+    ):
         load_results(folder)
     (folder / "sweep.json").unlink()
     with pytest.raises(FileNotFoundError, match="sweep.json"):

@@ -22,8 +22,16 @@ from cra.run import load_split
 
 DIM = 8
 HEADER = "video_id,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4\n"
-STEMS = ["what did the man do", "what is the girl holding", "why did the dog run", "how many people are there",
-         "where is the cat", "who is talking", "what colour is the car", "how does the boy climb"]
+STEMS = [
+    "what did the man do",
+    "what is the girl holding",
+    "why did the dog run",
+    "how many people are there",
+    "where is the cat",
+    "who is talking",
+    "what colour is the car",
+    "how does the boy climb",
+]
 
 
 @pytest.fixture()
@@ -32,12 +40,18 @@ def world(tmp_path):
     rows, videos = [], [str(v) for v in range(100, 112)]
     for i in range(48):
         v, q = videos[i % 12], i // 12
-        rows.append(f"{v},90,640,480,{STEMS[i % 8]} {i},{i % 5},{q},{('CW', 'TN', 'CH')[i % 3]},"
-                    + ",".join(f"ans{i}_{k}" for k in range(5)) + "\n")
+        rows.append(
+            f"{v},90,640,480,{STEMS[i % 8]} {i},{i % 5},{q},{('CW', 'TN', 'CH')[i % 3]},"
+            + ",".join(f"ans{i}_{k}" for k in range(5))
+            + "\n"
+        )
     (tmp_path / "train.csv").write_text(HEADER + "".join(rows))
     qa = data.read_qa_csv(tmp_path / "train.csv")
-    store = FeatureStore(data.write_synthetic_features(tmp_path, "train", videos, num_frames=4, feature_dim=DIM),
-                         feature_dim=DIM, num_frames=4)
+    store = FeatureStore(
+        data.write_synthetic_features(tmp_path, "train", videos, num_frames=4, feature_dim=DIM),
+        feature_dim=DIM,
+        num_frames=4,
+    )
     return qa, store
 
 
@@ -49,9 +63,20 @@ def paraphrase_file(path, records, n=3):
 
 
 def test_question_word_groups():
-    cases = {"what did he do": "whata", "What is it": "whatb", "what colour": "whato", "how many cats": "howm",
-             "how does it": "how", "why did": "why", "who": "who", "which one": "which", "where": "where",
-             "when did": "other", "is it": "other", "": "other"}
+    cases = {
+        "what did he do": "whata",
+        "What is it": "whatb",
+        "what colour": "whato",
+        "how many cats": "howm",
+        "how does it": "how",
+        "why did": "why",
+        "who": "who",
+        "which one": "which",
+        "where": "where",
+        "when did": "other",
+        "is it": "other",
+        "": "other",
+    }
     assert {q: question_word(q) for q in cases} == cases
 
 
@@ -119,8 +144,9 @@ def test_off_draws_nothing(world):
     zero = NextGQADataset(qa, store, augment=Augmentation({}, 0.0, 0.0))
     for i in range(0, len(plain), 5):
         a, b = plain[i], zero[i]
-        assert {k: v for k, v in a.items() if k not in ("frames", "frame_mask")} == \
-               {k: v for k, v in b.items() if k not in ("frames", "frame_mask")}
+        assert {k: v for k, v in a.items() if k not in ("frames", "frame_mask")} == {
+            k: v for k, v in b.items() if k not in ("frames", "frame_mask")
+        }
 
 
 def test_released_preset_reads_the_file_for_training_only(tmp_path):

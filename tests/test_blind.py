@@ -11,15 +11,18 @@ from cra import blind
 
 def table(rows) -> pd.DataFrame:
     """rows: (question, [5 candidates], index of the right one)."""
-    return pd.DataFrame([{"question": q, **{f"a{k}": c for k, c in enumerate(cands)}, "answer_idx": a}
-                         for q, cands, a in rows])
+    return pd.DataFrame(
+        [{"question": q, **{f"a{k}": c for k, c in enumerate(cands)}, "answer_idx": a} for q, cands, a in rows]
+    )
 
 
-HAND = table([
-    ("why did the baby cry", ["the baby is hungry", "dog barks", "rain", "she sings", "play"], 0),
-    ("what is the man holding", ["cup", "a red ball", "man's hat", "nothing", "phone"], 4),
-    ("how does the girl react", ["laughs", "cries", "runs", "jumps", "claps"], 3),
-])
+HAND = table(
+    [
+        ("why did the baby cry", ["the baby is hungry", "dog barks", "rain", "she sings", "play"], 0),
+        ("what is the man holding", ["cup", "a red ball", "man's hat", "nothing", "phone"], 4),
+        ("how does the girl react", ["laughs", "cries", "runs", "jumps", "claps"], 3),
+    ]
+)
 
 
 def test_words_and_overlap_scores_by_hand():

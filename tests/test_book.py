@@ -27,10 +27,17 @@ BIN = Path(sys.executable).parent
 VENDOR = ROOT / "book" / "_vendor"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--host-resolver-rules=MAP * ~NOTFOUND",  # no network at all: every host lookup fails
-    "--allow-file-access-from-files", "--virtual-time-budget=20000",
+    "--allow-file-access-from-files",
+    "--virtual-time-budget=20000",
 ]
 
 
@@ -41,10 +48,21 @@ def _build(tmp: Path, execute: str, toc: dict | None = None, cache: Path | None 
     if cache is not None:
         config["execute"]["cache"] = str(cache)
     # local extension folders are resolved against the config file's folder: make them absolute
-    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in config["sphinx"]["local_extensions"].items()}
+    config["sphinx"]["local_extensions"] = {
+        name: str(ROOT / path) for name, path in config["sphinx"]["local_extensions"].items()
+    }
     (tmp / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))  # key order = script order
-    args = [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(tmp),
-            "--config", str(tmp / "_config.yml"), "--warningiserror", "--nitpick"]
+    args = [
+        str(BIN / "jupyter-book"),
+        "build",
+        str(ROOT),
+        "--path-output",
+        str(tmp),
+        "--config",
+        str(tmp / "_config.yml"),
+        "--warningiserror",
+        "--nitpick",
+    ]
     if toc is not None:
         (tmp / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
         args += ["--toc", str(tmp / "_toc.yml")]
@@ -65,8 +83,9 @@ def test_every_toc_entry_is_rendered(tmp_path):
 
 
 def _chromium(*args: str, profile: Path) -> str:
-    result = subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120
+    )
     return result.stdout
 
 
@@ -188,8 +207,12 @@ function checkWidgets(doc, done) {{
 
 # widgets known not to work without a kernel, pending their chapter's rewrite: the span slider of
 # "task and data" updates its score line and timeline through Python callbacks only
-KNOWN_DEAD = {"book/task_and_data.html": ['div.lm-Widget.p-Widget "prediction10.3 – 20.0"',
-                                          'div.lm-Widget.p-Widget "prediction10.3 – 20.3"']}
+KNOWN_DEAD = {
+    "book/task_and_data.html": [
+        'div.lm-Widget.p-Widget "prediction10.3 – 20.0"',
+        'div.lm-Widget.p-Widget "prediction10.3 – 20.3"',
+    ]
+}
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")
@@ -198,10 +221,20 @@ def test_every_page_fits_1280_pixels_and_every_widget_responds(executed_site, tm
     pages = [f"{entry}.html" for entry in toc_entries()]
     harness = html / "_pages_check.html"
     harness.write_text(PAGES_HARNESS.format(pages=json.dumps(pages)))
-    result = subprocess.run([CHROMIUM, *[f for f in CHROMIUM_FLAGS if not f.startswith("--virtual-time-budget")],
-                             f"--virtual-time-budget={12000 * len(pages) + 60000}", "--window-size=1400,1000",
-                             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", harness.as_uri()],
-                            capture_output=True, text=True, timeout=900).stdout
+    result = subprocess.run(
+        [
+            CHROMIUM,
+            *[f for f in CHROMIUM_FLAGS if not f.startswith("--virtual-time-budget")],
+            f"--virtual-time-budget={12000 * len(pages) + 60000}",
+            "--window-size=1400,1000",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            harness.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    ).stdout
     report = json.loads(html_lib.unescape(result.split('<pre id="result">', 1)[1].split("</pre>", 1)[0]))
     assert sorted(report) == sorted(pages), f"pages not checked: {sorted(set(pages) - set(report))}"
     for page, dead in KNOWN_DEAD.items():  # strict: once such a widget works, drop it from the list

@@ -38,7 +38,11 @@ def test_chapter_has_goals_summary_and_exercises_with_hidden_solutions(entry):
 
 
 def test_exercise_labels_are_unique_across_the_book():
-    labels = [label for e in CHAPTERS for label in re.findall(r"\{exercise\}[^\n]*\n:label: ([\w-]+)", source_of(e).read_text())]
+    labels = [
+        label
+        for e in CHAPTERS
+        for label in re.findall(r"\{exercise\}[^\n]*\n:label: ([\w-]+)", source_of(e).read_text())
+    ]
     assert len(labels) == len(set(labels))
 
 
@@ -49,8 +53,15 @@ INTERNAL = re.compile(r"paper[ _]digest|digest section|the issue's|confounder is
 PENDING_REWRITE = {"book/shortcuts", "book/full_model"}
 
 
-@pytest.mark.parametrize("entry", [pytest.param(e, marks=pytest.mark.xfail(strict=True, reason="internal wording, pending rewrite"))
-                                   if e in PENDING_REWRITE else e for e in toc_entries()])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        pytest.param(e, marks=pytest.mark.xfail(strict=True, reason="internal wording, pending rewrite"))
+        if e in PENDING_REWRITE
+        else e
+        for e in toc_entries()
+    ],
+)
 def test_no_internal_wording(entry):
     found = [line for line in source_of(entry).read_text().splitlines() if INTERNAL.search(line)]
     assert found == [], f"{entry}: {found}"

@@ -15,9 +15,7 @@ TAU = 0.07
 TEXT = torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64)
 VIDEO = torch.tensor([[3.0, 0.0], [1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
 # cos(l_i, v_j), worked out by hand: rows i = text, columns j = video
-COS = [[1.0, R, 0.0],
-       [0.0, R, 1.0],
-       [R, 1.0, R]]
+COS = [[1.0, R, 0.0], [0.0, R, 1.0], [R, 1.0, R]]
 
 
 def nce_row(positive: float, negatives: list[float]) -> float:

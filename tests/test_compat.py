@@ -7,8 +7,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cra.compat import (CompatError, fixture_config, fixture_differences, fixture_model, load_fixture,
-                        load_released_state_dict, map_released_state_dict)
+from cra.compat import (
+    CompatError,
+    fixture_config,
+    fixture_differences,
+    fixture_model,
+    load_fixture,
+    load_released_state_dict,
+    map_released_state_dict,
+)
 from cra.model.cma import sample_negatives
 from cra.model.cra import CRA
 
@@ -28,7 +35,9 @@ def test_tokenization_matches_their_ids(fixture):
     enc = model.text.encoder
     ids, _ = enc.tokenize_to([t for row in x["qa_texts"] for t in row], None, True)
     assert torch.equal(ids, x["qa_ids"].view(-1, s["qa_length"]))
-    ids, _ = enc.tokenize_to([t for row in x["question_candidates"] for t in row], model.config.question_max_length, True)
+    ids, _ = enc.tokenize_to(
+        [t for row in x["question_candidates"] for t in row], model.config.question_max_length, True
+    )
     assert torch.equal(ids, x["question_ids"].view(-1, s["question_length"]))
 
 
@@ -50,8 +59,15 @@ def test_sampled_negatives_follow_their_rng_stream(fixture):
 
 # (text_padding="longest" is not among them: each group of the fixture has a text cut at its max
 # length, so the longest text of the batch already has the released padded length)
-@pytest.mark.parametrize("change", [dict(mask_word_attention=True), dict(question_max_length=None),
-                                    dict(renorm="l1"), dict(frontdoor_mode="in_sample")])
+@pytest.mark.parametrize(
+    "change",
+    [
+        dict(mask_word_attention=True),
+        dict(question_max_length=None),
+        dict(renorm="l1"),
+        dict(frontdoor_mode="in_sample"),
+    ],
+)
 def test_each_released_option_matters(fixture, change):
     """Switching one released option back to our default breaks the parity (the loader warns)."""
     with pytest.warns(UserWarning, match=next(iter(change))):

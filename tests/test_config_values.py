@@ -16,9 +16,14 @@ def test_set_lr_with_an_exponent_reaches_the_optimiser_as_a_float():
     assert config.train.lr == 0.003 and config.train.grad_clip is None and config.train.epochs == 2
 
 
-@pytest.mark.parametrize("override,message", [("train.lr=fast", "train.lr='fast': expected float"),
-                                              ("train.epochs=2.5", "train.epochs=2.5: expected int"),
-                                              ("train.amsgrad=3", "train.amsgrad=3: expected bool")])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("train.lr=fast", "train.lr='fast': expected float"),
+        ("train.epochs=2.5", "train.epochs=2.5: expected int"),
+        ("train.amsgrad=3", "train.amsgrad=3: expected bool"),
+    ],
+)
 def test_a_value_of_the_wrong_type_is_an_error_naming_the_key(override, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace(".", r"\.")):
         load_run_config(["synthetic"], [override])
@@ -95,16 +100,23 @@ def test_the_study_config_goes_through_the_same_mechanism(tmp_path):
 
     assert study.modes() == sorted(MODES)
     fast = study.study_config("fast", ["world.train_videos=50", "world.fps=25", "seeds=[4]", "train.epochs=2"])
-    assert fast.world == {"train_videos": 50, "val_videos": 125, "test_id_videos": 300, "test_ood_videos": 300,
-                          "fps": 25.0}  # --set merges into the mode's world; values typed like config values
+    assert fast.world == {
+        "train_videos": 50,
+        "val_videos": 125,
+        "test_id_videos": 300,
+        "test_ood_videos": 300,
+        "fps": 25.0,
+    }  # --set merges into the mode's world; values typed like config values
     assert fast.seeds == [4] and fast.run == ["train.epochs=2"] and fast.world_config().fps == 25.0
     assert study.study_config("full").world == {}  # a layer replaces the world overrides below it
-    for item, message in [("world.fps=fast", r"--set world\.fps=fast: world\.fps='fast': expected float"),
-                          ("world.nope=1", r"--set world\.nope=1: unknown key 'world\.nope'"),
-                          ("threads=two", r"--set threads=two: threads='two': expected int"),
-                          ("seeds=[0,", r"--set 'seeds=\[0,': the value '\[0,' is not valid YAML"),
-                          ("mode=full", "chosen with --mode"),
-                          ("train.nope=1", r"--set train\.nope=1: unknown key 'train\.nope'")]:
+    for item, message in [
+        ("world.fps=fast", r"--set world\.fps=fast: world\.fps='fast': expected float"),
+        ("world.nope=1", r"--set world\.nope=1: unknown key 'world\.nope'"),
+        ("threads=two", r"--set threads=two: threads='two': expected int"),
+        ("seeds=[0,", r"--set 'seeds=\[0,': the value '\[0,' is not valid YAML"),
+        ("mode=full", "chosen with --mode"),
+        ("train.nope=1", r"--set train\.nope=1: unknown key 'train\.nope'"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             study.study_config("fast", [item])
     with pytest.raises(ConfigError, match="--mode 'huge'"):

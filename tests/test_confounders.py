@@ -13,7 +13,8 @@ import pytest
 import torch
 import yaml
 
-from cra import cli, confounders as cf
+from cra import cli
+from cra import confounders as cf
 from cra.text.semantic_graph import NODE_NAMES, QAComponents
 
 
@@ -43,7 +44,8 @@ def make_components(n: int, seed: int = 0) -> list[QAComponents]:
     pick = lambda k: tuple(rng.choice(words, size=k))  # noqa: E731
     return [
         QAComponents(f"q{i} " + " ".join(pick(4)), str(rng.choice(["what", "why", "how"])), pick(1), pick(2),
-                     pick(int(rng.integers(0, 3))), f"a{i} " + " ".join(pick(2)), pick(1), pick(int(rng.integers(0, 2))))
+                     pick(int(rng.integers(0, 3))), f"a{i} " + " ".join(pick(2)), pick(1),
+                     pick(int(rng.integers(0, 2))))
         for i in range(n)
     ]  # fmt: skip
 
@@ -96,7 +98,8 @@ def small_confounders(text_dim=8, visual_dim=6) -> cf.Confounders:
     return cf.Confounders(
         Z_l=torch.randn(5, 8, text_dim, generator=g), Z_l_sizes=torch.tensor([4, 3, 2, 1, 0]),
         X_hat=torch.randn(4, visual_dim, generator=g), X_hat_sizes=torch.tensor([10, 5, 5, 0]),
-        metadata={"encoder": "hash-test", "seed": 1, "sources": [{"role": "qa_csv", "path": "x.csv", "sha256": "0" * 64}]},
+        metadata={"encoder": "hash-test", "seed": 1,
+                  "sources": [{"role": "qa_csv", "path": "x.csv", "sha256": "0" * 64}]},
     )  # fmt: skip
 
 
@@ -105,7 +108,10 @@ def test_file_round_trip(tmp_path):
     path = cf.save_confounders(tmp_path / "sub" / "conf.pt", original)
     with pytest.warns(UserWarning) as caught:  # empty clusters (prior 0) are dropped on load, with a warning
         loaded = cf.load_confounders(path, text_dim=8, visual_dim=6)
-    assert [str(w.message).split(": ")[1].split(" hold")[0] for w in caught] == ["Z_l clusters [4]", "X_hat clusters [3]"]
+    assert [str(w.message).split(": ")[1].split(" hold")[0] for w in caught] == [
+        "Z_l clusters [4]",
+        "X_hat clusters [3]",
+    ]
     assert torch.equal(loaded.Z_l, original.Z_l[:4]) and torch.equal(loaded.Z_l_sizes, original.Z_l_sizes[:4])
     assert torch.equal(loaded.X_hat, original.X_hat[:3]) and torch.equal(loaded.X_hat_sizes, original.X_hat_sizes[:3])
     assert loaded.metadata["encoder"] == "hash-test" and loaded.metadata["text_dim"] == 8
@@ -125,7 +131,9 @@ def test_dimension_mismatch_is_a_clear_error(tmp_path):
         cf.load_confounders(path, text_dim=768)
     with pytest.raises(cf.ConfounderDimensionError, match=r"X_hat has D=6 .* expects D=768"):
         cf.load_confounders(path, text_dim=8, visual_dim=768)
-    text_only = cf.save_confounders(tmp_path / "t.pt", cf.Confounders(Z_l=torch.zeros(2, 8, 4), Z_l_sizes=torch.tensor([1, 1])))
+    text_only = cf.save_confounders(
+        tmp_path / "t.pt", cf.Confounders(Z_l=torch.zeros(2, 8, 4), Z_l_sizes=torch.tensor([1, 1]))
+    )
     with pytest.raises(cf.ConfounderFileError, match="needs X_hat"):
         cf.load_confounders(text_only, visual_dim=4)
 
@@ -156,7 +164,9 @@ def test_damaged_or_foreign_files_are_clear_errors(tmp_path):
     with pytest.raises(cf.ConfounderFileError, match="does not exist"):
         cf.load_confounders(tmp_path / "absent.pt")
     with pytest.raises(cf.ConfounderFileError, match="Z_l has shape"):
-        cf.save_confounders(tmp_path / "bad.pt", cf.Confounders(Z_l=torch.zeros(2, 7, 4), Z_l_sizes=torch.tensor([1, 1])))
+        cf.save_confounders(
+            tmp_path / "bad.pt", cf.Confounders(Z_l=torch.zeros(2, 7, 4), Z_l_sizes=torch.tensor([1, 1]))
+        )
 
 
 def test_qa_pairs_accept_text_or_index_answers(tmp_path):
@@ -262,7 +272,10 @@ def test_cli_errors_are_clear(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "cra.text.encoders", None)
     assert cli.main(["build-confounders", "--config", str(config)]) == 2
     assert "needs the text-encoder interface cra.text.encoders" in capsys.readouterr().err
-    assert cli.main(["build-confounders", "--config", str(config), "--set", "qa_csv=[]", "--set", "features_h5=[nope.h5]"]) == 2
+    assert (
+        cli.main(["build-confounders", "--config", str(config), "--set", "qa_csv=[]", "--set", "features_h5=[nope.h5]"])
+        == 2
+    )
     assert "missing feature file" in (err := capsys.readouterr().err) and "nope.h5" in err
     assert not (tmp_path / "out" / "conf.pt").exists()  # nothing half-written
     assert cli.main(["build-confounders", "--config", "no_such_config"]) == 2
@@ -283,7 +296,9 @@ def test_packaged_configs_are_valid():
 def test_overrides_reach_nested_keys():
     from cra.config import apply_overrides
 
-    values = apply_overrides({"text_encoder": {"name": "clip"}}, ["text_encoder.model=ViT-B-32", "qa_csv=[a.csv, b.csv]"])
+    values = apply_overrides(
+        {"text_encoder": {"name": "clip"}}, ["text_encoder.model=ViT-B-32", "qa_csv=[a.csv, b.csv]"]
+    )
     assert values == {"text_encoder": {"name": "clip", "model": "ViT-B-32"}, "qa_csv": ["a.csv", "b.csv"]}
     with pytest.raises(ValueError, match="is not a mapping"):
         apply_overrides({"seed": 1}, ["seed.x=2"])

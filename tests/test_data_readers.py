@@ -44,14 +44,20 @@ def test_train_csv_answer_text_becomes_an_index(tmp_path):
         data.read_qa_csv(csv(tmp_path, bad))
 
 
-@pytest.mark.parametrize("row, message", [
-    ("300,1,1,1,why,5,2,CW,a,b,c,d,e\n", r"row 3 \(line 5, key 300_2\): answer index 5; expected an integer in 0..4"),
-    ("300,1,1,1,why,-1,2,CW,a,b,c,d,e\n", r"key 300_2\): answer index -1"),
-    ("300,1,1,1,  ,1,2,CW,a,b,c,d,e\n", r"key 300_2\): empty question; expected a non-empty question"),
-    ("300,1,1,1,why,1,2,CW,a,b,,d,e\n", r"key 300_2\): empty candidate\(s\) \['a2'\]"),
-    ("100,1,1,1,why,1,3,CW,a,b,c,d,e\n", r"key 100_3 already on row 0"),
-    (",1,1,1,why,1,3,CW,a,b,c,d,e\n", r"empty video_id or qid"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        (
+            "300,1,1,1,why,5,2,CW,a,b,c,d,e\n",
+            r"row 3 \(line 5, key 300_2\): answer index 5; expected an integer in 0..4",
+        ),
+        ("300,1,1,1,why,-1,2,CW,a,b,c,d,e\n", r"key 300_2\): answer index -1"),
+        ("300,1,1,1,  ,1,2,CW,a,b,c,d,e\n", r"key 300_2\): empty question; expected a non-empty question"),
+        ("300,1,1,1,why,1,2,CW,a,b,,d,e\n", r"key 300_2\): empty candidate\(s\) \['a2'\]"),
+        ("100,1,1,1,why,1,3,CW,a,b,c,d,e\n", r"key 100_3 already on row 0"),
+        (",1,1,1,why,1,3,CW,a,b,c,d,e\n", r"empty video_id or qid"),
+    ],
+)
 def test_bad_qa_rows_raise_naming_file_and_row(tmp_path, row, message):
     path = csv(tmp_path, ROWS + [row])
     with pytest.raises(DataFormatError, match=message) as info:
@@ -70,14 +76,22 @@ def test_skip_bad_rows_reports_count_and_ids(tmp_path):
 def test_missing_columns_and_files(tmp_path):
     with pytest.raises(DataFormatError, match=r"header: missing column\(s\) \['a4'\]"):
         data.read_qa_csv(csv(tmp_path, [], header=HEADER.replace(",a4", "")))
-    for reader in (data.read_qa_csv, data.read_gsub, data.read_frame2time, data.read_qa_results,
-                   data.read_span_predictions, data.read_frame_weights):
+    for reader in (
+        data.read_qa_csv,
+        data.read_gsub,
+        data.read_frame2time,
+        data.read_qa_results,
+        data.read_span_predictions,
+        data.read_frame_weights,
+    ):
         with pytest.raises(DataNotFoundError, match=r"missing file .*nothere.json: expected"):
             reader(tmp_path / "nothere.json")
 
 
-GSUB = {"100": {"duration": 30, "fps": 29.97, "location": {"3": [[1.2, 5.8]], "4": [[0.0, 2.0], [10.0, 12.5]]}},
-        "200": {"duration": 20, "fps": 30, "location": {"1": [[-0.1, 20.4]]}}}
+GSUB = {
+    "100": {"duration": 30, "fps": 29.97, "location": {"3": [[1.2, 5.8]], "4": [[0.0, 2.0], [10.0, 12.5]]}},
+    "200": {"duration": 20, "fps": 30, "location": {"1": [[-0.1, 20.4]]}},
+}
 
 
 def test_read_gsub(tmp_path):
@@ -86,15 +100,18 @@ def test_read_gsub(tmp_path):
     assert g["200"]["location"]["1"] == [[-0.1, 20.4]]  # not clipped
 
 
-@pytest.mark.parametrize("entry, message", [
-    ({"fps": 30, "location": {"1": [[0, 1]]}}, r"video 200: no 'duration'; expected a duration in seconds"),
-    ({"duration": "x", "location": {}}, r"video 200: duration 'x'; expected a positive number"),
-    ({"duration": 0, "location": {}}, r"video 200: duration 0"),
-    ({"duration": 9, "location": {"1": [[0, 1, 2]]}}, r"video 200, question 1: segment \[0, 1, 2\]"),
-    ({"duration": 9, "location": {"1": []}}, r"video 200, question 1: segments \[\]; expected a non-empty list"),
-    ({"duration": 9, "location": {"1": [[5, 1]]}}, r"ends before it starts; expected start <= end"),
-    ({"duration": 9}, r"video 200: location None"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"fps": 30, "location": {"1": [[0, 1]]}}, r"video 200: no 'duration'; expected a duration in seconds"),
+        ({"duration": "x", "location": {}}, r"video 200: duration 'x'; expected a positive number"),
+        ({"duration": 0, "location": {}}, r"video 200: duration 0"),
+        ({"duration": 9, "location": {"1": [[0, 1, 2]]}}, r"video 200, question 1: segment \[0, 1, 2\]"),
+        ({"duration": 9, "location": {"1": []}}, r"video 200, question 1: segments \[\]; expected a non-empty list"),
+        ({"duration": 9, "location": {"1": [[5, 1]]}}, r"ends before it starts; expected start <= end"),
+        ({"duration": 9}, r"video 200: location None"),
+    ],
+)
 def test_bad_gsub_entries(tmp_path, entry, message):
     path = write(tmp_path, "gsub_val.json", json.dumps({**GSUB, "200": entry}))
     with pytest.raises(DataFormatError, match=message):
@@ -114,7 +131,9 @@ def test_invalid_json_names_line(tmp_path):
 def test_frame2time_and_result_files(tmp_path):
     times = [float(i) for i in range(32)]
     assert data.read_frame2time(write(tmp_path, "f.json", json.dumps({"100": times})))["100"] == times
-    with pytest.raises(DataFormatError, match=r"video 100: 31 entries \(or non-finite values\); expected 32 finite timestamps"):
+    with pytest.raises(
+        DataFormatError, match=r"video 100: 31 entries \(or non-finite values\); expected 32 finite timestamps"
+    ):
         data.read_frame2time(write(tmp_path, "f.json", json.dumps({"100": times[:31]})))
     res = {"100_3": {"prediction": 1, "answer": 1, "acc": True}, "100_4": {"prediction": 2, "answer": 0}}
     assert data.read_qa_results(write(tmp_path, "r.json", json.dumps(res))) == {"100_3": True, "100_4": False}

@@ -33,10 +33,24 @@ REPO = Path(__file__).resolve().parents[1]
 SYNTHETIC = REPO / "data_samples" / "synthetic"
 # 21 questions in batches of 8: the last global batch (5) splits 3 + 2, val (21) splits 11 + 10.
 EPOCHS = 3
-TINY = [f"train.epochs={EPOCHS}", "model.d_model=16", "model.num_heads=2", "model.d_ff=16", "model.num_z_entries=4", "model.num_x_entries=4",
-        "model.z_node_dim=8", "model.text_encoder_kwargs={dim: 16, num_heads: 2, num_buckets: 256}",
-        "model.dropout=0", "model.pos_dropout=0", "model.proj_dropout=0", "data.limit=21", "train.batch_size=8",
-        "train.progress=false", "eval.batch_size=8", f"data.root={SYNTHETIC}"]
+TINY = [
+    f"train.epochs={EPOCHS}",
+    "model.d_model=16",
+    "model.num_heads=2",
+    "model.d_ff=16",
+    "model.num_z_entries=4",
+    "model.num_x_entries=4",
+    "model.z_node_dim=8",
+    "model.text_encoder_kwargs={dim: 16, num_heads: 2, num_buckets: 256}",
+    "model.dropout=0",
+    "model.pos_dropout=0",
+    "model.proj_dropout=0",
+    "data.limit=21",
+    "train.batch_size=8",
+    "train.progress=false",
+    "eval.batch_size=8",
+    f"data.root={SYNTHETIC}",
+]
 
 
 def free_port() -> int:
@@ -50,9 +64,23 @@ def env() -> dict:
 
 
 def train_cmd(run: Path, nproc: int, *extra: str, sets=()) -> list[str]:
-    launcher = [sys.executable, "-m", "cra"] if nproc == 1 else [
-        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc), "--master-addr", "127.0.0.1",
-        "--master-port", str(free_port()), "-m", "cra"]
+    launcher = (
+        [sys.executable, "-m", "cra"]
+        if nproc == 1
+        else [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node",
+            str(nproc),
+            "--master-addr",
+            "127.0.0.1",
+            "--master-port",
+            str(free_port()),
+            "-m",
+            "cra",
+        ]
+    )
     args = [*launcher, "train", "--run-dir" if nproc > 1 else "--run", str(run), *extra]
     if "--resume" not in extra:
         args += ["--config", "synthetic"]
@@ -84,8 +112,8 @@ def assert_same_run(a: Path, b: Path) -> None:
             continue
         if key.endswith("in_proj_bias"):  # [query; key; value] biases: the key third is like key.bias
             n = len(x) // 3
-            torch.testing.assert_close(y[n:2 * n], x[n:2 * n], rtol=0, atol=steps * lr, msg=key)
-            x, y = torch.cat([x[:n], x[2 * n:]]), torch.cat([y[:n], y[2 * n:]])
+            torch.testing.assert_close(y[n : 2 * n], x[n : 2 * n], rtol=0, atol=steps * lr, msg=key)
+            x, y = torch.cat([x[:n], x[2 * n :]]), torch.cat([y[:n], y[2 * n :]])
         torch.testing.assert_close(y, x, rtol=0, atol=1e-6, msg=key)
 
 
@@ -106,8 +134,9 @@ def test_two_processes_equal_one_with_the_same_global_batch(single_run, tmp_path
 
 def test_a_run_killed_mid_epoch_resumes(single_run, tmp_path):
     run = tmp_path / "killed"
-    proc = subprocess.Popen(train_cmd(run, 2), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        train_cmd(run, 2), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+    )
     try:
         deadline = time.time() + 180
         while not (run / "last.pt").is_file():  # epoch 1 saved: the ranks are now in epoch 2
@@ -154,8 +183,9 @@ def test_one_rank_draws_the_batches_of_the_previous_single_process_loop():
     from tqdm.auto import tqdm
 
     seed = 2024 * 1009 + 3
-    loader = torch.utils.data.DataLoader(list(range(37)), batch_size=8, shuffle=True,
-                                         generator=torch.Generator().manual_seed(seed))
+    loader = torch.utils.data.DataLoader(
+        list(range(37)), batch_size=8, shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
     before = [b.tolist() for b in tqdm(loader, disable=True)]  # how train_epoch iterated until now
     assert list(GlobalBatchSampler(37, 8, seed)) == before
 
@@ -209,8 +239,9 @@ def test_gradient_accumulation_equals_one_step_without_cma(tmp_path):
 
     records, weights = [], []
     for accumulate in (1, 3):
-        config, _ = load_run_config(["synthetic"], [*TINY, "train.epochs=1", "model.use_cma=false",
-                                                    f"train.accumulate={accumulate}"])
+        config, _ = load_run_config(
+            ["synthetic"], [*TINY, "train.epochs=1", "model.use_cma=false", f"train.accumulate={accumulate}"]
+        )
         trainer = Trainer.from_config(config, tmp_path / f"acc{accumulate}", log=None)
         records.append(trainer.fit()[0]["train"])
         weights.append(trainer.model.state_dict())

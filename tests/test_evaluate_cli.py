@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from test_metrics_golden import CORRECT, GSUB, SPANS
 
 from cra import cli
-from test_metrics_golden import CORRECT, GSUB, SPANS
 
 KEYS = ["Acc@QA", "Acc@GQA", "mIoP", "IoP@0.3", "IoP@0.5", "mIoU", "IoU@0.3", "IoU@0.5", "n"]
 
@@ -25,7 +25,9 @@ def files(tmp_path):
 
 
 def evaluate(files, *extra):
-    return cli.main(["evaluate", "--gsub", str(files["gsub"]), "--qa", str(files["qa"]), "--pred", str(files["pred"]), *extra])
+    return cli.main(
+        ["evaluate", "--gsub", str(files["gsub"]), "--qa", str(files["qa"]), "--pred", str(files["pred"]), *extra]
+    )
 
 
 def test_json_output(files, capsys):
@@ -44,8 +46,17 @@ def test_table_output(files, capsys):
     out = capsys.readouterr().out
     assert "9 of 10 questions scored" in out
     row = next(line for line in out.splitlines() if line.startswith("| golden"))
-    assert [c.strip() for c in row.strip("|").split("|")][1:] == ["66.67", "44.44", "53.70", "66.67", "55.56", "18.33",
-                                                                  "33.33", "22.22", "9"]
+    assert [c.strip() for c in row.strip("|").split("|")][1:] == [
+        "66.67",
+        "44.44",
+        "53.70",
+        "66.67",
+        "55.56",
+        "18.33",
+        "33.33",
+        "22.22",
+        "9",
+    ]
     assert "FR = Acc@GQA / Acc@QA = 66.67" in out and "UF@0.5 = 22.22" in out
     assert "1 of 10 ground-truth questions have no prediction" in out and "v1_5" in out
     assert "2 zero-length spans" in out and "| whole video (all answers correct)" in out
@@ -64,18 +75,53 @@ def test_normalized_and_attention_formats(tmp_path, capsys):
     w[28], w[29] = 1.0, 0.9
     (tmp_path / "a.json").write_text(json.dumps({"v_0": w}))
     (tmp_path / "f.json").write_text(json.dumps({"v": [round(0.3 * (i + 1), 1) for i in range(32)]}))
-    assert cli.main([*base, "--pred", str(tmp_path / "a.json"), "--pred-format", "attention",
-                     "--frame2time", str(tmp_path / "f.json")]) == 0
+    assert (
+        cli.main(
+            [
+                *base,
+                "--pred",
+                str(tmp_path / "a.json"),
+                "--pred-format",
+                "attention",
+                "--frame2time",
+                str(tmp_path / "f.json"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["mIoP"] == pytest.approx(100.0) and out["mIoU"] == pytest.approx(100 * 0.3 / 2)  # [8.7, 9.0] in [8, 10]
     # merge: normalized [0.9, 1.1] -> [9, 11] intersected with the post-hoc [8.7, 9.0] -> [9.0, 9.0]
-    assert cli.main([*base, "--pred", str(tmp_path / "p.json"), "--pred-format", "normalized",
-                     "--merge-with", str(tmp_path / "a.json"), "--frame2time", str(tmp_path / "f.json")]) == 0
+    assert (
+        cli.main(
+            [
+                *base,
+                "--pred",
+                str(tmp_path / "p.json"),
+                "--pred-format",
+                "normalized",
+                "--merge-with",
+                str(tmp_path / "a.json"),
+                "--frame2time",
+                str(tmp_path / "f.json"),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["zero_length"] == 1 and out["mIoP"] == pytest.approx(100.0) and out["mIoU"] == 0.0
     with pytest.raises(SystemExit, match="merges normalized spans"):
-        cli.main([*base, "--pred", str(tmp_path / "p.json"), "--merge-with", str(tmp_path / "a.json"),
-                  "--frame2time", str(tmp_path / "f.json")])
+        cli.main(
+            [
+                *base,
+                "--pred",
+                str(tmp_path / "p.json"),
+                "--merge-with",
+                str(tmp_path / "a.json"),
+                "--frame2time",
+                str(tmp_path / "f.json"),
+            ]
+        )
     with pytest.raises(SystemExit, match="need --frame2time"):
         cli.main([*base, "--pred", str(tmp_path / "a.json"), "--pred-format", "attention"])
 
@@ -88,25 +134,56 @@ def test_bad_input_exits_2_with_a_clear_message(files, tmp_path, capsys):
     assert "missing file" in capsys.readouterr().err
     qa = {k: {"prediction": 0, "answer": 0} for k in list(CORRECT)[1:]}  # v1_0 has no QA result
     (tmp_path / "qa.json").write_text(json.dumps(qa))
-    assert cli.main(["evaluate", "--gsub", str(files["gsub"]), "--qa", str(tmp_path / "qa.json"), "--pred", str(files["pred"])]) == 2
+    assert (
+        cli.main(
+            ["evaluate", "--gsub", str(files["gsub"]), "--qa", str(tmp_path / "qa.json"), "--pred", str(files["pred"])]
+        )
+        == 2
+    )
     assert "no QA result" in capsys.readouterr().err
 
 
 def test_registered_as_a_module_command(files):
-    out = subprocess.run([sys.executable, "-m", "cra", "evaluate", "--gsub", str(files["gsub"]), "--pred", str(files["pred"]),
-                          "--json"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "cra", "evaluate", "--gsub", str(files["gsub"]), "--pred", str(files["pred"]), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(out)["n"] == 9
 
 
 def test_baselines_alone(files, capsys):
-    assert cli.main(["evaluate", "--gsub", str(files["gsub"]), "--qa", str(files["qa"]), "--baselines", "--seeds", "3",
-                     "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--gsub",
+                str(files["gsub"]),
+                "--qa",
+                str(files["qa"]),
+                "--baselines",
+                "--seeds",
+                "3",
+                "--json",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)["baselines"]
-    assert set(rows) == {"whole video", "middle half", "random span (3 seeds)", "whole video (all answers correct)",
-                         "middle half (all answers correct)", "random span (3 seeds) (all answers correct)"}
+    assert set(rows) == {
+        "whole video",
+        "middle half",
+        "random span (3 seeds)",
+        "whole video (all answers correct)",
+        "middle half (all answers correct)",
+        "random span (3 seeds) (all answers correct)",
+    }
     # whole video, by hand: v1 questions [0, 10] vs GT -> IoP .4 .4 .4 .4 .2 .4 (two-segment q1: 4/10 each);
     # v2 [0, 20] vs [5, 15] -> .5 four times. IoP >= .5: v2 x4 (v1_1 with .4 per segment fails) -> 40 %
-    assert rows["whole video"]["n"] == 10 and rows["whole video (all answers correct)"]["IoP@0.5"] == pytest.approx(40.0)
+    assert rows["whole video"]["n"] == 10 and rows["whole video (all answers correct)"]["IoP@0.5"] == pytest.approx(
+        40.0
+    )
     assert rows["whole video"]["Acc@GQA"] == pytest.approx(20.0)  # of v2_0..v2_3 only v2_0 and v2_3 are right
     assert cli.main(["evaluate", "--gsub", str(files["gsub"]), "--baselines", "--seeds", "1"]) == 0
     assert "random span (1 seed) (all answers correct)" in capsys.readouterr().out

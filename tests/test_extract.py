@@ -52,7 +52,9 @@ def test_sampling_matches_the_real_frame2time_file_when_present():
     for vid in vids:
         target = frame2time[vid]
         guess = round(target[-1] * 2 * 33 / 32)
-        if any([frame_time(i) for i in nextgqa_sample_indices(n)] == target for n in range(max(1, guess - 6), guess + 7)):
+        if any(
+            [frame_time(i) for i in nextgqa_sample_indices(n)] == target for n in range(max(1, guess - 6), guess + 7)
+        ):
             reproduced += 1
     assert reproduced == len(vids)
 
@@ -66,8 +68,26 @@ def test_extract_features_cli_writes_the_official_layout(tmp_path):
     for name, seconds in (("1001", 3.0), ("1002", 7.5), ("1003", 2.0)):
         write_video(videos / f"{name}.mp4", seconds)
     out = tmp_path / "features"
-    assert main(["extract-features", "--videos", str(videos), "--out", str(out), "--split", "val",
-                 "--model", "cra-tiny-clip", "--random-weights", "--device", "cpu", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "extract-features",
+                "--videos",
+                str(videos),
+                "--out",
+                str(out),
+                "--split",
+                "val",
+                "--model",
+                "cra-tiny-clip",
+                "--random-weights",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     store = FeatureStore(feature_path(out, "val"), feature_dim=16)
     assert sorted(store.video_ids) == ["1001", "1002", "1003"] and store.shape == (3, 32, 16)
     frames, mask = store.get("1002")
@@ -100,8 +120,24 @@ def test_missing_videos_and_unreadable_files_are_clear_errors(tmp_path, capsys):
     from cra.cli import main
 
     (tmp_path / "bad.mp4").write_bytes(b"not a video")
-    assert main(["extract-features", "--videos", str(tmp_path), "--out", str(tmp_path / "o"),
-                 "--model", "cra-tiny-clip", "--random-weights", "--device", "cpu", "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "extract-features",
+                "--videos",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                "cra-tiny-clip",
+                "--random-weights",
+                "--device",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     assert "bad.mp4" in capsys.readouterr().err
     from cra.extract import find_videos
 

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_metrics_golden import CORRECT, GSUB, SPANS
 
 from cra import cli, data, metrics
 from cra.data import DataFormatError, FeatureStore, feature_path, write_feature_file
-from test_metrics_golden import CORRECT, GSUB, SPANS
-
 
 
 def write_json(path: Path, content) -> Path:
@@ -30,8 +29,11 @@ def write_json(path: Path, content) -> Path:
 @pytest.fixture
 def golden(tmp_path):
     res = {k: {"prediction": 1, "answer": 1 if ok else 0} for k, ok in CORRECT.items()}
-    return {"gsub": write_json(tmp_path / "gsub.json", GSUB), "qa": write_json(tmp_path / "qa.json", res),
-            "pred": write_json(tmp_path / "pred.json", SPANS)}
+    return {
+        "gsub": write_json(tmp_path / "gsub.json", GSUB),
+        "qa": write_json(tmp_path / "qa.json", res),
+        "pred": write_json(tmp_path / "pred.json", SPANS),
+    }
 
 
 def evaluate(files, pred, *extra):
@@ -52,8 +54,10 @@ def test_weights_file_is_not_scored_as_spans(golden, tmp_path, capsys):
     out = capsys.readouterr()
     assert out.out == ""  # no table at all
     first = next(iter(SPANS))
-    assert (f"{pred}: --pred (first key {first}): 32 per-frame weights per key; expected [start, end] (2 numbers) "
-            "per key for --pred-format seconds; score weights with --pred-format window") in out.err
+    assert (
+        f"{pred}: --pred (first key {first}): 32 per-frame weights per key; expected [start, end] (2 numbers) "
+        "per key for --pred-format seconds; score weights with --pred-format window"
+    ) in out.err
     assert evaluate(golden, pred, "--pred-format", "normalized") == 2
     assert "for --pred-format normalized" in capsys.readouterr().err
     assert evaluate(golden, pred, "--pred-format", "window", "--json") == 0  # read as what it is
@@ -62,16 +66,21 @@ def test_weights_file_is_not_scored_as_spans(golden, tmp_path, capsys):
 def test_spans_file_is_not_read_as_weights(golden, capsys):
     assert evaluate(golden, golden["pred"], "--pred-format", "window") == 2
     err = capsys.readouterr().err
-    assert f"{golden['pred']}: --pred (first key v1_0): [start, end] spans (2 numbers per key); expected T per-frame " \
-           "weights per key for --pred-format window; score spans with --pred-format seconds or normalized" in err
+    assert (
+        f"{golden['pred']}: --pred (first key v1_0): [start, end] spans (2 numbers per key); expected T per-frame "
+        "weights per key for --pred-format window; score spans with --pred-format seconds or normalized" in err
+    )
 
 
-@pytest.mark.parametrize("content, where, problem", [
-    ({"v1_0": {"span": [1, 2]}}, "key v1_0", "{'span': [1, 2]}"),
-    ({"v1_0": [1.0, 2.0, 3.0], "v1_1": [1.0, 2.0, 3.0, 4.0]}, "key v1_1", "4 numbers where key v1_0 has 3"),
-    ({"v1_0": [1.0, float("nan")]}, "key v1_0", "[1.0, nan]"),
-    ([[1, 2]], "top level", "a json list"),
-])
+@pytest.mark.parametrize(
+    "content, where, problem",
+    [
+        ({"v1_0": {"span": [1, 2]}}, "key v1_0", "{'span': [1, 2]}"),
+        ({"v1_0": [1.0, 2.0, 3.0], "v1_1": [1.0, 2.0, 3.0, 4.0]}, "key v1_1", "4 numbers where key v1_0 has 3"),
+        ({"v1_0": [1.0, float("nan")]}, "key v1_0", "[1.0, nan]"),
+        ([[1, 2]], "top level", "a json list"),
+    ],
+)
 def test_other_prediction_structures_are_refused(golden, tmp_path, capsys, content, where, problem):
     pred = tmp_path / "p.json"
     pred.write_text(json.dumps(content))
@@ -92,15 +101,19 @@ def test_all_unknown_predictions_score_nothing_and_exit_2(golden, tmp_path, caps
     assert evaluate(golden, pred, *(["--strict"] if strict else [])) == 2
     out = capsys.readouterr()
     assert out.out == ""
-    assert (f"error: nothing was scored: none of the 2 predictions in {pred} has a key of the 10 ground-truth "
-            f"questions in {golden['gsub']}; expected keys '<video_id>_<qid>' such as 'v1_0'; first prediction key: "
-            "'x9_0'") in out.err
+    assert (
+        f"error: nothing was scored: none of the 2 predictions in {pred} has a key of the 10 ground-truth "
+        f"questions in {golden['gsub']}; expected keys '<video_id>_<qid>' such as 'v1_0'; first prediction key: "
+        "'x9_0'"
+    ) in out.err
 
 
 def test_reversed_spans_are_counted_and_printed(golden, capsys):
     assert evaluate(golden, golden["pred"]) == 0
     out = capsys.readouterr().out
-    assert "note: 1 reversed spans (end before start) scored IoU = IoP = 0 as the official script does; first: v2_1" in out
+    assert (
+        "note: 1 reversed spans (end before start) scored IoU = IoP = 0 as the official script does; first: v2_1" in out
+    )
     assert evaluate(golden, golden["pred"], "--json") == 0
     assert json.loads(capsys.readouterr().out)["reversed"] == 1
 
@@ -111,8 +124,10 @@ def test_qa_results_without_ground_truth_get_a_counted_note(golden, tmp_path, ca
     write_json(golden["qa"], res)
     assert evaluate(golden, golden["pred"]) == 0
     out = capsys.readouterr().out
-    assert "note: 2 QA results (1 videos) have no ground truth in gsub.json and are not scored, as in the official " \
-           "script; first: v7_0, v7_1" in out
+    assert (
+        "note: 2 QA results (1 videos) have no ground truth in gsub.json and are not scored, as in the official "
+        "script; first: v7_0, v7_1" in out
+    )
     # the scores themselves are those of the official script (the extra QA rows change nothing)
     assert "9 of 10 questions scored" in out
 
@@ -153,16 +168,22 @@ HEADER = "video_id,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3
 def test_header_only_csv_is_refused_at_read_time(tmp_path):
     path = tmp_path / "val.csv"
     path.write_text(HEADER)
-    with pytest.raises(DataFormatError, match=rf"{path}: data rows: no questions in {path} \(a header and no rows\); "
-                                              r"expected at least one question row"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{path}: data rows: no questions in {path} \(a header and no rows\); "
+        r"expected at least one question row",
+    ):
         data.read_qa_csv(path)
 
 
 def test_reversed_frame2time_is_refused(tmp_path):
     times = [round(0.5 * i, 1) for i in range(32)]
     path = write_json(tmp_path / "frame2time_val.json", {"v1": times, "v2": times[::-1]})
-    with pytest.raises(DataFormatError, match=rf"{path}: video v2: time 15.0 at frame 1 is before 15.5 at frame 0; "
-                                              r"expected non-decreasing frame times in seconds"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{path}: video v2: time 15.0 at frame 1 is before 15.5 at frame 0; "
+        r"expected non-decreasing frame times in seconds",
+    ):
         data.read_frame2time(path)
     write_json(path, {"v1": [-1.0] + times[1:]})
     with pytest.raises(DataFormatError, match=r"video v1: negative time -1.0"):
@@ -176,8 +197,11 @@ def test_frame2time_in_other_units_is_refused_against_gsub(tmp_path):
     gsub = {"v1": {"duration": 31, "location": {"0": [[1.0, 5.0]]}}}
     times = [round(0.2 + i * 0.95, 1) for i in range(32)]  # ends at 29.6 s in a 31 s video
     path = write_json(tmp_path / "frame2time_val.json", {"v1": [t * 100 for t in times]})
-    with pytest.raises(DataFormatError, match=rf"{path}: video v1: last frame time 2960.0 s, but the video lasts 31 s "
-                                              r"\(gsub\); expected times in seconds within the duration \(\+3.1 s\)"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{path}: video v1: last frame time 2960.0 s, but the video lasts 31 s "
+        r"\(gsub\); expected times in seconds within the duration \(\+3.1 s\)",
+    ):
         data.read_frame2time(path, gsub=gsub)
     data.read_frame2time(path)  # without gsub the units cannot be checked
     write_json(path, {"v1": times[:-1] + [31.7]})  # official files end up to 0.7 s after the integer duration
@@ -188,9 +212,26 @@ def test_evaluate_attention_with_x100_frame2time_exits_2(tmp_path, capsys):
     gsub = write_json(tmp_path / "g.json", {"v": {"duration": 10, "location": {"0": [[8.0, 10.0]]}}})
     att = write_json(tmp_path / "a.json", {"v_0": [float(i) for i in range(32)]})
     f2t = write_json(tmp_path / "f.json", {"v": [round(30 * (i + 1), 1) for i in range(32)]})
-    assert cli.main(["evaluate", "--gsub", str(gsub), "--pred", str(att), "--pred-format", "attention",
-                     "--frame2time", str(f2t)]) == 2
-    assert f"{f2t}: video v: last frame time 960 s, but the video lasts 10 s (gsub); expected times in seconds within the duration (+2 s)" in capsys.readouterr().err
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--gsub",
+                str(gsub),
+                "--pred",
+                str(att),
+                "--pred-format",
+                "attention",
+                "--frame2time",
+                str(f2t),
+            ]
+        )
+        == 2
+    )
+    assert (
+        f"{f2t}: video v: last frame time 960 s, but the video lasts 10 s (gsub); expected times in seconds "
+        f"within the duration (+2 s)" in capsys.readouterr().err
+    )
 
 
 def test_empty_gsub_is_refused(tmp_path):
@@ -204,8 +245,11 @@ def test_ground_truth_far_outside_the_video_is_refused(tmp_path):
     assert data.read_gsub(write_json(tmp_path / "gsub_val.json", ok))["v1"]["location"]["1"] == [[20.0, 30.5]]
     bad = {"v1": {"duration": 30, "location": {"0": [[1.0, 5.0]], "3": [[2000.0, 2500.0]]}}}
     path = write_json(tmp_path / "gsub_val.json", bad)
-    with pytest.raises(DataFormatError, match=rf"{path}: video v1, question 3: segment \[2000.0, 2500.0\] lies outside "
-                                              r"the video \[0, 30\] by more than 3 s; expected segments in seconds"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{path}: video v1, question 3: segment \[2000.0, 2500.0\] lies outside "
+        r"the video \[0, 30\] by more than 3 s; expected segments in seconds",
+    ):
         data.read_gsub(path)
     write_json(path, {"v1": {"duration": 30, "location": {"0": [[-5.0, 5.0]]}}})
     with pytest.raises(DataFormatError, match=r"question 0: segment \[-5.0, 5.0\] lies outside"):
@@ -219,12 +263,16 @@ def test_feature_frames_must_match_frame2time(tmp_path):
     path = write_feature_file(feature_path(tmp_path, "val"), ["v1", "v2"], np.ones((2, 16, 8)))
     store = FeatureStore(path, feature_dim=8)
     times = {"v1": [0.5 * i for i in range(32)], "v2": [0.5 * i for i in range(32)]}
-    with pytest.raises(DataFormatError, match=rf"{path}: video v1 \(dataset 'CLIPL_I', shape \(2, 16, 8\)\): 16 stored "
-                                              r"frames but 32 frame times in frame2time_val.json; expected one stored "
-                                              r"frame per frame time"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{path}: video v1 \(dataset 'CLIPL_I', shape \(2, 16, 8\)\): 16 stored "
+        r"frames but 32 frame times in frame2time_val.json; expected one stored "
+        r"frame per frame time",
+    ):
         store.check_frame_times(times, "frame2time_val.json")
-    FeatureStore(write_feature_file(feature_path(tmp_path / "b", "val"), ["v1"], np.ones((1, 32, 8))),
-                 feature_dim=8).check_frame_times(times)  # 32 and 32: fine
+    FeatureStore(
+        write_feature_file(feature_path(tmp_path / "b", "val"), ["v1"], np.ones((1, 32, 8))), feature_dim=8
+    ).check_frame_times(times)  # 32 and 32: fine
 
 
 def test_feature_provenance_is_shown_and_checked(tmp_path):
@@ -232,10 +280,15 @@ def test_feature_provenance_is_shown_and_checked(tmp_path):
     path = write_feature_file(feature_path(tmp_path, "val"), ["v1"], np.ones((1, 32, 8)), attrs=attrs)
     store = FeatureStore(path, feature_dim=8, expect={"model": "ViT-L-14"})
     assert store.provenance == attrs
-    with pytest.raises(DataFormatError, match=rf"{path}: attribute 'weights': features made with weights 'random'; "
-                                              r"expected weights 'openai'"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"{path}: attribute 'weights': features made with weights 'random'; "
+        r"expected weights 'openai'",
+    ):
         FeatureStore(path, feature_dim=8, expect={"model": "ViT-L-14", "weights": "openai"})
-    with pytest.raises(DataFormatError, match=r"attribute 'model': features made with model 'ViT-L-14'; expected model 'RN50'"):
+    with pytest.raises(
+        DataFormatError, match=r"attribute 'model': features made with model 'ViT-L-14'; expected model 'RN50'"
+    ):
         FeatureStore(path, feature_dim=8, expect={"model": "RN50"})
     # the official files record nothing: nothing to check
     bare = write_feature_file(feature_path(tmp_path / "b", "val"), ["v1"], np.ones((1, 32, 8)))
@@ -253,8 +306,9 @@ def test_grounding_files_are_checked_together(tmp_path):
     gsub, f2t = data.read_grounding_files(ann, "val", vids, features=store)
     assert sorted(gsub) == sorted(f2t) == sorted(set(vids))
     # 16 stored frames against 32 frame times: refused, not padded
-    short = FeatureStore(write_feature_file(feature_path(tmp_path / "f16", "val"), sorted(set(vids)),
-                                            np.ones((3, 16, 8))), feature_dim=8)
+    short = FeatureStore(
+        write_feature_file(feature_path(tmp_path / "f16", "val"), sorted(set(vids)), np.ones((3, 16, 8))), feature_dim=8
+    )
     with pytest.raises(DataFormatError, match=r"16 stored frames but 32 frame times in .*frame2time_val.json"):
         data.read_grounding_files(ann, "val", vids, features=short)
     # a video of the csv without ground truth: counted, not silently dropped
@@ -262,14 +316,19 @@ def test_grounding_files_are_checked_together(tmp_path):
     dropped = vids[0]
     del g[dropped]
     write_json(ann / "gsub_val.json", g)
-    with pytest.warns(UserWarning, match=rf"gsub_val.json: 1 of the 3 videos of val have no ground truth; .*first: {dropped}"):
+    with pytest.warns(
+        UserWarning, match=rf"gsub_val.json: 1 of the 3 videos of val have no ground truth; .*first: {dropped}"
+    ):
         data.read_grounding_files(ann, "val", vids, features=store)
     # a video without frame times
     f = json.loads((ann / "frame2time_val.json").read_text())
     del f[vids[-1]]
     write_json(ann / "frame2time_val.json", f)
-    with pytest.raises(DataFormatError, match=rf"frame2time_val.json: video\(s\) \['{vids[-1]}'\]: absent \(1 videos\); "
-                                              r"expected frame times for every video of val"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"frame2time_val.json: video\(s\) \['{vids[-1]}'\]: absent \(1 videos\); "
+        r"expected frame times for every video of val",
+    ):
         data.read_grounding_files(ann, "val", vids)
 
 
@@ -277,8 +336,21 @@ def test_grounding_files_are_checked_together(tmp_path):
 # extract-features
 # ============================================================================================
 def extract(videos: Path, out: Path, *extra: str) -> int:
-    return cli.main(["extract-features", "--videos", str(videos), "--out", str(out), "--split", "val",
-                     "--device", "cpu", "--no-progress", *extra])
+    return cli.main(
+        [
+            "extract-features",
+            "--videos",
+            str(videos),
+            "--out",
+            str(out),
+            "--split",
+            "val",
+            "--device",
+            "cpu",
+            "--no-progress",
+            *extra,
+        ]
+    )
 
 
 def test_extract_requires_weights_or_random_weights(tmp_path, capsys):
@@ -299,10 +371,15 @@ def test_extract_offline_fails_fast_naming_the_weights(tmp_path, capsys, monkeyp
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "1001.mp4").write_bytes(b"never decoded")
     cache = tmp_path / "empty-cache"
-    assert extract(tmp_path / "v", tmp_path / "o", "--model", "RN50", "--pretrained", "openai", "--cache-dir", str(cache)) == 2
+    assert (
+        extract(tmp_path / "v", tmp_path / "o", "--model", "RN50", "--pretrained", "openai", "--cache-dir", str(cache))
+        == 2
+    )
     err = capsys.readouterr().err
-    assert "could not fetch the RN50 weights 'openai' (timm/resnet50_clip.openai/): no network and not in the cache " \
-           f"({cache}" in err
+    assert (
+        "could not fetch the RN50 weights 'openai' (timm/resnet50_clip.openai/): no network and not in the cache "
+        f"({cache}" in err
+    )
     assert "pass --pretrained /path/to/open_clip_pytorch_model.bin" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
     assert extract(tmp_path / "v", tmp_path / "o", "--model", "RN50", "--pretrained", "./nowhere/w.bin") == 2
@@ -337,8 +414,10 @@ def test_extract_skips_a_corrupt_video_and_records_provenance(videos, tmp_path, 
         FeatureStore(feature_path(out, "val"), feature_dim=16, expect={"weights": "openai"})
     monkeypatch.setenv("CRA_DATA_DIR", str(tmp_path))  # info shows the recorded provenance
     assert cli.main(["info"]) == 0
-    assert "CLIPL_I_val.h5: 2 videos x 32 frames x 16; model cra-tiny-clip, weights random, 32 frames (nextgqa-uniC)" \
+    assert (
+        "CLIPL_I_val.h5: 2 videos x 32 frames x 16; model cra-tiny-clip, weights random, 32 frames (nextgqa-uniC)"
         in capsys.readouterr().out
+    )
 
 
 def test_extract_strict_aborts_and_writes_nothing(videos, tmp_path, capsys):
@@ -386,8 +465,10 @@ def test_download_offline_names_the_url_and_the_file(tmp_path, capsys, monkeypat
     assert cli.main(["download", "--root", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     first = paths.ANNOTATION_FILES["nextgqa/val.csv"]
-    assert f"download: error: could not download {first.url} to {tmp_path / 'nextgqa' / 'val.csv'}: " \
-           "[Errno -2] Name or service not known; check the network" in err
+    assert (
+        f"download: error: could not download {first.url} to {tmp_path / 'nextgqa' / 'val.csv'}: "
+        "[Errno -2] Name or service not known; check the network" in err
+    )
     assert "Traceback" not in err and not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
@@ -397,8 +478,10 @@ def test_info_verify_fails_on_missing_or_corrupt_files(tmp_path, capsys, monkeyp
     monkeypatch.setenv(paths.DATA_DIR_ENV, str(tmp_path))
     assert cli.main(["info", "--verify"]) == 1
     err = capsys.readouterr().err
-    assert f"info: error: {len(paths.ANNOTATION_FILES)} annotation file(s) under {tmp_path} failed verification: " \
-           "nextgqa/val.csv (missing)" in err
+    assert (
+        f"info: error: {len(paths.ANNOTATION_FILES)} annotation file(s) under {tmp_path} failed verification: "
+        "nextgqa/val.csv (missing)" in err
+    )
     (tmp_path / "nextgqa").mkdir()
     (tmp_path / "nextgqa" / "val.csv").write_text("tampered")
     assert cli.main(["info", "--verify"]) == 1

@@ -85,8 +85,10 @@ def test_header_only_csv_is_refused_before_training(tiny_root, tmp_path, capsys,
     csv.write_text(csv.read_text().splitlines()[0] + "\n")
     run = tmp_path / "runs" / "new" / "run"
     assert main(train_argv(root, run)) == 2
-    assert (f"train: error: {csv}: data rows: no questions in {csv} (a header and no rows); "
-            "expected at least one question row") in capsys.readouterr().err
+    assert (
+        f"train: error: {csv}: data rows: no questions in {csv} (a header and no rows); "
+        "expected at least one question row"
+    ) in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # no config.yaml, no lock, no folder (nor the folders above it)
 
 
@@ -114,7 +116,9 @@ def test_frame_times_in_other_units_and_far_ground_truth_are_refused(tiny_root, 
     run = tmp_path / "run"
     assert main(train_argv(root, run)) == 2
     err = capsys.readouterr().err
-    assert f"{ann / 'frame2time_val.json'}: video {first}: last frame time" in err and "expected times in seconds" in err
+    assert (
+        f"{ann / 'frame2time_val.json'}: video {first}: last frame time" in err and "expected times in seconds" in err
+    )
     (ann / "frame2time_val.json").write_text(json.dumps(original))
     gsub = json.loads((ann / "gsub_val.json").read_text())
     gsub[first]["location"]["0"] = [[5.0, 10 * gsub[first]["duration"]]]
@@ -139,20 +143,31 @@ def test_questions_without_ground_truth_are_counted_in_a_note(tiny_root, tmp_pat
     split = load_split(config, "val", grounding=True)
     assert len(split.notes) == 2
     assert f"{ann / 'gsub_val.json'}: 1 of the 2 videos of val have no ground truth" in split.notes[0]
-    assert split.notes[1].startswith("2 of the 4 questions of val.csv have no ground truth in gsub_val.json: "
-                                     "Acc@QA counts all 4, the grounding metrics skip them")
+    assert split.notes[1].startswith(
+        "2 of the 4 questions of val.csv have no ground truth in gsub_val.json: "
+        "Acc@QA counts all 4, the grounding metrics skip them"
+    )
     assert f"{dropped}_0" in split.notes[1]
 
 
-@pytest.mark.parametrize("item, message", [
-    ("model.window_sizes=[0,3]", "model.window_sizes=[0, 3]: expected one or more window lengths in frames, each a whole number >= 1"),
-    ("model.window_sizes=[-2]", "model.window_sizes=[-2]: expected one or more window lengths in frames"),
-    ("model.temperature=0", "model.temperature=0.0: expected a number > 0 (the CMA loss divides the cosine similarities by it)"),
-    ("model.temperature=-0.07", "model.temperature=-0.07: expected a number > 0"),
-    ("train.device=gpu", "train.device='gpu' is not a device name; valid on this machine: auto, cpu"),
-    ("train.device=cuda:7", "train.device='cuda:7' but"),
-    ("data.limit=0", "data.limit=0: expected null (every question) or a positive integer"),
-])
+@pytest.mark.parametrize(
+    "item, message",
+    [
+        (
+            "model.window_sizes=[0,3]",
+            "model.window_sizes=[0, 3]: expected one or more window lengths in frames, each a whole number >= 1",
+        ),
+        ("model.window_sizes=[-2]", "model.window_sizes=[-2]: expected one or more window lengths in frames"),
+        (
+            "model.temperature=0",
+            "model.temperature=0.0: expected a number > 0 (the CMA loss divides the cosine similarities by it)",
+        ),
+        ("model.temperature=-0.07", "model.temperature=-0.07: expected a number > 0"),
+        ("train.device=gpu", "train.device='gpu' is not a device name; valid on this machine: auto, cpu"),
+        ("train.device=cuda:7", "train.device='cuda:7' but"),
+        ("data.limit=0", "data.limit=0: expected null (every question) or a positive integer"),
+    ],
+)
 def test_bad_config_values_are_refused_before_any_epoch(tiny_root, tmp_path, capsys, item, message):
     run = tmp_path / "run"
     assert main(train_argv(tiny_root, run, "--set", item)) == 2
@@ -165,7 +180,12 @@ def nan_confounders(path: Path) -> Path:
     """A confounder file whose X_hat holds a NaN, with a correct sha256 (as a buggy builder would write it)."""
     from cra.confounders import format as fmt
 
-    arrays = {"Z_l": None, "Z_l_sizes": None, "X_hat": torch.randn(4, 16), "X_hat_sizes": torch.ones(4, dtype=torch.long)}
+    arrays = {
+        "Z_l": None,
+        "Z_l_sizes": None,
+        "X_hat": torch.randn(4, 16),
+        "X_hat_sizes": torch.ones(4, dtype=torch.long),
+    }
     arrays["X_hat"][2, 5] = float("nan")
     metadata = {"text_dim": None, "visual_dim": 16, "payload_sha256": fmt._payload_sha256(arrays)}
     torch.save({"format": fmt.FORMAT_NAME, "version": fmt.FORMAT_VERSION, **arrays, "metadata": metadata}, path)
@@ -173,18 +193,23 @@ def nan_confounders(path: Path) -> Path:
 
 
 def test_nan_in_a_confounder_file_is_refused_at_load_time(tiny_root, tmp_path, capsys):
-    from cra.confounders import Confounders, ConfounderFileError, load_confounders, save_confounders
+    from cra.confounders import ConfounderFileError, Confounders, load_confounders, save_confounders
 
     bad = nan_confounders(tmp_path / "nan.pt")
-    expected = f"{bad}: X_hat holds 1 non-finite values (NaN or inf), the first at index [2, 5]; expected finite cluster centres"
+    expected = (
+        f"{bad}: X_hat holds 1 non-finite values (NaN or inf), the first at index [2, 5]; "
+        "expected finite cluster centres"
+    )
     with pytest.raises(ConfounderFileError, match="^" + re.escape(expected)):
         load_confounders(bad)
     run = tmp_path / "run"
     assert main(train_argv(tiny_root, run, **{"model.use_frontdoor": True, "data.confounders": str(bad)})) == 2
     assert expected in capsys.readouterr().err and not run.exists()
     with pytest.raises(ConfounderFileError, match="X_hat holds 6 non-finite"):  # and never written in the first place
-        save_confounders(tmp_path / "never.pt", Confounders(X_hat=torch.full((2, 3), float("inf")),
-                                                            X_hat_sizes=torch.ones(2, dtype=torch.long)))
+        save_confounders(
+            tmp_path / "never.pt",
+            Confounders(X_hat=torch.full((2, 3), float("inf")), X_hat_sizes=torch.ones(2, dtype=torch.long)),
+        )
     assert not (tmp_path / "never.pt").exists()
 
 
@@ -207,7 +232,10 @@ def test_unwritable_outputs_are_refused_before_the_work(tmp_path, capsys, monkey
 
     monkeypatch.setattr(cra.study, "run_study", must_not_run)
     assert main(["ablation", "--out", str(blocker / "results")]) == 2
-    assert f"ablation: error: cannot write {blocker / 'results'}: {blocker} is a file, not a folder" in capsys.readouterr().err
+    assert (
+        f"ablation: error: cannot write {blocker / 'results'}: {blocker} is a file, not a folder"
+        in capsys.readouterr().err
+    )
     assert main(["ablation", "--out", str(blocker)]) == 2
     assert f"{blocker}: is a file; expected a folder path to write" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
@@ -222,8 +250,10 @@ def test_a_locked_run_folder_is_refused_naming_the_holder(tiny_root, tmp_path, c
         holder = json.loads((run / runfolder.LOCK_FILE).read_text())
         assert main(train_argv(tiny_root, run)) == 2
         err = capsys.readouterr().err
-        assert (f"train: error: {run} is in use by another training run: pid {os.getpid()} on host {socket.gethostname()}, "
-                f"started {holder['started']}") in err
+        assert (
+            f"train: error: {run} is in use by another training run: pid {os.getpid()} on host {socket.gethostname()}, "
+            f"started {holder['started']}"
+        ) in err
         assert f"its lock is {run / runfolder.LOCK_FILE}. Wait for it to end, or train into another --run folder" in err
         assert sorted(p.name for p in run.iterdir()) == [runfolder.LOCK_FILE]  # the refused run wrote nothing
     assert not run.exists()  # the lock made the folder and, released, removed it
@@ -234,21 +264,32 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_note(tmp_path):
     dead.wait()
     run = tmp_path / "run"
     run.mkdir()
-    stale = {"pid": dead.pid, "host": socket.gethostname(), "started": "2026-01-01 00:00:00 UTC", "command": "python -m cra train"}
+    stale = {
+        "pid": dead.pid,
+        "host": socket.gethostname(),
+        "started": "2026-01-01 00:00:00 UTC",
+        "command": "python -m cra train",
+    }
     (run / runfolder.LOCK_FILE).write_text(json.dumps(stale))
     notes = []
     with runfolder.RunLock(run, log=notes.append):
         assert json.loads((run / runfolder.LOCK_FILE).read_text())["pid"] == os.getpid()
-    assert notes == [f"note: {run / runfolder.LOCK_FILE}: took over a stale lock of pid {dead.pid} on host "
-                     f"{socket.gethostname()}, started 2026-01-01 00:00:00 UTC (python -m cra train), no longer running"]
+    assert notes == [
+        f"note: {run / runfolder.LOCK_FILE}: took over a stale lock of pid {dead.pid} on host "
+        f"{socket.gethostname()}, started 2026-01-01 00:00:00 UTC (python -m cra train), no longer running"
+    ]
     assert sorted(p.name for p in run.iterdir()) == []
 
 
 def test_two_trainings_started_together_on_one_folder(tiny_root, tmp_path):
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "cra", *train_argv(tiny_root, run, **{"train.epochs": 3})]
-    procs = [subprocess.Popen(argv, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            argv, cwd=tmp_path, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     results = [(p, *p.communicate(timeout=600)) for p in procs]
     codes = sorted(p.returncode for p, _, _ in results)
     assert codes == [0, 2], results
@@ -265,8 +306,14 @@ def test_two_trainings_started_together_on_one_folder(tiny_root, tmp_path):
 def test_sigkill_between_checkpoint_and_metrics_then_resume_completes_the_history(tiny_root, tmp_path, capsys):
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "cra", *train_argv(tiny_root, run, **{"train.epochs": 3})]
-    killed = subprocess.run(argv, cwd=tmp_path, env=subprocess_env(CRA_FAULT="after-last-checkpoint@2"),
-                            capture_output=True, text=True, timeout=600)
+    killed = subprocess.run(
+        argv,
+        cwd=tmp_path,
+        env=subprocess_env(CRA_FAULT="after-last-checkpoint@2"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert killed.returncode == -9, killed.stderr  # SIGKILL: no cleanup ran
     last = load_checkpoint(run / "last.pt")
     assert last["epoch"] == 2 and [r["epoch"] for r in last["history"]] == [1, 2]
@@ -278,7 +325,10 @@ def test_sigkill_between_checkpoint_and_metrics_then_resume_completes_the_histor
     assert main(["train", "--run", str(run), "--resume"]) == 0
     out = capsys.readouterr().out
     assert f"note: {run / runfolder.LOCK_FILE}: took over a stale lock of pid " in out and "no longer running" in out
-    assert f"note: removed {orphan} (1,000 bytes): an unfinished write of last.pt, left by a process that was stopped" in out
+    assert (
+        f"note: removed {orphan} (1,000 bytes): an unfinished write of last.pt, left by a process that was stopped"
+        in out
+    )
     assert f"note: {run / 'metrics.jsonl'}: rewritten from last.pt (epochs 1..2): it lacked epoch(s) 2" in out
     assert f"resume: {run / 'last.pt'} holds epochs 1..2 (history complete)" in out
     assert epochs_in(run) == [1, 2, 3] and leftovers(run) == []
@@ -313,8 +363,10 @@ def test_resume_refuses_a_history_with_a_gap(done_run, tmp_path, capsys):
     before = (run / "metrics.jsonl").read_bytes()
     assert main(["train", "--run", str(run), "--resume"]) == 2
     err = capsys.readouterr().err
-    assert (f"train: error: {run / 'last.pt'}: the metrics history holds epochs [2]; expected 1..2 with no gap "
-            "(the checkpoint is at epoch 2)") in err
+    assert (
+        f"train: error: {run / 'last.pt'}: the metrics history holds epochs [2]; expected 1..2 with no gap "
+        "(the checkpoint is at epoch 2)"
+    ) in err
     assert (run / "metrics.jsonl").read_bytes() == before and leftovers(run) == []
 
 
@@ -329,9 +381,10 @@ def test_a_last_checkpoint_without_history_resumes_from_a_complete_metrics_file(
     assert f"resume: {run / 'last.pt'} holds epochs 1..2 (history complete)" in out
     (run / "metrics.jsonl").write_text((run / "metrics.jsonl").read_text().splitlines()[1] + "\n")  # epoch 2 only
     assert main(["train", "--run", str(run), "--resume"]) == 2
-    assert (f"train: error: {run / 'last.pt'} holds no metrics history (written by an older cra) and "
-            f"{run / 'metrics.jsonl'} holds epochs [2], not 1..2: the history of this run cannot be completed"
-            ) in capsys.readouterr().err
+    assert (
+        f"train: error: {run / 'last.pt'} holds no metrics history (written by an older cra) and "
+        f"{run / 'metrics.jsonl'} holds epochs [2], not 1..2: the history of this run cannot be completed"
+    ) in capsys.readouterr().err
 
 
 def test_resume_of_a_finished_run_writes_nothing_and_warns_about_threads(done_run, tmp_path, capsys):
@@ -348,8 +401,10 @@ def test_resume_of_a_finished_run_writes_nothing_and_warns_about_threads(done_ru
     finally:
         torch.set_num_threads(threads)
     out = capsys.readouterr().out
-    assert (f"warning: {run / 'last.pt'} was written with {threads} torch threads, this process uses {other}: the resumed "
-            "run will not be bit-identical to an uninterrupted one") in out
+    assert (
+        f"warning: {run / 'last.pt'} was written with {threads} torch threads, this process uses {other}: the resumed "
+        "run will not be bit-identical to an uninterrupted one"
+    ) in out
     assert f"nothing to do: {run / 'last.pt'} already holds all 2 epochs" in out and "wrote" not in out
     assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == mtimes  # nothing rewritten
 
@@ -379,9 +434,12 @@ def test_disk_full_names_the_file_and_leaves_a_consistent_run(tiny_root, tmp_pat
         full_disk_for(m, "metrics.jsonl", at=2)
         assert main(train_argv(tiny_root, run, **{"train.epochs": 3})) == 1
     out, err = capsys.readouterr()
-    assert (f"train: error: could not write {run / 'metrics.jsonl'}: {os.strerror(errno.ENOSPC)}. Nothing was half-written; "
-            f"{run / 'last.pt'} holds epoch 2. Free space (or fix the folder) and continue with: python -m cra train "
-            f"--run {run} --resume") in err
+    assert (
+        f"train: error: could not write {run / 'metrics.jsonl'}: {os.strerror(errno.ENOSPC)}. "
+        "Nothing was half-written; "
+        f"{run / 'last.pt'} holds epoch 2. Free space (or fix the folder) and continue with: python -m cra train "
+        f"--run {run} --resume"
+    ) in err
     assert "wrote" not in out and "Traceback" not in err
     assert epochs_in(run) == [1] and load_checkpoint(run / "last.pt")["epoch"] == 2 and leftovers(run) == []
 
@@ -389,8 +447,11 @@ def test_disk_full_names_the_file_and_leaves_a_consistent_run(tiny_root, tmp_pat
         full_disk_for(m, "last.pt")
         assert main(["train", "--run", str(run), "--resume"]) == 1
     out, err = capsys.readouterr()
-    assert f"rewritten from last.pt (epochs 1..2): it lacked epoch(s) 2" in out
-    assert f"could not write {run / 'last.pt'}: {os.strerror(errno.ENOSPC)}. Nothing was half-written; {run / 'last.pt'} holds epoch 2" in err
+    assert "rewritten from last.pt (epochs 1..2): it lacked epoch(s) 2" in out
+    assert (
+        f"could not write {run / 'last.pt'}: {os.strerror(errno.ENOSPC)}. Nothing was half-written; "
+        f"{run / 'last.pt'} holds epoch 2" in err
+    )
     assert epochs_in(run) == [1, 2] and load_checkpoint(run / "last.pt")["epoch"] == 2 and leftovers(run) == []
 
     assert main(["train", "--run", str(run), "--resume"]) == 0
@@ -413,8 +474,10 @@ def test_ctrl_c_during_training_says_how_to_resume(tiny_root, tmp_path, capsys, 
     run = tmp_path / "run"
     assert main(train_argv(tiny_root, run)) == 130
     err = capsys.readouterr().err
-    assert err.strip().endswith(f"python -m cra train: interrupted (Ctrl-C). Completed epochs are kept in {run / 'last.pt'}; "
-                                f"continue with: python -m cra train --run {run} --resume")
+    assert err.strip().endswith(
+        f"python -m cra train: interrupted (Ctrl-C). Completed epochs are kept in {run / 'last.pt'}; "
+        f"continue with: python -m cra train --run {run} --resume"
+    )
     assert "Traceback" not in err
     assert epochs_in(run) == [1] and leftovers(run) == []  # the lock was released
 

@@ -20,7 +20,9 @@ def qa_csv(tmp_path, videos=("100", "200", "300"), per_video=3):
     for v in videos:
         for q in range(per_video):
             kind = ("CW", "TN", "CH")[q % 3]
-            lines.append(f"{v},90,640,480,question {q} about video {v},{q % 5},{q},{kind},a{v}0,a{v}1,a{v}2,a{v}3,a{v}4\n")
+            lines.append(
+                f"{v},90,640,480,question {q} about video {v},{q % 5},{q},{kind},a{v}0,a{v}1,a{v}2,a{v}3,a{v}4\n"
+            )
     path = tmp_path / "val.csv"
     path.write_text(HEADER + "".join(lines))
     return data.read_qa_csv(path)
@@ -53,7 +55,9 @@ def test_synthetic_writer(tmp_path):
     store = FeatureStore(path, feature_dim=DIM, num_frames=8)
     frames, _ = store.get("2")
     assert np.allclose(np.linalg.norm(frames, axis=-1), 1.0, atol=1e-5)
-    again = data.write_synthetic_features(tmp_path / "b", "train", ["1", "2", "3"], num_frames=8, feature_dim=DIM, seed=3)
+    again = data.write_synthetic_features(
+        tmp_path / "b", "train", ["1", "2", "3"], num_frames=8, feature_dim=DIM, seed=3
+    )
     np.testing.assert_array_equal(FeatureStore(again, feature_dim=DIM, num_frames=8).get("2")[0], frames)
     assert not list(path.parent.glob("*.part"))  # written atomically
 
@@ -62,7 +66,9 @@ def test_feature_file_errors(tmp_path):
     with pytest.raises(DataNotFoundError, match=r"missing feature file .*CLIPL_I_val.h5: expected the official layout"):
         FeatureStore(data.feature_path(tmp_path, "val"))
     path = data.write_feature_file(data.feature_path(tmp_path, "val"), ["1"], np.zeros((1, 4, DIM)))
-    with pytest.raises(DataFormatError, match=r"CLIPL_I_val.h5: dataset 'CLIPL_I': feature dimension 16 .*expected dimension 768"):
+    with pytest.raises(
+        DataFormatError, match=r"CLIPL_I_val.h5: dataset 'CLIPL_I': feature dimension 16 .*expected dimension 768"
+    ):
         FeatureStore(path)
     with h5py.File(tmp_path / "CLIPL_I_test.h5", "w") as f:
         f.create_dataset("CLIPL_I", data=np.zeros((1, 4, DIM)))
@@ -78,12 +84,16 @@ def test_feature_file_errors(tmp_path):
 
 def test_dataset_batches(tmp_path):
     qa = qa_csv(tmp_path)
-    store = FeatureStore(data.write_synthetic_features(tmp_path, "val", ["100", "200", "300"], feature_dim=DIM), feature_dim=DIM)
+    store = FeatureStore(
+        data.write_synthetic_features(tmp_path, "val", ["100", "200", "300"], feature_dim=DIM), feature_dim=DIM
+    )
     ds = NextGQADataset(qa, store)
     assert len(ds) == 9
     batch = next(iter(make_loader(ds, batch_size=4)))
     assert batch["frames"].shape == (4, 32, DIM) and batch["frames"].dtype == torch.float32
-    assert batch["frame_mask"].shape == (4, 32) and batch["frame_mask"].dtype == torch.bool and batch["frame_mask"].all()
+    assert (
+        batch["frame_mask"].shape == (4, 32) and batch["frame_mask"].dtype == torch.bool and batch["frame_mask"].all()
+    )
     assert batch["answer"].tolist() == [0, 1, 2, 0]
     assert batch["key"] == ["100_0", "100_1", "100_2", "200_0"]
     assert len(batch["qa_texts"]) == 4 and len(batch["qa_texts"][0]) == 5
@@ -102,8 +112,13 @@ def test_dataset_batches(tmp_path):
 
 def test_question_negatives_follow_video_or_type(tmp_path):
     qa = qa_csv(tmp_path, videos=[str(v) for v in range(100, 112)], per_video=6)
-    store = FeatureStore(data.write_synthetic_features(tmp_path, "val", [str(v) for v in range(100, 112)],
-                                                       num_frames=4, feature_dim=DIM), feature_dim=DIM, num_frames=4)
+    store = FeatureStore(
+        data.write_synthetic_features(
+            tmp_path, "val", [str(v) for v in range(100, 112)], num_frames=4, feature_dim=DIM
+        ),
+        feature_dim=DIM,
+        num_frames=4,
+    )
     types = {r.question: r.type for r in qa.records}
     videos = {r.question: r.video_id for r in qa.records}
     for prob, check in ((1.0, "video"), (0.0, "type")):
@@ -118,9 +133,19 @@ def test_question_negatives_follow_video_or_type(tmp_path):
 
 
 def test_collate_pads_to_the_longest():
-    items = [{"frames": torch.ones(t, 3), "frame_mask": torch.ones(t, dtype=torch.bool), "answer": 0, "question_answer": 1,
-              **{k: k for k in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type")}}
-             for t in (2, 4)]
+    items = [
+        {
+            "frames": torch.ones(t, 3),
+            "frame_mask": torch.ones(t, dtype=torch.bool),
+            "answer": 0,
+            "question_answer": 1,
+            **{
+                k: k
+                for k in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type")
+            },
+        }
+        for t in (2, 4)
+    ]
     batch = collate(items)
     assert batch["frames"].shape == (2, 4, 3) and batch["frame_mask"].sum(1).tolist() == [2, 4]
 
@@ -129,11 +154,16 @@ def test_dataset_errors_and_skipping(tmp_path):
     qa = qa_csv(tmp_path)
     feats = np.ones((2, 8, DIM), dtype=np.float32)
     feats[1, 3, 5] = np.nan  # video 200 is broken; video 300 has no features
-    store = FeatureStore(data.write_feature_file(data.feature_path(tmp_path, "val"), ["100", "200"], feats),
-                         feature_dim=DIM)
-    with pytest.raises(DataFormatError, match=r"CLIPL_I_val.h5: video 200 \(csv .*val.csv row 3, key 200_0\): NaN or inf"):
+    store = FeatureStore(
+        data.write_feature_file(data.feature_path(tmp_path, "val"), ["100", "200"], feats), feature_dim=DIM
+    )
+    with pytest.raises(
+        DataFormatError, match=r"CLIPL_I_val.h5: video 200 \(csv .*val.csv row 3, key 200_0\): NaN or inf"
+    ):
         NextGQADataset(qa, store)
-    with pytest.raises(DataFormatError, match=r"video 200 \(row 1 of 'CLIPL_I'\): NaN or inf in its features; expected finite"):
+    with pytest.raises(
+        DataFormatError, match=r"video 200 \(row 1 of 'CLIPL_I'\): NaN or inf in its features; expected finite"
+    ):
         store.get("200")
     with pytest.warns(UserWarning, match=r"skipped 3 bad row\(s\): 300_0, 300_1, 300_2"):
         no_check = NextGQADataset(qa, FeatureStore(store.path, feature_dim=DIM), check_finite=False, skip_bad_rows=True)
@@ -144,12 +174,19 @@ def test_dataset_errors_and_skipping(tmp_path):
         NextGQADataset(qa, FeatureStore(only_100, feature_dim=DIM))
     with pytest.warns(UserWarning, match=r"skipped 6 bad row\(s\): 200_0, 200_1, 200_2, 300_0, 300_1, 300_2"):
         ds = NextGQADataset(qa, store, skip_bad_rows=True)
-    assert len(ds) == 3 and ds.skipped.count == 6 and "NaN" in ds.skipped.reasons[0] and "no features" in ds.skipped.reasons[3]
+    assert (
+        len(ds) == 3
+        and ds.skipped.count == 6
+        and "NaN" in ds.skipped.reasons[0]
+        and "no features" in ds.skipped.reasons[3]
+    )
 
 
 def test_dataset_with_num_workers_reopens_the_file(tmp_path):
     qa = qa_csv(tmp_path, per_video=2)
-    store = FeatureStore(data.write_synthetic_features(tmp_path, "val", ["100", "200", "300"], feature_dim=DIM), feature_dim=DIM)
+    store = FeatureStore(
+        data.write_synthetic_features(tmp_path, "val", ["100", "200", "300"], feature_dim=DIM), feature_dim=DIM
+    )
     store.get("100")  # open a handle in this process first
     keys = [k for batch in make_loader(NextGQADataset(qa, store), batch_size=2, num_workers=1) for k in batch["key"]]
     assert keys == [r.key for r in qa.records]
@@ -158,8 +195,9 @@ def test_dataset_with_num_workers_reopens_the_file(tmp_path):
 def test_real_val_questions_with_synthetic_features(tmp_path, nextgqa_dir):
     qa = data.read_qa_csv(nextgqa_dir / "val.csv")
     videos = sorted({r.video_id for r in qa.records})
-    store = FeatureStore(data.write_synthetic_features(tmp_path, "val", videos, num_frames=32, feature_dim=8),
-                         feature_dim=8)
+    store = FeatureStore(
+        data.write_synthetic_features(tmp_path, "val", videos, num_frames=32, feature_dim=8), feature_dim=8
+    )
     ds = NextGQADataset(qa, store)
     batch = next(iter(make_loader(ds, batch_size=8)))
     assert batch["frames"].shape == (8, 32, 8) and len(ds) == 3358

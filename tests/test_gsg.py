@@ -8,8 +8,15 @@ import math
 import pytest
 import torch
 
-from cra.model.gsg import (GSG, AttentionPooling, GaussianSmoothing, gaussian_kernel, renormalise, smooth_weights,
-                           weight_stats)
+from cra.model.gsg import (
+    GSG,
+    AttentionPooling,
+    GaussianSmoothing,
+    gaussian_kernel,
+    renormalise,
+    smooth_weights,
+    weight_stats,
+)
 
 
 @pytest.mark.parametrize("sigma,size", [(0.3, 5), (1.0, 5), (2.5, 7), (1.0, 1)])
@@ -73,6 +80,7 @@ def test_softmax_renormalisation_flattens_the_weights():
     smoothed = GaussianSmoothing(5)(w0).detach()
     paper, released = renormalise(smoothed, mask, "l1"), renormalise(smoothed, mask, "softmax")
     torch.testing.assert_close(paper, smoothed / smoothed.sum(1, keepdim=True))  # l1 only rescales
+
     def peak_ratio(w):
         return w.max(1).values / w.min(1).values
 

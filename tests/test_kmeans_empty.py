@@ -37,8 +37,12 @@ def test_too_few_distinct_points_is_an_error():
 
 
 def test_old_file_with_an_empty_cluster_loads_without_it(tmp_path):
-    c = cf.Confounders(Z_l=torch.randn(3, 8, 4), Z_l_sizes=torch.tensor([2, 0, 5]),
-                       X_hat=torch.randn(2, 4), X_hat_sizes=torch.tensor([1, 1]))
+    c = cf.Confounders(
+        Z_l=torch.randn(3, 8, 4),
+        Z_l_sizes=torch.tensor([2, 0, 5]),
+        X_hat=torch.randn(2, 4),
+        X_hat_sizes=torch.tensor([1, 1]),
+    )
     path = cf.save_confounders(tmp_path / "old.pt", c)
     with pytest.warns(UserWarning, match=r"old.pt: Z_l clusters \[1\] hold no point"):
         loaded = cf.load_confounders(path)

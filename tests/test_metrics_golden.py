@@ -15,20 +15,28 @@ from cra import metrics
 
 # video v1: 10 s; v2: 20 s
 GSUB = {
-    "v1": {"duration": 10, "fps": 30.0, "location": {
-        "0": [[2.0, 6.0]],
-        "1": [[0.0, 4.0], [6.0, 10.0]],  # two segments
-        "2": [[2.0, 6.0]],
-        "3": [[2.0, 6.0]],
-        "4": [[8.0, 10.0]],
-        "5": [[2.0, 6.0]],  # no prediction
-    }},
-    "v2": {"duration": 20, "fps": 30.0, "location": {
-        "0": [[5.0, 15.0]],
-        "1": [[5.0, 15.0]],
-        "2": [[5.0, 15.0]],
-        "3": [[5.0, 15.0]],
-    }},
+    "v1": {
+        "duration": 10,
+        "fps": 30.0,
+        "location": {
+            "0": [[2.0, 6.0]],
+            "1": [[0.0, 4.0], [6.0, 10.0]],  # two segments
+            "2": [[2.0, 6.0]],
+            "3": [[2.0, 6.0]],
+            "4": [[8.0, 10.0]],
+            "5": [[2.0, 6.0]],  # no prediction
+        },
+    },
+    "v2": {
+        "duration": 20,
+        "fps": 30.0,
+        "location": {
+            "0": [[5.0, 15.0]],
+            "1": [[5.0, 15.0]],
+            "2": [[5.0, 15.0]],
+            "3": [[5.0, 15.0]],
+        },
+    },
 }
 SPANS = {
     "v1_0": [3.0, 5.0],  # inside: IoU 2/4 = 0.5, IoP 1
@@ -42,14 +50,34 @@ SPANS = {
     "v2_3": [6.0, 100.0, 10.0],  # three numbers: only first and last used -> [6, 10]: IoU 0.4, IoP 1
     "x9_9": [0.0, 1.0],  # not in the ground truth: ignored
 }
-CORRECT = {"v1_0": True, "v1_1": True, "v1_2": False, "v1_3": True, "v1_4": True, "v1_5": True,
-           "v2_0": True, "v2_1": False, "v2_2": False, "v2_3": True}
+CORRECT = {
+    "v1_0": True,
+    "v1_1": True,
+    "v1_2": False,
+    "v1_3": True,
+    "v1_4": True,
+    "v1_5": True,
+    "v2_0": True,
+    "v2_1": False,
+    "v2_2": False,
+    "v2_3": True,
+}
 
 
-@pytest.mark.parametrize("span, expected", [
-    ([4, 4], (0, 1)), ([6, 6], (0, 1)), ([7, 7], (0, 0)), ([3, 5], (0.5, 1.0)), ([0, 10], (0.4, 0.4)),
-    ([7, 9], (-1 / 7, -0.5)), ([6, 9], (0.0, 0.0)), ([5, 3], (-0.5, 0.0)), ([3, 100, 5], (0.5, 1.0)),
-])
+@pytest.mark.parametrize(
+    "span, expected",
+    [
+        ([4, 4], (0, 1)),
+        ([6, 6], (0, 1)),
+        ([7, 7], (0, 0)),
+        ([3, 5], (0.5, 1.0)),
+        ([0, 10], (0.4, 0.4)),
+        ([7, 9], (-1 / 7, -0.5)),
+        ([6, 9], (0.0, 0.0)),
+        ([5, 3], (-0.5, 0.0)),
+        ([3, 100, 5], (0.5, 1.0)),
+    ],
+)
 def test_iou_iop_table_of_the_semantics_doc(span, expected):
     # the edge-case table of docs/nextgqa_eval_semantics.md 1.2, GT [2, 6]
     assert metrics.iou_iop([2, 6], span) == pytest.approx(expected)
@@ -152,8 +180,12 @@ def test_baselines_by_hand():
         assert spans == metrics.baseline_spans(gsub, "random span", seed)
     assert metrics.baseline_spans(gsub, "random span", 0) != metrics.baseline_spans(gsub, "random span", 1)
     random_row = next(v for k, v in rows.items() if k.startswith("random span") and "all answers" not in k)
-    runs = [metrics.evaluate_grounding(gsub, metrics.baseline_spans(gsub, "random span", s), {"v_0": True, "v_1": False}).metrics
-            for s in (0, 1, 2)]
+    runs = [
+        metrics.evaluate_grounding(
+            gsub, metrics.baseline_spans(gsub, "random span", s), {"v_0": True, "v_1": False}
+        ).metrics
+        for s in (0, 1, 2)
+    ]
     assert random_row["mIoP"] == pytest.approx(sum(r["mIoP"] for r in runs) / 3)
     with pytest.raises(ValueError, match="unknown baseline"):
         metrics.baseline_spans(gsub, "half")

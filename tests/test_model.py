@@ -12,9 +12,22 @@ COLOURS = ["red", "blue", "green", "yellow", "black"]
 
 
 def tiny_config(**changes) -> CRAConfig:
-    base = dict(feature_dim=16, d_model=32, num_layers=1, num_heads=2, d_ff=32, max_frames=12, text_encoder="word",
-                text_encoder_kwargs=dict(dim=32, num_heads=2, num_buckets=512), num_z_entries=4, z_node_dim=8,
-                num_x_entries=5, dropout=0.0, pos_dropout=0.0, proj_dropout=0.0)
+    base = dict(
+        feature_dim=16,
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        d_ff=32,
+        max_frames=12,
+        text_encoder="word",
+        text_encoder_kwargs=dict(dim=32, num_heads=2, num_buckets=512),
+        num_z_entries=4,
+        z_node_dim=8,
+        num_x_entries=5,
+        dropout=0.0,
+        pos_dropout=0.0,
+        proj_dropout=0.0,
+    )
     return CRAConfig(**{**base, **changes})
 
 
@@ -22,7 +35,7 @@ def make_batch(B: int, T: int, K: int, Kq: int = 4, D: int = 16, seed: int = 0, 
     g = torch.Generator().manual_seed(seed)
     mask = torch.ones(B, T, dtype=torch.bool)
     if pad and B > 1 and T > 2:
-        mask[0, T - 2:] = False  # a shorter video padded at the end
+        mask[0, T - 2 :] = False  # a shorter video padded at the end
     return dict(
         frames=torch.randn(B, T, D, generator=g),
         frame_mask=mask,
@@ -50,9 +63,15 @@ def test_shapes_and_dtypes(B, T, K):
         assert bool((p.w[~out.frame_mask] == 0).all()) and bool((p.w0[~out.frame_mask] == 0).all())
     losses = model.losses(batch, out)
     assert all(v.ndim == 0 and torch.isfinite(v) for v in losses.values())
-    spans = interval_readouts(out.vqa.w.detach(), batch["frame_times"], out.frame_mask, window_sizes=model.config.window_sizes,
-                              thd_weight=model.config.posthoc_thd_weight, dis=model.config.posthoc_dis,
-                              duration=torch.full((B,), 31.0))
+    spans = interval_readouts(
+        out.vqa.w.detach(),
+        batch["frame_times"],
+        out.frame_mask,
+        window_sizes=model.config.window_sizes,
+        thd_weight=model.config.posthoc_thd_weight,
+        dis=model.config.posthoc_dis,
+        duration=torch.full((B,), 31.0),
+    )
     assert all(s.shape == (B, 2) and bool((s[:, 0] <= s[:, 1]).all()) for s in spans.values())
 
 
@@ -65,12 +84,15 @@ def test_gradients_reach_every_parameter():
     assert silent == []
 
 
-@pytest.mark.parametrize("switch,absent", [
-    (dict(use_gsg=False), "grounding."),
-    (dict(use_smoothing=False), "grounding.smoothing."),
-    (dict(use_backdoor=False), "backdoor."),
-    (dict(use_frontdoor=False), "frontdoor."),
-])
+@pytest.mark.parametrize(
+    "switch,absent",
+    [
+        (dict(use_gsg=False), "grounding."),
+        (dict(use_smoothing=False), "grounding.smoothing."),
+        (dict(use_backdoor=False), "backdoor."),
+        (dict(use_frontdoor=False), "frontdoor."),
+    ],
+)
 def test_switched_off_parts_have_no_parameters(switch, absent):
     torch.manual_seed(0)
     on = {n for n, _ in CRA(tiny_config()).named_parameters()}
@@ -100,7 +122,9 @@ def test_total_loss_uses_config_weights():
     model = CRA(tiny_config(weight_vqa=2.0, weight_vq=0.25, weight_cma=0.1))
     batch = make_batch(4, 8, 5)
     l = model.losses(batch, model(batch))
-    torch.testing.assert_close(l["loss"], 2.0 * l["loss_vqa"] + 0.25 * l["loss_vq"] + 0.1 * (l["cma_vq"] + l["cma_vqa"]))
+    torch.testing.assert_close(
+        l["loss"], 2.0 * l["loss_vqa"] + 0.25 * l["loss_vq"] + 0.1 * (l["cma_vq"] + l["cma_vqa"])
+    )
     torch.testing.assert_close(l["cma_vqa"], l["cma_vqa_text_to_video"] + l["cma_vqa_video_to_text"])
 
 
@@ -170,14 +194,20 @@ def synthetic_colour_batch(n: int = 8, T: int = 8, D: int = 16, seed: int = 0) -
     for i in range(n):
         colour = i % len(COLOURS)
         start = int(torch.randint(0, T - 3, (1,), generator=g))
-        frames[i, start:start + 3] += 2 * prototypes[colour]
+        frames[i, start : start + 3] += 2 * prototypes[colour]
         order = torch.randperm(len(COLOURS), generator=g).tolist()
         qa.append([f"what colour is the ball </s> {COLOURS[c]}" for c in order])
         answer.append(order.index(colour))
         questions.append([f"is the ball {COLOURS[(colour + k) % 5]}" for k in range(4)])
         true_q.append(0)
-    return dict(frames=frames, frame_mask=torch.ones(n, T, dtype=torch.bool), qa_texts=qa,
-                answer=torch.tensor(answer), question_candidates=questions, question_answer=torch.tensor(true_q))
+    return dict(
+        frames=frames,
+        frame_mask=torch.ones(n, T, dtype=torch.bool),
+        qa_texts=qa,
+        answer=torch.tensor(answer),
+        question_candidates=questions,
+        question_answer=torch.tensor(true_q),
+    )
 
 
 def test_overfits_eight_examples():
@@ -187,9 +217,15 @@ def test_overfits_eight_examples():
     torch.manual_seed(0)
     model = CRA(tiny_config())
     batch = synthetic_colour_batch()
-    trainer = Trainer(model, lambda epoch: [batch], train_config=TrainConfig(epochs=200, grad_clip=None, progress=False),
-                      optimizer=torch.optim.Adam(model.parameters(), lr=3e-3), lr_factor=None, reseed_each_epoch=False,
-                      log=None)
+    trainer = Trainer(
+        model,
+        lambda epoch: [batch],
+        train_config=TrainConfig(epochs=200, grad_clip=None, progress=False),
+        optimizer=torch.optim.Adam(model.parameters(), lr=3e-3),
+        lr_factor=None,
+        reseed_each_epoch=False,
+        log=None,
+    )
     for step in range(200):  # one step per epoch, until the answers are right
         accuracy = trainer.fit(stop_after=1)[0]["train"]["acc"]
         if accuracy == 100.0 and step >= 5:
@@ -200,8 +236,10 @@ def test_overfits_eight_examples():
     assert final == 1.0, f"answer accuracy {final} after {step + 1} steps"
 
 
-@pytest.mark.parametrize("changes", [dict(RELEASED_CODE), dict(use_gsg=False, use_frontdoor=False),
-                                     dict(use_smoothing=False, frontdoor_mode="batch")])
+@pytest.mark.parametrize(
+    "changes",
+    [dict(RELEASED_CODE), dict(use_gsg=False, use_frontdoor=False), dict(use_smoothing=False, frontdoor_mode="batch")],
+)
 def test_gradients_reach_every_parameter_of_other_settings(changes):
     torch.manual_seed(0)
     model = CRA(tiny_config(**changes))

@@ -10,7 +10,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from cra.nwgm import expected_softmax, nwgm, nwgm_gap, nwgm_panel, random_logits, softmax, softmax_of_mean, total_variation  # noqa: E402
+from cra.nwgm import (
+    expected_softmax,
+    nwgm,
+    nwgm_gap,
+    nwgm_panel,
+    random_logits,
+    softmax,
+    softmax_of_mean,
+    total_variation,
+)  # noqa: E402
 
 
 def test_softmax_hand_values_and_stability():

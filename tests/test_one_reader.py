@@ -38,7 +38,7 @@ def error_of(capsys, command: str) -> str:
     err = capsys.readouterr().err.strip().splitlines()[-1]
     prefix = f"{command}: error: "
     assert err.startswith(prefix), err
-    return err[len(prefix):]
+    return err[len(prefix) :]
 
 
 def run_build(root: Path, tmp_path: Path, *, qa: bool, capsys) -> str:
@@ -54,8 +54,19 @@ def run_build(root: Path, tmp_path: Path, *, qa: bool, capsys) -> str:
 
 
 def run_train(root: Path, tmp_path: Path, capsys) -> str:
-    args = ["train", "--config", "synthetic", "--run", str(tmp_path / "run"), "--set", f"data.root={root}",
-            "--set", "data.annotations=nextgqa", "--set", "data.features=features"]
+    args = [
+        "train",
+        "--config",
+        "synthetic",
+        "--run",
+        str(tmp_path / "run"),
+        "--set",
+        f"data.root={root}",
+        "--set",
+        "data.annotations=nextgqa",
+        "--set",
+        "data.features=features",
+    ]
     assert cli.main(args) == 2
     return error_of(capsys, "train")
 

@@ -29,7 +29,10 @@ def test_missing_file_error_names_path_setting_and_remedy(monkeypatch, tmp_path)
 
 def _fake_registry(files: dict[str, bytes]):
     """Pinned files whose sha256 match ``files``, plus a fetch function serving them by URL."""
-    pinned = {rel: paths.RemoteFile(rel, f"https://example.test/{rel}", hashlib.sha256(data).hexdigest()) for rel, data in files.items()}
+    pinned = {
+        rel: paths.RemoteFile(rel, f"https://example.test/{rel}", hashlib.sha256(data).hexdigest())
+        for rel, data in files.items()
+    }
     served = {pinned[rel].url: data for rel, data in files.items()}
     calls = []
 

@@ -25,7 +25,13 @@ def synthetic_run(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(SYNTHETIC.parent)
         argv = ["train", "--config", "synthetic", "--run", str(run)]
-        for item in ("data.root=synthetic", "data.limit=48", "train.epochs=1", "train.batch_size=16", "train.progress=false"):
+        for item in (
+            "data.root=synthetic",
+            "data.limit=48",
+            "train.epochs=1",
+            "train.batch_size=16",
+            "train.progress=false",
+        ):
             argv += ["--set", item]
         assert main(argv) == 0
     return run
@@ -77,8 +83,9 @@ def test_predictor_answers_and_grounds_one_video_like_predict_split(synthetic_ru
     # the batched form gives the same reading, and videos of other lengths are padded and masked
     other = read_qa_csv(SYNTHETIC / "val.csv").records[0]
     short = torch.as_tensor(frames[:20])
-    results = predictor.batch([frames, short], [record.question, other.question],
-                              [list(record.candidates), list(other.candidates)])
+    results = predictor.batch(
+        [frames, short], [record.question, other.question], [list(record.candidates), list(other.candidates)]
+    )
     assert results[0].answer == result.answer and results[1].weights.shape == (20,)
     torch.testing.assert_close(results[0].weights, result.weights, atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match=r"frames\[0\]: expected a \(T, 64\) array"):
@@ -113,9 +120,11 @@ def test_training_predict_and_evaluate_agree_exactly(synthetic_run, tmp_path, ca
     data = SYNTHETIC
     common = ["evaluate", "--gsub", str(data / "gsub_val.json"), "--qa", str(out / "val-res.json"), "--json"]
     att, f2t = str(out / "val_ground_att.json"), str(data / "frame2time_val.json")
-    ways = {"window": [["--pred", att, "--pred-format", "window"]],
-            "posthoc": [["--pred", att, "--pred-format", "attention", "--frame2time", f2t]],
-            "merge": [["--pred", att, "--pred-format", "window", "--merge-with", att, "--frame2time", f2t]]}
+    ways = {
+        "window": [["--pred", att, "--pred-format", "window"]],
+        "posthoc": [["--pred", att, "--pred-format", "attention", "--frame2time", f2t]],
+        "merge": [["--pred", att, "--pred-format", "window", "--merge-with", att, "--frame2time", f2t]],
+    }
     for readout in ways:  # and each written span file, read as seconds
         ways[readout].append(["--pred", str(out / f"val_ground_{readout}.json"), "--pred-format", "seconds"])
     epoch = [json.loads(line) for line in (synthetic_run / "metrics.jsonl").read_text().splitlines()][-1]
@@ -128,7 +137,9 @@ def test_training_predict_and_evaluate_agree_exactly(synthetic_run, tmp_path, ca
                 assert row[k] == scores[readout][k], (readout, extra[3], k)
                 checked += 1
         # training-time val scores of the selected epoch: the same function, so the same numbers
-        assert {k: epoch["val"][readout][k] for k in metrics.METRIC_KEYS} == {k: scores[readout][k] for k in metrics.METRIC_KEYS}
+        assert {k: epoch["val"][readout][k] for k in metrics.METRIC_KEYS} == {
+            k: scores[readout][k] for k in metrics.METRIC_KEYS
+        }
     assert checked == 6 * (len(metrics.METRIC_KEYS) + len(metrics.DIAGNOSTIC_KEYS) + 1)
 
 

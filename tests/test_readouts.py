@@ -12,8 +12,8 @@ import torch
 from readout_oracles import merge_readout_loop, posthoc_readout_loop, readouts_loop, window_readout_loop
 
 from cra import metrics, readouts
-from cra.readouts import READOUTS, interval_readouts
 from cra.data.keys import split_key
+from cra.readouts import READOUTS, interval_readouts
 
 SECONDS = [float(i) for i in range(8)]  # frame i at i seconds
 
@@ -101,7 +101,9 @@ def random_cases(seed: int, n_cases: int = 300, T: int = 32):
     w = torch.rand(n_cases, T, generator=g, dtype=torch.float64)
     w[kind == 1] = torch.softmax(5 * torch.randn(int((kind == 1).sum()), T, generator=g, dtype=torch.float64), 1)
     w[kind == 2] = torch.rand(int((kind == 2).sum()), T, generator=g, dtype=torch.float64) ** 8
-    w[kind == 3] = torch.randint(0, 3, (int((kind == 3).sum()), T), generator=g).double() + 0.5  # exact ties (binary fractions)
+    w[kind == 3] = (
+        torch.randint(0, 3, (int((kind == 3).sum()), T), generator=g).double() + 0.5
+    )  # exact ties (binary fractions)
     lengths = torch.where(torch.rand(n_cases, generator=g) < 0.7, T, torch.randint(1, T + 1, (n_cases,), generator=g))
     mask = torch.arange(T)[None, :] < lengths[:, None]
     duration = torch.randint(5, 125, (n_cases,), generator=g).double()
@@ -171,7 +173,9 @@ def test_merge_comes_from_the_window_and_posthoc_and_equals_the_reference():
     assert torch.equal(got["merge_frametimes"], as_seconds(merge_readout_loop(window, post), times))
     w_frames, p_frames = torch.stack(window, 1), torch.stack(post, 1)
     assert not bool(((w_frames[:, 1] < p_frames[:, 0]) | (p_frames[:, 1] < w_frames[:, 0])).any())
-    narrower = (got["merge_frametimes"][:, 1] - got["merge_frametimes"][:, 0]) < (got["posthoc"][:, 1] - got["posthoc"][:, 0])
+    narrower = (got["merge_frametimes"][:, 1] - got["merge_frametimes"][:, 0]) < (
+        got["posthoc"][:, 1] - got["posthoc"][:, 0]
+    )
     assert bool(narrower.any())
 
 
@@ -184,6 +188,7 @@ def test_mask_is_checked_once_and_each_readout_computed_once(monkeypatch):
         def wrapper(*args, **kwargs):
             calls[name] += 1
             return fn(*args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(cra.model.ops, "check_frame_mask", counting("mask", cra.model.ops.check_frame_mask))
@@ -203,7 +208,9 @@ def test_mask_is_checked_once_and_each_readout_computed_once(monkeypatch):
         interval_readouts(w, times, bad, duration=duration)
 
 
-@pytest.mark.parametrize("window, merge, convention", [("window", "merge", "released"), ("window_bins", "merge_bins", "bins")])
+@pytest.mark.parametrize(
+    "window, merge, convention", [("window", "merge", "released"), ("window_bins", "merge_bins", "bins")]
+)
 def test_normalised_window_conventions_equal_the_official_conversion(window, merge, convention):
     """window / window_bins: the window as a fraction of the video, times the integer duration, rounded
     as cra.metrics.to_seconds rounds; the merge intersects seconds like the official combine (merge_spans)."""
@@ -245,7 +252,8 @@ def test_window_conventions_by_hand():
     assert {k: s.tolist() for k, s in spans.items()} == {
         "window": [[27.0, 32.0]],  # [27/31, 32/31] x 31 s: past the video's end (released convention)
         "window_frametimes": [[54.0, 62.0]],  # [t_27, t_31]
-        "window_bins": [[26.2, 31.0]]}  # round([27/32, 32/32] x 31, 1)
+        "window_bins": [[26.2, 31.0]],
+    }  # round([27/32, 32/32] x 31, 1)
     assert all(s.dtype == torch.float64 for s in spans.values())  # float64 whatever comes in
 
 

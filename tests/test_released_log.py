@@ -11,14 +11,23 @@ HEADER = "Acc&GQA  FR  mIoP  TIoP@0.3  TIoP@0.5  mIoU  TIoU@0.3  TIoU@0.5  "
 
 
 def _block(epoch: int, acc: float, base: float) -> str:
-    lines = [f"#################### Epoch {epoch}/30 ... ####################", "",
-             "+------+------+", "|   mean acc |   mean align_loss |", "+======+======+",
-             f"|     0.{epoch}000 |                 0 |", "+------+------+"]
+    lines = [
+        f"#################### Epoch {epoch}/30 ... ####################",
+        "",
+        "+------+------+",
+        "|   mean acc |   mean align_loss |",
+        "+======+======+",
+        f"|     0.{epoch}000 |                 0 |",
+        "+------+------+",
+    ]
     for split, title in (("val", "Val"), ("test", "Test")):
         lines.append(f"{title} Set\t mean acc: {acc + (split == 'test'):.2f}%")
         for k, readout in enumerate(("pre-hoc", "post-hoc", "merge")):
-            lines += [f"======== {split}_{readout} ========", HEADER,
-                      " \t ".join(f"{base + k + j / 10:.1f}" for j in range(8)) + " \t "]
+            lines += [
+                f"======== {split}_{readout} ========",
+                HEADER,
+                " \t ".join(f"{base + k + j / 10:.1f}" for j in range(8)) + " \t ",
+            ]
     return "\n".join(lines)
 
 
@@ -29,8 +38,12 @@ def _log(tmp_path, *blocks: str, config: str = '{\n "model": {\n  "d_model": 768
 
 
 def test_parses_epochs_names_and_truncation(tmp_path):
-    path = _log(tmp_path, _block(1, 50.0, 10.0), _block(2, 55.5, 20.0),
-                "#################### Epoch 3/30 ... ####################\n")
+    path = _log(
+        tmp_path,
+        _block(1, 50.0, 10.0),
+        _block(2, 55.5, 20.0),
+        "#################### Epoch 3/30 ... ####################\n",
+    )
     log = parse_training_log(path)
     assert log.config == {"model": {"d_model": 768}, "seed": 2024}
     assert len(log.config_repairs) == 1 and "'1'" in log.config_repairs[0]
@@ -79,8 +92,11 @@ def test_epoch_losses_undo_the_running_means(tmp_path):
     for n in range(1, 4):
         run = {k: sum(p[k] for p in per_epoch[:n]) / n for k in ("vq", "vqa", "ag")}
         total = per_epoch[n - 1]["vq"] + per_epoch[n - 1]["vqa"] + 0.5 * per_epoch[n - 1]["ag"]
-        table = ("|   mean acc |   mean total_loss |   mean align_loss |   mean vq_loss |   mean vqa_loss |   mean ag_loss |",
-                 f"|     0.5 | {total:.4f} | 0 | {run['vq']:.4f} | {run['vqa']:.4f} | {run['ag']:.4f} |")
+        table = (
+            "|   mean acc |   mean total_loss |   mean align_loss |   mean vq_loss |   mean vqa_loss |   mean "
+            "ag_loss |",
+            f"|     0.5 | {total:.4f} | 0 | {run['vq']:.4f} | {run['vqa']:.4f} | {run['ag']:.4f} |",
+        )
         lines = _block(n, 50.0, 10.0).split("\n")
         lines[3:6] = [table[0], "+======+======+", table[1]]
         blocks.append("\n".join(lines))

@@ -72,23 +72,39 @@ def test_released_encoder_masks_padding_frames_as_keys():
 
 
 def tiny(**changes) -> CRAConfig:
-    return CRAConfig(feature_dim=8, d_model=16, num_heads=4, d_ff=16, num_layers=1, max_frames=6,
-                     text_encoder="word", text_encoder_kwargs=dict(dim=16, num_heads=2, max_length=12),
-                     num_z_entries=4, z_node_dim=8, num_x_entries=4, **changes)
+    return CRAConfig(
+        feature_dim=8,
+        d_model=16,
+        num_heads=4,
+        d_ff=16,
+        num_layers=1,
+        max_frames=6,
+        text_encoder="word",
+        text_encoder_kwargs=dict(dim=16, num_heads=2, max_length=12),
+        num_z_entries=4,
+        z_node_dim=8,
+        num_x_entries=4,
+        **changes,
+    )
 
 
 def test_answer_projection_and_tied_query_are_optional():
     torch.manual_seed(0)
     model = CRA(tiny(answer_projection=False, frontdoor_tied_query=True, temporal_encoder="released"))
     assert model.answer_proj is None and model.frontdoor.query_x is None
-    batch = {"frames": torch.randn(2, 6, 8), "qa_texts": [["q </s> a", "q </s> b"]] * 2,
-             "question_candidates": [["q", "r", "s"]] * 2, "question_answer": torch.tensor([0, 1]),
-             "answer": torch.tensor([0, 1])}
+    batch = {
+        "frames": torch.randn(2, 6, 8),
+        "qa_texts": [["q </s> a", "q </s> b"]] * 2,
+        "question_candidates": [["q", "r", "s"]] * 2,
+        "question_answer": torch.tensor([0, 1]),
+        "answer": torch.tensor([0, 1]),
+    }
     model.eval()
     with torch.no_grad():
         out = model(batch)
-    assert torch.equal(out.vqa.v_final, model.frontdoor(out.vqa.v_grounded, out.vqa.v_mean, out.frame_states,
-                                                         out.frame_mask))
+    assert torch.equal(
+        out.vqa.v_final, model.frontdoor(out.vqa.v_grounded, out.vqa.v_mean, out.frame_states, out.frame_mask)
+    )
     released = CRA(tiny(text_padding="max_length", question_max_length=30, mask_word_attention=False))
     calls = []
     encoder_forward = released.text.encoder.forward
@@ -108,9 +124,13 @@ def test_qa_template_reaches_the_dataset():
 
 def test_separate_backbone_passes_differ_only_in_training():
     torch.manual_seed(0)
-    batch = {"frames": torch.randn(2, 6, 8), "qa_texts": [["q a", "q b"]] * 2,
-             "question_candidates": [["q", "r"]] * 2, "question_answer": torch.tensor([0, 1]),
-             "answer": torch.tensor([0, 1])}
+    batch = {
+        "frames": torch.randn(2, 6, 8),
+        "qa_texts": [["q a", "q b"]] * 2,
+        "question_candidates": [["q", "r"]] * 2,
+        "question_answer": torch.tensor([0, 1]),
+        "answer": torch.tensor([0, 1]),
+    }
     shared, separate = CRA(tiny(use_backdoor=False)), CRA(tiny(use_backdoor=False, shared_backbone_pass=False))
     separate.load_state_dict(shared.state_dict())
     calls = []

@@ -17,15 +17,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_data
 
 from cra import cli, metrics, readouts
 from cra import released as released_module
 from cra.data import question_key, read_frame2time, read_frame_weights, read_gsub, read_qa_results, split_key
 
-from conftest import require_data
-
-FILES = ("nextgqa/gsub_val.json", "nextgqa/frame2time_val.json", "cra_released/val-res.json",
-         "cra_released/val_ground_att.json", "cra_released/val_ground_gs.json", "cra_released/log.txt")
+FILES = (
+    "nextgqa/gsub_val.json",
+    "nextgqa/frame2time_val.json",
+    "cra_released/val-res.json",
+    "cra_released/val_ground_att.json",
+    "cra_released/val_ground_gs.json",
+    "cra_released/log.txt",
+)
 
 
 # ---------------------------------------------------------------- independent reference
@@ -41,7 +46,13 @@ def reference_scores(gsub, spans, correct, normalized):
             if normalized:
                 span = np.round(span * entry["duration"], 1)
             for s, e in segs:
-                seg_s.append(s), seg_e.append(e), pred_s.append(span[0]), pred_e.append(span[-1]), owner.append(len(keys))
+                (
+                    seg_s.append(s),
+                    seg_e.append(e),
+                    pred_s.append(span[0]),
+                    pred_e.append(span[-1]),
+                    owner.append(len(keys)),
+                )
             keys.append(key)
     gs, ge, ps, pe, owner = map(np.asarray, (seg_s, seg_e, pred_s, pred_e, owner))
     inter = np.minimum(ge, pe) - np.maximum(gs, ps)
@@ -57,9 +68,14 @@ def reference_scores(gsub, spans, correct, normalized):
     np.maximum.at(best_iop, owner, iop)
     right = np.array([correct[k] for k in keys])
     return {
-        "Acc@QA": 100 * right.mean(), "Acc@GQA": 100 * (right & (best_iop >= 0.5)).mean(),
-        "mIoP": 100 * best_iop.mean(), "IoP@0.3": 100 * (best_iop >= 0.3).mean(), "IoP@0.5": 100 * (best_iop >= 0.5).mean(),
-        "mIoU": 100 * best_iou.mean(), "IoU@0.3": 100 * (best_iou >= 0.3).mean(), "IoU@0.5": 100 * (best_iou >= 0.5).mean(),
+        "Acc@QA": 100 * right.mean(),
+        "Acc@GQA": 100 * (right & (best_iop >= 0.5)).mean(),
+        "mIoP": 100 * best_iop.mean(),
+        "IoP@0.3": 100 * (best_iop >= 0.3).mean(),
+        "IoP@0.5": 100 * (best_iop >= 0.5).mean(),
+        "mIoU": 100 * best_iou.mean(),
+        "IoU@0.3": 100 * (best_iou >= 0.3).mean(),
+        "IoU@0.5": 100 * (best_iou >= 0.5).mean(),
         "n": len(keys),
     }
 
@@ -84,7 +100,9 @@ def reference_window(weights):
     w = np.asarray(weights, dtype=float)
     n, peak = len(w), int(np.argmax(w))
     csum = np.concatenate([[0.0], np.cumsum(w)])
-    candidates = [(s, s + size) for size in (1, 3, 5) if size <= n // 2 for s in range(n - size + 1) if s <= peak < s + size]
+    candidates = [
+        (s, s + size) for size in (1, 3, 5) if size <= n // 2 for s in range(n - size + 1) if s <= peak < s + size
+    ]
     sums = [csum[e] - csum[s] for s, e in candidates]
     s, e = candidates[int(np.argmax(sums))]  # argmax: first of equal maxima, in the search order
     return [s / (n - 1), e / (n - 1)]
@@ -108,9 +126,13 @@ def reference_merge(released):
 def released():
     root = require_data(*FILES)
     return {
-        "gsub": read_gsub(root / FILES[0]), "f2t": read_frame2time(root / FILES[1]),
-        "correct": read_qa_results(root / FILES[2]), "att": read_frame_weights(root / FILES[3]),
-        "gs": read_frame_weights(root / FILES[4]), "log": root / FILES[5], "root": root,
+        "gsub": read_gsub(root / FILES[0]),
+        "f2t": read_frame2time(root / FILES[1]),
+        "correct": read_qa_results(root / FILES[2]),
+        "att": read_frame_weights(root / FILES[3]),
+        "gs": read_frame_weights(root / FILES[4]),
+        "log": root / FILES[5],
+        "root": root,
     }
 
 
@@ -166,20 +188,41 @@ def test_posthoc_on_smoothed_weights_and_merge(released):
 def test_acc_qa_matches_the_authors_training_log(released):
     # log.txt is the FrozenBiLM training log of the released run; its last line's val accuracy
     last = [json.loads(line) for line in released["log"].read_text().splitlines() if line.strip()][-1]
-    m = metrics.evaluate_grounding(released["gsub"], readouts.window_spans(released["gs"]), released["correct"],
-                                   normalized=True).metrics
+    m = metrics.evaluate_grounding(
+        released["gsub"], readouts.window_spans(released["gs"]), released["correct"], normalized=True
+    ).metrics
     assert m["Acc@QA"] == pytest.approx(100 * last["val_nextgqa_acc"], abs=1e-9)
 
 
 def test_cli_json_on_released_files(released, capsys):
     root = released["root"]
     gsub, f2t, qa = root / FILES[0], root / FILES[1], root / FILES[2]
-    runs = [(["--pred", str(root / FILES[3]), "--pred-format", "attention", "--frame2time", str(f2t)],
-             {k: reference_posthoc(w, released["f2t"][split_key(k)[0]]) for k, w in released["att"].items()}, False),
-            (["--pred", str(root / FILES[4]), "--pred-format", "window"],
-             {k: reference_window(w) for k, w in released["gs"].items()}, True),
-            (["--pred", str(root / FILES[4]), "--pred-format", "window", "--merge-with", str(root / FILES[3]),
-              "--frame2time", str(f2t)], reference_merge(released), False)]
+    runs = [
+        (
+            ["--pred", str(root / FILES[3]), "--pred-format", "attention", "--frame2time", str(f2t)],
+            {k: reference_posthoc(w, released["f2t"][split_key(k)[0]]) for k, w in released["att"].items()},
+            False,
+        ),
+        (
+            ["--pred", str(root / FILES[4]), "--pred-format", "window"],
+            {k: reference_window(w) for k, w in released["gs"].items()},
+            True,
+        ),
+        (
+            [
+                "--pred",
+                str(root / FILES[4]),
+                "--pred-format",
+                "window",
+                "--merge-with",
+                str(root / FILES[3]),
+                "--frame2time",
+                str(f2t),
+            ],
+            reference_merge(released),
+            False,
+        ),
+    ]
     for extra, ref_spans, normalized in runs:
         assert cli.main(["evaluate", "--gsub", str(gsub), "--qa", str(qa), "--json", *extra]) == 0
         out = json.loads(capsys.readouterr().out)
@@ -191,8 +234,12 @@ def test_cli_json_on_released_files(released, capsys):
 # ---------------------------------------------------------------- the official scripts themselves
 OFFICIAL = json.loads((Path(__file__).parent / "fixtures" / "official_eval" / "released_val.json").read_text())
 #: fixture row -> (read-out, weights it reads) in cra.released
-OFFICIAL_ROWS = {"posthoc_raw": released_module.POSTHOC_RAW, "posthoc_smoothed": released_module.POSTHOC_SMOOTHED,
-                 "window_smoothed": released_module.WINDOW, "merge_smoothed_raw": released_module.MERGE_SMOOTHED_RAW}
+OFFICIAL_ROWS = {
+    "posthoc_raw": released_module.POSTHOC_RAW,
+    "posthoc_smoothed": released_module.POSTHOC_SMOOTHED,
+    "window_smoothed": released_module.WINDOW,
+    "merge_smoothed_raw": released_module.MERGE_SMOOTHED_RAW,
+}
 
 
 def seconds_digest(spans):
@@ -230,26 +277,36 @@ def test_batched_readouts_equal_the_references_on_the_released_weights(released_
     duration = torch.tensor([float(rv.gsub[v]["duration"]) for v in vids], dtype=torch.float64)
     smoothed = readouts.interval_readouts(torch.tensor([rv.gs[k] for k in keys]), times, duration=duration)
     raw = readouts.interval_readouts(torch.tensor([rv.att[k] for k in keys]), times, readouts=("posthoc",))
-    batched = {released_module.WINDOW: smoothed["window"], released_module.POSTHOC_SMOOTHED: smoothed["posthoc"],
-               released_module.POSTHOC_RAW: raw["posthoc"]}
+    batched = {
+        released_module.WINDOW: smoothed["window"],
+        released_module.POSTHOC_SMOOTHED: smoothed["posthoc"],
+        released_module.POSTHOC_RAW: raw["posthoc"],
+    }
     for label, spans in batched.items():
         assert {k: spans[i].tolist() for i, k in enumerate(keys)} == rv.spans[label], label
-    merged = {k: readouts.merge_span(smoothed["window"][i].tolist(), raw["posthoc"][i].tolist()) for i, k in enumerate(keys)}
+    merged = {
+        k: readouts.merge_span(smoothed["window"][i].tolist(), raw["posthoc"][i].tolist()) for i, k in enumerate(keys)
+    }
     assert merged == rv.spans[released_module.MERGE_SMOOTHED_RAW]
     # and the one-weights merge of the batched form is its own reference's
     assert {k: smoothed["merge"][i].tolist() for i, k in enumerate(keys)} == {
-        k: readouts.question_readouts(rv.gs[k], rv.frame2time[split_key(k)[0]], rv.gsub[split_key(k)[0]]["duration"])["merge"]
-        for k in keys}
+        k: readouts.question_readouts(rv.gs[k], rv.frame2time[split_key(k)[0]], rv.gsub[split_key(k)[0]]["duration"])[
+            "merge"
+        ]
+        for k in keys
+    }
 
 
 def test_cra_evaluate_reproduces_the_official_scripts(released, capsys):
     """``cra evaluate`` on the released files prints the official script's numbers (one decimal)."""
     root = released["root"]
     gsub, f2t, qa, att, gs = (str(root / f) for f in FILES[:5])
-    runs = {"posthoc_raw": ["--pred", att, "--pred-format", "attention", "--frame2time", f2t],
-            "posthoc_smoothed": ["--pred", gs, "--pred-format", "attention", "--frame2time", f2t],
-            "window_smoothed": ["--pred", gs, "--pred-format", "window"],
-            "merge_smoothed_raw": ["--pred", gs, "--pred-format", "window", "--merge-with", att, "--frame2time", f2t]}
+    runs = {
+        "posthoc_raw": ["--pred", att, "--pred-format", "attention", "--frame2time", f2t],
+        "posthoc_smoothed": ["--pred", gs, "--pred-format", "attention", "--frame2time", f2t],
+        "window_smoothed": ["--pred", gs, "--pred-format", "window"],
+        "merge_smoothed_raw": ["--pred", gs, "--pred-format", "window", "--merge-with", att, "--frame2time", f2t],
+    }
     assert set(runs) == set(OFFICIAL["rows"])
     for row, extra in runs.items():
         assert cli.main(["evaluate", "--gsub", gsub, "--qa", qa, "--json", *extra]) == 0

@@ -135,7 +135,12 @@ def test_custom_labels_flow_through():
     scm = DiscreteSCM()
     scm.add("scene", ["park", "home"], [0.6, 0.4])
     scm.add("mentions_baby", ["no", "yes"], [[0.9, 0.1], [0.3, 0.7]], parents=["scene"])
-    scm.add("answer", ["run", "hold", "cry"], [[[0.6, 0.3, 0.1], [0.3, 0.5, 0.2]], [[0.2, 0.6, 0.2], [0.1, 0.7, 0.2]]], parents=["scene", "mentions_baby"])
+    scm.add(
+        "answer",
+        ["run", "hold", "cry"],
+        [[[0.6, 0.3, 0.1], [0.3, 0.5, 0.2]], [[0.2, 0.6, 0.2], [0.1, 0.7, 0.2]]],
+        parents=["scene", "mentions_baby"],
+    )
     data = scm.sample(50_000, seed=2)
     est = backdoor_adjustment(data, "mentions_baby", "answer", "scene")
     truth = scm.interventional("mentions_baby", "answer")
@@ -148,7 +153,8 @@ def test_custom_labels_flow_through():
 
 # ---- convergence on random SCMs -------
 # Random CPTs can be nearly unconfounded by chance; each seed below was picked so that the exact
-# confounding bias max |P(y|x) - P(y|do(x))| exceeds 0.05 (asserted in the test).-----------------------------------------------------------
+# confounding bias max |P(y|x) - P(y|do(x))| exceeds 0.05 (asserted in the
+# test).-----------------------------------------------------------
 
 BACKDOOR_CASES = [
     # (edges, cardinalities, valid adjustment sets for X -> Y, seed)
@@ -201,7 +207,14 @@ def test_m_bias_empty_set_is_valid_and_the_collider_is_not():
     assert max_abs_error(backdoor_adjustment(data, "X", "Y", ["C", "A"]), truth) < 0.01
 
 
-@pytest.mark.parametrize("cards, seed", [({"U": 2, "X": 2, "M": 2, "Y": 2}, 21), ({"U": 3, "X": 3, "M": 3, "Y": 2}, 22), ({"U": 2, "X": 2, "M": 4, "Y": 3}, 24)])
+@pytest.mark.parametrize(
+    "cards, seed",
+    [
+        ({"U": 2, "X": 2, "M": 2, "Y": 2}, 21),
+        ({"U": 3, "X": 3, "M": 3, "Y": 2}, 22),
+        ({"U": 2, "X": 2, "M": 4, "Y": 3}, 24),
+    ],
+)
 def test_frontdoor_converges_with_an_unobserved_confounder(cards, seed):
     graph = nx.DiGraph([("U", "X"), ("U", "Y"), ("X", "M"), ("M", "Y")])
     scm = DiscreteSCM.random(graph, cards, seed=seed, concentration=0.7, latent=["U"])
@@ -277,7 +290,12 @@ def test_positivity_violation_is_reported():
     with pytest.raises(PositivityError, match=r"X=1 never occurs with Z=1"):
         backdoor_adjustment(data, "X", "Y", "Z")
     # the P(z | x) weighting gives an empty cell zero weight: no error, and it equals the naive conditional
-    assert max_abs_error(backdoor_adjustment(data, "X", "Y", "Z", weights="conditional"), naive_conditional(data, "X", "Y")) < 1e-12
+    assert (
+        max_abs_error(
+            backdoor_adjustment(data, "X", "Y", "Z", weights="conditional"), naive_conditional(data, "X", "Y")
+        )
+        < 1e-12
+    )
     fd = pd.DataFrame({"X": [0, 0, 1, 1], "M": [0, 1, 1, 1], "Y": [0, 1, 1, 0]})
     with pytest.raises(PositivityError, match=r"X=1 never occurs with M=0"):
         frontdoor_adjustment(fd, "X", "Y", "M")

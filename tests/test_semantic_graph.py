@@ -56,7 +56,10 @@ def test_components_match_hand_parse(nlp, pair, expected):
 
 def test_released_rules_differ_where_documented(nlp):
     # spaCy tags "why" as SCONJ, so the literal UPOS rule takes the first DET; wh-subjects are kept
-    assert sg.parse_qa("why did the man in white hold tightly to the boy", "x", nlp, rules="released").question_type == "the"
+    assert (
+        sg.parse_qa("why did the man in white hold tightly to the boy", "x", nlp, rules="released").question_type
+        == "the"
+    )
     assert sg.parse_qa("who is holding the baby", "x", nlp, rules="released").subject == ("who",)
     assert sg.parse_qa("what happened after the girl fell down", "x", nlp, rules="released").subject == ("what", "girl")
     with pytest.raises(ValueError, match="rules"):

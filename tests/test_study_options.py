@@ -20,18 +20,35 @@ B, T, D = 3, 8, 16
 
 def small(**changes) -> CRA:
     torch.manual_seed(0)
-    config = CRAConfig(feature_dim=D, d_model=D, num_heads=4, d_ff=D, num_layers=1, text_encoder="word",
-                       text_encoder_kwargs={"dim": D, "num_heads": 4, "num_buckets": 64}, num_z_entries=5,
-                       z_node_dim=D, num_x_entries=4, dropout=0.0, pos_dropout=0.0, proj_dropout=0.0, **changes)
+    config = CRAConfig(
+        feature_dim=D,
+        d_model=D,
+        num_heads=4,
+        d_ff=D,
+        num_layers=1,
+        text_encoder="word",
+        text_encoder_kwargs={"dim": D, "num_heads": 4, "num_buckets": 64},
+        num_z_entries=5,
+        z_node_dim=D,
+        num_x_entries=4,
+        dropout=0.0,
+        pos_dropout=0.0,
+        proj_dropout=0.0,
+        **changes,
+    )
     return CRA(config, Z_prior=torch.tensor([0.4, 0.3, 0.1, 0.1, 0.1]))
 
 
 def batch() -> dict:
     evidence = torch.zeros(B, T, dtype=torch.bool)
     evidence[:, 2:5] = True
-    return {"frames": torch.randn(B, T, D, generator=torch.Generator().manual_seed(1)),
-            "qa_texts": [["what a", "what b", "what c"]] * B, "answer": torch.tensor([0, 1, 2]),
-            "evidence_mask": evidence, "evidence_supervised": torch.tensor([True, False, True])}
+    return {
+        "frames": torch.randn(B, T, D, generator=torch.Generator().manual_seed(1)),
+        "qa_texts": [["what a", "what b", "what c"]] * B,
+        "answer": torch.tensor([0, 1, 2]),
+        "evidence_mask": evidence,
+        "evidence_supervised": torch.tensor([True, False, True]),
+    }
 
 
 def test_prior_backdoor_is_one_vector_for_every_text_and_conditional_is_not():
@@ -140,16 +157,22 @@ def test_evidence_masks_from_gsub_and_frame_times():
 def summary_rows(values: dict) -> list[dict]:
     rows = []
     for (variant, split), cols in values.items():
-        rows.append({"variant": variant, "split": split, "readout": "posthoc",
-                     **{f"{k}_mean": v for k, v in cols.items()}})
+        rows.append(
+            {"variant": variant, "split": split, "readout": "posthoc", **{f"{k}_mean": v for k, v in cols.items()}}
+        )
     return rows
 
 
 def test_preconditions_and_gap_closed():
-    rows = summary_rows({
-        ("ceiling", "test-ood"): {"Acc@QA": 80.0, "mass_evidence": 40.0, "cos_vt_vbar": 0.6},
-        ("blind", "test-id"): {"Acc@QA": 70.0}, ("blind", "test-ood"): {"Acc@QA": 20.0},
-        ("posthoc", "test-ood"): {"Acc@QA": 30.0}, ("cra", "test-ood"): {"Acc@QA": 40.0}})
+    rows = summary_rows(
+        {
+            ("ceiling", "test-ood"): {"Acc@QA": 80.0, "mass_evidence": 40.0, "cos_vt_vbar": 0.6},
+            ("blind", "test-id"): {"Acc@QA": 70.0},
+            ("blind", "test-ood"): {"Acc@QA": 20.0},
+            ("posthoc", "test-ood"): {"Acc@QA": 30.0},
+            ("cra", "test-ood"): {"Acc@QA": 40.0},
+        }
+    )
     checks = preconditions(rows, "posthoc", uniform_mass=15.0)
     assert [c["pass"] for c in checks] == [True, True, True]
     rows[0]["cos_vt_vbar_mean"] = 0.99

@@ -20,8 +20,9 @@ from cra.synthetic import SPLITS, WorldConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data_samples" / "synthetic"
-SMALL = WorldConfig(train_videos=40, val_videos=12, val_ood_videos=12, test_id_videos=12, test_ood_videos=12,
-                    feature_dim=32)
+SMALL = WorldConfig(
+    train_videos=40, val_videos=12, val_ood_videos=12, test_id_videos=12, test_ood_videos=12, feature_dim=32
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +79,21 @@ def test_layout_round_trip(world, split):
     store = FeatureStore(paths["features"], feature_dim=SMALL.feature_dim)
     assert len(qa) == SMALL.num_videos(split) == len(gsub) == len(f2t) == len(store) == len(truth)
     header = paths["qa"].read_text().splitlines()[0].split(",")
-    assert header == ["video_id", "frame_count", "width", "height", "question", "answer", "qid", "type",
-                      "a0", "a1", "a2", "a3", "a4"]
+    assert header == [
+        "video_id",
+        "frame_count",
+        "width",
+        "height",
+        "question",
+        "answer",
+        "qid",
+        "type",
+        "a0",
+        "a1",
+        "a2",
+        "a3",
+        "a4",
+    ]
     drawn = synthetic.generate_split(SMALL, 3, split)
     for i, r in enumerate(qa.records):
         entry = truth[r.key]
@@ -122,8 +136,20 @@ def test_evaluate_cli_accepts_the_world(world, tmp_path, capsys):
     assert cli.main([*base, "--pred", str(tmp_path / "oracle.json")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["n"] == len(truth) and out["Acc@GQA"] == 100 and out["mIoU"] == pytest.approx(100)
-    assert cli.main([*base, "--pred", str(tmp_path / "att.json"), "--pred-format", "attention",
-                     "--frame2time", str(paths["frame2time"])]) == 0
+    assert (
+        cli.main(
+            [
+                *base,
+                "--pred",
+                str(tmp_path / "att.json"),
+                "--pred-format",
+                "attention",
+                "--frame2time",
+                str(paths["frame2time"]),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["IoP@0.5"] == 100 and out["missing"] == 0  # post-hoc spans from frame2time fall on the evidence
     assert cli.main([*base, "--baselines", "--seeds", "2"]) == 0
@@ -142,14 +168,25 @@ def binomial_ok(measured: float, p: float, n: int, z: float = 4.5) -> bool:
 
 @pytest.mark.parametrize("lang, vis, lang_ood, vis_ood", [(0.8, 0.8, 0.0, 0.0), (0.5, 0.95, -0.9, -0.5)])
 def test_confounder_strengths_are_measured_as_configured(tmp_path, lang, vis, lang_ood, vis_ood):
-    config = WorldConfig(train_videos=900, val_videos=300, val_ood_videos=300, test_id_videos=300, test_ood_videos=600,
-                         feature_dim=32, lang_strength=lang, vis_strength=vis, lang_strength_ood=lang_ood,
-                         vis_strength_ood=vis_ood)
+    config = WorldConfig(
+        train_videos=900,
+        val_videos=300,
+        val_ood_videos=300,
+        test_id_videos=300,
+        test_ood_videos=600,
+        feature_dim=32,
+        lang_strength=lang,
+        vis_strength=vis,
+        lang_strength_ood=lang_ood,
+        vis_strength_ood=vis_ood,
+    )
     root = synthetic.make_world(tmp_path / "w", 11, config)
     rows = {r["split"]: r for r in synthetic.measure_confounding(root)}
     for split, row in rows.items():
         s_l, s_v = config.strengths(split)
-        assert row["expected (word)"] == pytest.approx(synthetic.expected_alignment(s_l, config.num_entities, config.num_actions, config.answer_prob))
+        assert row["expected (word)"] == pytest.approx(
+            synthetic.expected_alignment(s_l, config.num_entities, config.num_actions, config.answer_prob)
+        )
         assert binomial_ok(row["P(A=action(Z))"], config.answer_prob, row["n"]), row  # A ~ P(A | Z)
         assert binomial_ok(row["P(A=word partner)"], row["expected (word)"], row["n"]), row
         assert binomial_ok(row["P(A=scene partner)"], row["expected (scene)"], row["n"]), row
@@ -181,7 +218,7 @@ def test_distractors_lie_outside_the_evidence(tmp_path):
         roles = synthetic.frame_roles(entry)
         assert (roles == synthetic.EVIDENCE).sum() == entry["evidence_frames"][1] - entry["evidence_frames"][0] + 1
         for first, last in entry["distractor_frames"]:  # distractor frames are never evidence or another event
-            assert (roles[first:last + 1] == synthetic.DISTRACTOR).all()
+            assert (roles[first : last + 1] == synthetic.DISTRACTOR).all()
         n_d = sum(last - first + 1 for first, last in entry["distractor_frames"])
         assert (roles == synthetic.DISTRACTOR).sum() == n_d
         events = [e["frames"] for e in entry["events"]]
@@ -207,7 +244,7 @@ def test_decoys_repeat_other_events_actions():
         entities = {e["entity"] for e in entry["events"]}
         for decoy in entry["decoys"]:
             first, last = decoy["frames"]
-            assert (roles[first:last + 1] == synthetic.DECOY).all()  # no overlap with anything else
+            assert (roles[first : last + 1] == synthetic.DECOY).all()  # no overlap with anything else
             assert decoy["action"] in others and decoy["action"] != entry["answer"] and decoy["entity"] not in entities
         assert len({d["action"] for d in entry["decoys"]}) == len(entry["decoys"])  # at most one decoy per event
         repeats["answer"] += bool(entry["distractor_frames"])
@@ -225,19 +262,23 @@ def concept_amounts(config: WorldConfig, seed: int, split: str):
     basis = np.concatenate([vocab.action_vecs, vocab.entity_vecs, vocab.scene_vecs]).astype(np.float64)  # (M, D)
     amounts = data.features.astype(np.float64) @ np.linalg.pinv(basis)  # (N, T, M)
     c, e = config.num_actions, config.num_entities
-    return data, vocab, amounts[..., :c], amounts[..., c:c + e], amounts[..., c + e:]
+    return data, vocab, amounts[..., :c], amounts[..., c : c + e], amounts[..., c + e :]
 
 
 @pytest.mark.parametrize("scene_in_events, entity_in_evidence", [(False, True), (True, False)])
 def test_what_the_evidence_frames_show(scene_in_events, entity_in_evidence):
-    config = WorldConfig(train_videos=60, noise_std=0.0, scene_in_events=scene_in_events,
-                         entity_in_evidence=entity_in_evidence)
+    config = WorldConfig(
+        train_videos=60, noise_std=0.0, scene_in_events=scene_in_events, entity_in_evidence=entity_in_evidence
+    )
     data, vocab, action, entity, scene = concept_amounts(config, 2, "train")
     for i, row in enumerate(data.rows):
         entry = data.truth[question_key(row["video_id"], row["qid"])]
         roles = synthetic.frame_roles(entry)
-        s, e, a = (vocab.scenes.index(entry["scene"]), vocab.entities.index(entry["entity"]),
-                   vocab.actions.index(entry["answer"]))
+        s, e, a = (
+            vocab.scenes.index(entry["scene"]),
+            vocab.entities.index(entry["entity"]),
+            vocab.actions.index(entry["answer"]),
+        )
         evidence, background = roles == synthetic.EVIDENCE, roles == synthetic.BACKGROUND
         assert np.allclose(scene[i, background, s], 1.0, atol=1e-4)
         assert np.allclose(scene[i, ~background, s], float(scene_in_events), atol=1e-4)  # a mediator can block S
@@ -267,7 +308,7 @@ def test_the_answer_is_drawn_from_the_situation():
     assert binomial_ok(own, 0.6, len(truth))
     # every answer occurs in every situation, with the other actions equally likely
     pairs = {(e["situation"], e["answer"]) for e in truth}
-    assert len(pairs) == config.num_actions ** 2
+    assert len(pairs) == config.num_actions**2
 
 
 def test_question_names_the_queried_subject_and_a_neighbour(world):
@@ -277,18 +318,28 @@ def test_question_names_the_queried_subject_and_a_neighbour(world):
 
 
 def test_faithfulness_helpers():
-    entry = {"events": [{"frames": [0, 3]}, {"frames": [10, 14]}], "queried_event": 1, "distractor_frames": [[20, 22]],
-             "evidence_seconds": [10.0, 15.0], "distractor_seconds": [[20.0, 23.0]], "decoys": [{"frames": [25, 26]}]}
+    entry = {
+        "events": [{"frames": [0, 3]}, {"frames": [10, 14]}],
+        "queried_event": 1,
+        "distractor_frames": [[20, 22]],
+        "evidence_seconds": [10.0, 15.0],
+        "distractor_seconds": [[20.0, 23.0]],
+        "decoys": [{"frames": [25, 26]}],
+    }
     roles = synthetic.frame_roles(entry)
     assert roles[:4].tolist() == [3] * 4 and roles[10:15].tolist() == [1] * 5 and roles[20:23].tolist() == [2] * 3
     assert roles[25:27].tolist() == [4] * 2 and (roles == 0).sum() == 32 - 4 - 5 - 3 - 2
     w = np.zeros(32)
     w[10:15], w[20:23] = 0.1, 0.5 / 3
     mass = synthetic.weight_mass({"k": w}, {"k": entry})
-    assert mass["evidence"] == pytest.approx(0.5) and mass["distractor"] == pytest.approx(0.5) and mass["background"] == 0
+    assert (
+        mass["evidence"] == pytest.approx(0.5) and mass["distractor"] == pytest.approx(0.5) and mass["background"] == 0
+    )
     assert mass["decoy"] == 0
     spans = {"a": [11.0, 14.0], "b": [20.5, 22.0], "c": [0.0, 3.0], "d": [11.0, 14.0]}
-    out = synthetic.grounding_outcomes(spans, {"a": True, "b": True, "c": True, "d": False}, dict.fromkeys(spans, entry))
+    out = synthetic.grounding_outcomes(
+        spans, {"a": True, "b": True, "c": True, "d": False}, dict.fromkeys(spans, entry)
+    )
     assert out == {"right, on evidence": 25.0, "right, on distractor": 25.0, "right, elsewhere": 25.0, "wrong": 25.0}
 
 
@@ -340,14 +391,30 @@ def test_config_rejects_bad_values():
 
 
 def test_cli_writes_a_world_and_rejects_unknown_keys(tmp_path, capsys):
-    args = ["make-synthetic", "--out", str(tmp_path / "w"), "--seed", "3",
-            *[f"--set={k}={getattr(SMALL, k)}" for k in ("train_videos", "val_videos", "val_ood_videos",
-                                                         "test_id_videos", "test_ood_videos", "feature_dim")]]
+    args = [
+        "make-synthetic",
+        "--out",
+        str(tmp_path / "w"),
+        "--seed",
+        "3",
+        *[
+            f"--set={k}={getattr(SMALL, k)}"
+            for k in (
+                "train_videos",
+                "val_videos",
+                "val_ood_videos",
+                "test_id_videos",
+                "test_ood_videos",
+                "feature_dim",
+            )
+        ],
+    ]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "measured confounding" in out and "test-ood" in out
     assert (tmp_path / "w" / "train.csv").read_bytes() == synthetic.make_world(tmp_path / "f", 3, SMALL).joinpath(
-        "train.csv").read_bytes()
+        "train.csv"
+    ).read_bytes()
     assert cli.main(args) == 2 and "not empty" in capsys.readouterr().err  # no silent overwrite
     assert cli.main([*args, "--overwrite", "--quiet"]) == 0
     assert cli.main([*args[:5], "--set", "lang_strenght=0.5"]) == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import h5py
 import pytest
 import torch
 from tiny_nextgqa import tiny_overrides, write_tiny_nextgqa
@@ -100,8 +99,15 @@ def write_dictionaries(path: Path, text_dim: int, visual_dim: int) -> Path:
     from cra.confounders import Confounders, save_confounders
 
     g = torch.Generator().manual_seed(0)
-    return save_confounders(path, Confounders(Z_l=torch.randn(3, 8, text_dim, generator=g), Z_l_sizes=torch.tensor([5, 2, 1]),
-                                              X_hat=torch.randn(6, visual_dim, generator=g), X_hat_sizes=torch.ones(6, dtype=torch.long)))
+    return save_confounders(
+        path,
+        Confounders(
+            Z_l=torch.randn(3, 8, text_dim, generator=g),
+            Z_l_sizes=torch.tensor([5, 2, 1]),
+            X_hat=torch.randn(6, visual_dim, generator=g),
+            X_hat_sizes=torch.ones(6, dtype=torch.long),
+        ),
+    )
 
 
 def test_confounder_files_are_checked_before_training_and_used(tiny_root, tmp_path, capsys):
@@ -116,11 +122,17 @@ def test_confounder_files_are_checked_before_training_and_used(tiny_root, tmp_pa
     good = write_dictionaries(tmp_path / "good.pt", text_dim=8, visual_dim=16)  # 3 text and 6 visual entries
     assert main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(good)})) == 2  # config: 4 and 4
     assert f"{good}: Z_l has 3 entries but model.num_z_entries=4" in capsys.readouterr().err
-    assert main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(good), "model.num_z_entries": 3})) == 2
+    assert (
+        main(train_argv(tiny_root, tmp_path / "run", **{"data.confounders": str(good), "model.num_z_entries": 3})) == 2
+    )
     assert f"{good}: X_hat has 6 entries but model.num_x_entries=4" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
-    config, _ = cfg.load_run_config(["synthetic"], tiny_overrides(
-        tiny_root, **{"data.confounders": str(good), "model.num_z_entries": 3, "model.num_x_entries": 6}))
+    config, _ = cfg.load_run_config(
+        ["synthetic"],
+        tiny_overrides(
+            tiny_root, **{"data.confounders": str(good), "model.num_z_entries": 3, "model.num_x_entries": 6}
+        ),
+    )
     model = build_model(config)
     assert model.backdoor.Z_l.shape == (3, 8, 8) and model.frontdoor.X_hat.shape == (6, 16)
     torch.testing.assert_close(model.backdoor.log_prior.exp(), torch.tensor([5, 2, 1]) / 8.0)
@@ -140,7 +152,9 @@ def test_two_epoch_run_writes_metrics_for_every_readout_and_checkpoints(two_epoc
     records = read_metrics(two_epoch_run)
     assert [r["epoch"] for r in records] == [1, 2]
     for r in records:
-        assert r["train"]["n"] == 16 and all(k in r["train"] for k in ("loss", "loss_vqa", "loss_vq", "loss_cma", "acc"))
+        assert r["train"]["n"] == 16 and all(
+            k in r["train"] for k in ("loss", "loss_vqa", "loss_vq", "loss_cma", "acc")
+        )
         for readout in ("window", "posthoc", "merge"):
             row = r["val"][readout]
             assert row["n"] == 8 and set(("Acc@QA", "Acc@GQA", "mIoP", "IoP@0.5", "mIoU", "IoU@0.5", "FR")) <= set(row)
@@ -154,21 +168,52 @@ def test_two_epoch_run_writes_metrics_for_every_readout_and_checkpoints(two_epoc
 
 
 def test_predictions_are_accepted_by_evaluate_and_match_the_training_scores(two_epoch_run, tiny_root, capsys):
-    assert main(["predict", "--run", str(two_epoch_run), "--split", "val", "--checkpoint", "last", "--no-progress"]) == 0
+    assert (
+        main(["predict", "--run", str(two_epoch_run), "--split", "val", "--checkpoint", "last", "--no-progress"]) == 0
+    )
     pred = two_epoch_run / "predictions"
     ann = tiny_root / "nextgqa"
     epoch2 = read_metrics(two_epoch_run)[1]["val"]
     capsys.readouterr()
     for readout in ("window", "posthoc", "merge"):
-        assert main(["evaluate", "--gsub", str(ann / "gsub_val.json"), "--qa", str(pred / "val-res.json"),
-                     "--pred", str(pred / f"val_ground_{readout}.json"), "--json"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--gsub",
+                    str(ann / "gsub_val.json"),
+                    "--qa",
+                    str(pred / "val-res.json"),
+                    "--pred",
+                    str(pred / f"val_ground_{readout}.json"),
+                    "--json",
+                ]
+            )
+            == 0
+        )
         scored = json.loads(capsys.readouterr().out)
         for k in ("Acc@QA", "Acc@GQA", "mIoP", "mIoU", "IoU@0.3"):
             assert scored[k] == pytest.approx(epoch2[readout][k])
     # the per-frame weights through the official post-hoc rule give the same post-hoc numbers
-    assert main(["evaluate", "--gsub", str(ann / "gsub_val.json"), "--qa", str(pred / "val-res.json"),
-                 "--pred", str(pred / "val_ground_att.json"), "--pred-format", "attention",
-                 "--frame2time", str(ann / "frame2time_val.json"), "--json"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--gsub",
+                str(ann / "gsub_val.json"),
+                "--qa",
+                str(pred / "val-res.json"),
+                "--pred",
+                str(pred / "val_ground_att.json"),
+                "--pred-format",
+                "attention",
+                "--frame2time",
+                str(ann / "frame2time_val.json"),
+                "--json",
+            ]
+        )
+        == 0
+    )
     scored = json.loads(capsys.readouterr().out)
     assert scored["mIoP"] == pytest.approx(epoch2["posthoc"]["mIoP"]) and scored["n"] == 8
     # test split too (never read in training)
@@ -204,7 +249,9 @@ def test_a_finished_run_folder_is_not_overwritten(two_epoch_run, tiny_root, caps
 def test_frozen_cached_text_mode_trains_the_head_but_not_the_encoder(tiny_root, tmp_path):
     from cra.train import Trainer
 
-    config, _ = cfg.load_run_config(["synthetic", "variants/frozen_text"], tiny_overrides(tiny_root, **{"train.epochs": 1}))
+    config, _ = cfg.load_run_config(
+        ["synthetic", "variants/frozen_text"], tiny_overrides(tiny_root, **{"train.epochs": 1})
+    )
     trainer = Trainer.from_config(config, tmp_path / "frozen")
     encoder = trainer.model.text.encoder
     before = {k: v.clone() for k, v in encoder.encoder.state_dict().items()}
@@ -216,8 +263,8 @@ def test_frozen_cached_text_mode_trains_the_head_but_not_the_encoder(tiny_root, 
 
 
 def test_cached_encoder_returns_what_the_frozen_encoder_computes():
-    from cra.text.cached import CachedTextEncoder
     from cra.text import WordEncoder
+    from cra.text.cached import CachedTextEncoder
 
     torch.manual_seed(0)
     inner = WordEncoder(dim=16, num_heads=2, num_buckets=64)
@@ -249,10 +296,20 @@ def test_length_bucketed_encoding_gives_the_same_outputs_and_gradients(name):
     from cra.text.roberta import ROBERTA_TINY_CONFIG
 
     torch.manual_seed(0)
-    kwargs = dict(dim=16, num_heads=2, num_buckets=64) if name == "word" else dict(pretrained=None, config=ROBERTA_TINY_CONFIG)
+    kwargs = (
+        dict(dim=16, num_heads=2, num_buckets=64)
+        if name == "word"
+        else dict(pretrained=None, config=ROBERTA_TINY_CONFIG)
+    )
     encoder = build_text_encoder(name, **kwargs).eval()
-    texts = ["why did the boy pick up the ball </s> to throw it", "a", "", "what is on the table </s> cup",
-             "how many dogs are there", "the girl waves her hand at the man near the red car"]
+    texts = [
+        "why did the boy pick up the ball </s> to throw it",
+        "a",
+        "",
+        "what is on the table </s> cup",
+        "how many dogs are there",
+        "the girl waves her hand at the man near the red car",
+    ]
     ref = encoder(texts)
 
     def loss(enc):  # padding positions are masked everywhere downstream, so they are left out

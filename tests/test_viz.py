@@ -10,8 +10,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from cra import metrics, readouts, released, viz
-from cra.data.tables import QUESTION_TYPES, question_table, ratio_histogram, segment_table
 from cra.data import read_qa_answers, read_qa_csv, split_key
+from cra.data.tables import QUESTION_TYPES, question_table, ratio_histogram, segment_table
 
 SEGMENTS = [[8.0, 14.0], [26.0, 30.0]]
 DURATION = 40.0
@@ -24,7 +24,12 @@ def test_span_scores_follow_the_official_rule():
     assert s["iou"] == pytest.approx(4 / 12) and s["iop"] == pytest.approx(0.4)
     assert not s["grounded"] and not s["gqa"]
     # inside a segment: IoP 1, grounded; it counts for Acc@GQA only with a right answer
-    assert viz.span_scores(SEGMENTS, [9.0, 13.0]) == {"iou": pytest.approx(4 / 6), "iop": 1.0, "grounded": True, "gqa": True}
+    assert viz.span_scores(SEGMENTS, [9.0, 13.0]) == {
+        "iou": pytest.approx(4 / 6),
+        "iop": 1.0,
+        "grounded": True,
+        "gqa": True,
+    }
     assert viz.span_scores(SEGMENTS, [9.0, 13.0], answer_correct=False)["gqa"] is False
     # a span over both segments: the maxima are per segment, never over their union
     s = viz.span_scores(SEGMENTS, [8.0, 30.0])
@@ -74,8 +79,10 @@ def test_minmax():
 
 
 # ---------------------------------------------------------------- tables of the annotations
-GSUB = {"v1": {"duration": 20, "fps": 30.0, "location": {"0": [[0.0, 5.0]], "1": [[2.0, 4.0], [10.0, 21.0]]}},
-        "v2": {"duration": 10, "fps": 30.0, "location": {"0": [[-0.5, 10.0]]}}}
+GSUB = {
+    "v1": {"duration": 20, "fps": 30.0, "location": {"0": [[0.0, 5.0]], "1": [[2.0, 4.0], [10.0, 21.0]]}},
+    "v2": {"duration": 10, "fps": 30.0, "location": {"0": [[-0.5, 10.0]]}},
+}
 
 
 def test_segment_table_and_ratio_histogram():
@@ -94,8 +101,10 @@ def test_segment_table_and_ratio_histogram():
 
 def test_question_table(tmp_path):
     csv = tmp_path / "val.csv"
-    csv.write_text("video_id,qid,question,answer,type,a0,a1,a2,a3,a4\n"
-                   "v1,0,why did the dog run,1,CW,a,b,c,d,e\nv1,1,what next,4,TN,a,b,c,d,e\nv3,0,how,0,CH,a,b,c,d,e\n")
+    csv.write_text(
+        "video_id,qid,question,answer,type,a0,a1,a2,a3,a4\n"
+        "v1,0,why did the dog run,1,CW,a,b,c,d,e\nv1,1,what next,4,TN,a,b,c,d,e\nv3,0,how,0,CH,a,b,c,d,e\n"
+    )
     table = question_table(read_qa_csv(csv), GSUB)
     assert table.type_name.tolist() == [QUESTION_TYPES["CW"], QUESTION_TYPES["TN"], QUESTION_TYPES["CH"]]
     assert table.answer.tolist() == ["b", "e", "a"] and table.n_segments.tolist() == [1, 2, 0]
@@ -117,12 +126,18 @@ def _write_released(root, att_peak=3, gs_peak=20):
     """A two-video world in the released layout: uniform frame times, one weight peak per question."""
     (root / "nextgqa").mkdir(parents=True)
     (root / "cra_released").mkdir()
-    gsub = {"v1": {"duration": 32, "fps": 30.0, "location": {"0": [[2.0, 6.0]], "1": [[18.0, 24.0]]}},
-            "v2": {"duration": 32, "fps": 30.0, "location": {"0": [[10.0, 12.0], [20.0, 30.0]]}}}
+    gsub = {
+        "v1": {"duration": 32, "fps": 30.0, "location": {"0": [[2.0, 6.0]], "1": [[18.0, 24.0]]}},
+        "v2": {"duration": 32, "fps": 30.0, "location": {"0": [[10.0, 12.0], [20.0, 30.0]]}},
+    }
     times = {v: [float(i) + 0.5 for i in range(32)] for v in gsub}
     rows = ["video_id,qid,question,answer,type,a0,a1,a2,a3,a4"]
     rows += [f"{v},{q},question {v} {q},1,CW,a,b,c,d,e" for v, e in gsub.items() for q in e["location"]]
-    res = {"v1_0": {"prediction": 1, "answer": 1}, "v1_1": {"prediction": 0, "answer": 1}, "v2_0": {"prediction": 1, "answer": 1}}
+    res = {
+        "v1_0": {"prediction": 1, "answer": 1},
+        "v1_1": {"prediction": 0, "answer": 1},
+        "v2_0": {"prediction": 1, "answer": 1},
+    }
 
     def peaked(i):
         w = [1.0] * 32
@@ -132,8 +147,13 @@ def _write_released(root, att_peak=3, gs_peak=20):
 
     att = {k: peaked(att_peak) for k in res}
     gs = {k: peaked(gs_peak) for k in res}
-    files = {"nextgqa/gsub_val.json": gsub, "nextgqa/frame2time_val.json": times, "cra_released/val-res.json": res,
-             "cra_released/val_ground_att.json": att, "cra_released/val_ground_gs.json": gs}
+    files = {
+        "nextgqa/gsub_val.json": gsub,
+        "nextgqa/frame2time_val.json": times,
+        "cra_released/val-res.json": res,
+        "cra_released/val_ground_att.json": att,
+        "cra_released/val_ground_gs.json": gs,
+    }
     for rel, content in files.items():
         (root / rel).write_text(json.dumps(content))
     (root / "nextgqa/val.csv").write_text("\n".join(rows) + "\n")
@@ -146,8 +166,11 @@ def test_load_released_val_on_synthetic_files(tmp_path):
     assert released.missing_files(root) == []
     r = released.load_released_val(root)
     assert r.keys == ["v1_0", "v1_1", "v2_0"] and r.correct == {"v1_0": True, "v1_1": False, "v2_0": True}
-    assert list(r.spans) == list(released.READOUTS) == [released.POSTHOC_RAW, released.WINDOW, released.POSTHOC_SMOOTHED,
-                                                        released.MERGE_SMOOTHED_RAW]
+    assert (
+        list(r.spans)
+        == list(released.READOUTS)
+        == [released.POSTHOC_RAW, released.WINDOW, released.POSTHOC_SMOOTHED, released.MERGE_SMOOTHED_RAW]
+    )
     assert {r for r, _ in released.READOUTS.values()} == set(readouts.READOUTS)  # the read-outs of cra.readouts
     # one sharp peak: post-hoc keeps the peak frame only (zero length); the window holds 5 frames around it
     assert r.spans[released.POSTHOC_RAW]["v1_0"] == [3.5, 3.5]

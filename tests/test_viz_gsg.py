@@ -19,7 +19,7 @@ TIMES = list(np.linspace(1.0, 31.0, T))
 
 def curve(peak: int = 10) -> list[float]:
     w = np.full(T, 0.01)
-    w[peak - 1: peak + 2] = [0.2, 0.5, 0.3]
+    w[peak - 1 : peak + 2] = [0.2, 0.5, 0.3]
     return list(w)
 
 
@@ -33,8 +33,10 @@ def test_figure_spans_are_the_official_readouts_and_the_window_is_five_frames():
     assert spans["merge"] == readouts.merge_span(spans["window"], spans["posthoc"])
     fig = viz.gsg_figure(w, TIMES, [[9.0, 12.0]], 32, sigma=1.0)
     drawn = fig.axes[1].texts  # one "IoU .. IoP .." label per read-out, in READOUTS order
-    scores = ["IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop([[9.0, 12.0]], s))
-              for s in readouts.question_readouts(viz.gsg_smooth(w, 1.0, "l1"), TIMES, 32).values()]
+    scores = [
+        "IoU {:.2f}  IoP {:.2f}".format(*metrics.best_iou_iop([[9.0, 12.0]], s))
+        for s in readouts.question_readouts(viz.gsg_smooth(w, 1.0, "l1"), TIMES, 32).values()
+    ]
     assert [t.get_text() for t in drawn] == scores
 
 
@@ -44,7 +46,9 @@ def test_smooth_is_the_package_filter(renorm):
     expected = smooth_weights(torch.tensor(w0 / w0.sum())[None], 1.5, renorm)[0].numpy()
     np.testing.assert_allclose(viz.gsg_smooth(w0, 1.5, renorm), expected)
     flat = viz.gsg_smooth(w0, 1.5, "softmax")
-    assert flat.max() / flat.min() < 1.3 < 10 < viz.gsg_smooth(w0, 1.5, "l1").max() / viz.gsg_smooth(w0, 1.5, "l1").min()
+    assert (
+        flat.max() / flat.min() < 1.3 < 10 < viz.gsg_smooth(w0, 1.5, "l1").max() / viz.gsg_smooth(w0, 1.5, "l1").min()
+    )
 
 
 def test_figure_and_png():
@@ -58,8 +62,10 @@ def test_figure_and_png():
 def test_explorer_prerenders_every_setting_and_links_the_controls():
     import ipywidgets as widgets
 
-    examples = [dict(label=f"q{i}", w0=curve(5 + 10 * i), frame_times=TIMES, segments=[[2.0, 9.0]], duration=32)
-                for i in range(2)]
+    examples = [
+        dict(label=f"q{i}", w0=curve(5 + 10 * i), frame_times=TIMES, segments=[[2.0, 9.0]], duration=32)
+        for i in range(2)
+    ]
     box = viz.gsg_explorer(examples, sigmas=(0.5, 1.0, 3.0), renorms=("l1", "softmax"), dpi=20)
     question, sigma, renorm, pages = box.children
     assert sigma.index == 1 and len(pages.children) == 2

@@ -26,8 +26,11 @@ def test_train_and_measure_reports_every_measure(tmp_path):
 
 
 def test_follows_word_counts_only_wrong_shortcuts():
-    truth = {"a": {"word_partner": "clap", "answer": "wave"}, "b": {"word_partner": "wave", "answer": "wave"},
-             "c": {"word_partner": "jump", "answer": "wave"}}
+    truth = {
+        "a": {"word_partner": "clap", "answer": "wave"},
+        "b": {"word_partner": "wave", "answer": "wave"},
+        "c": {"word_partner": "jump", "answer": "wave"},
+    }
     candidates = {k: ["wave", "clap", "jump", "dance", "laugh"] for k in truth}
     predictions = {"a": {"prediction": 1}, "b": {"prediction": 0}, "c": {"prediction": 0}}
     assert follows_word(predictions, candidates, truth) == 50.0  # a follows the word, c does not; b is not counted
@@ -45,9 +48,12 @@ def test_the_signal_is_there_and_grounding_is_needed(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 14 item 1 is open: CRA's GSG does not learn question-conditioned "
-                   "weights at this size (test-ood about 50-57, mass about 1.5x uniform); the true evidence as "
-                   "weights gives 98.5 in two epochs. Remove this marker when the model learns the ceiling.")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 14 item 1 is open: CRA's GSG does not learn question-conditioned "
+    "weights at this size (test-ood about 50-57, mass about 1.5x uniform); the true evidence as "
+    "weights gives 98.5 in two epochs. Remove this marker when the model learns the ceiling.",
+)
 def test_the_ceiling_world_is_learnable(tmp_path):
     sizes = ("train_videos=600", "val_videos=50", "val_ood_videos=100", "test_id_videos=50", "test_ood_videos=200")
     world = make_world(tmp_path / "w", 5, WorldConfig.load(["ceiling"], sizes))

@@ -20,8 +20,15 @@ COLOURS = ["red", "blue", "green", "yellow", "black"]
 OBJECTS = ["ball", "cup", "dog", "kite", "hat", "box"]
 
 
-def write_tiny_nextgqa(root: Path, *, videos: dict | None = None, questions_per_video: int = 2,
-                       feature_dim: int = 16, num_frames: int = 32, seed: int = 0) -> Path:
+def write_tiny_nextgqa(
+    root: Path,
+    *,
+    videos: dict | None = None,
+    questions_per_video: int = 2,
+    feature_dim: int = 16,
+    num_frames: int = 32,
+    seed: int = 0,
+) -> Path:
     rng = np.random.default_rng(seed)
     videos = videos or {"train": 8, "val": 4, "test": 4}
     ann = Path(root) / "nextgqa"
@@ -41,12 +48,21 @@ def write_tiny_nextgqa(root: Path, *, videos: dict | None = None, questions_per_
                 answer = int(rng.integers(0, len(COLOURS)))
                 obj = OBJECTS[int(rng.integers(0, len(OBJECTS)))]
                 start = int(rng.integers(0, num_frames - 8))
-                x[start:start + 6] += directions[answer]
+                x[start : start + 6] += directions[answer]
                 location[str(q)] = [[times[start], times[start + 5]]]
-                rows.append({"video_id": vid, "frame_count": 100, "width": 320, "height": 240,
-                             "question": f"what colour is the {obj} number {q}",
-                             "answer": COLOURS[answer] if split == "train" else answer, "qid": q,
-                             "type": ["CW", "TN", "TC"][q % 3], **{f"a{k}": c for k, c in enumerate(COLOURS)}})
+                rows.append(
+                    {
+                        "video_id": vid,
+                        "frame_count": 100,
+                        "width": 320,
+                        "height": 240,
+                        "question": f"what colour is the {obj} number {q}",
+                        "answer": COLOURS[answer] if split == "train" else answer,
+                        "qid": q,
+                        "type": ["CW", "TN", "TC"][q % 3],
+                        **{f"a{k}": c for k, c in enumerate(COLOURS)},
+                    }
+                )
             gsub[vid] = {"duration": duration, "fps": 30.0, "location": location}
             frame2time[vid] = times
             feats.append(x)
@@ -61,9 +77,24 @@ def write_tiny_nextgqa(root: Path, *, videos: dict | None = None, questions_per_
 
 def tiny_overrides(root: Path, **extra) -> list[str]:
     """``--set`` items for a small, fast model on :func:`write_tiny_nextgqa` data."""
-    values = {"data.root": str(root), "data.annotations": "nextgqa", "data.features": "features", "data.test_split": "test",
-              "model.feature_dim": 16, "model.d_model": 32, "model.num_heads": 2,
-              "model.d_ff": 32, "model.text_encoder_kwargs": "{dim: 32, num_heads: 2, num_buckets: 256}",
-              "model.num_z_entries": 4, "model.z_node_dim": 8, "model.num_x_entries": 4, "train.batch_size": 4,
-              "train.epochs": 2, "train.progress": False, "train.lr": 1e-3, "eval.batch_size": 8, **extra}
+    values = {
+        "data.root": str(root),
+        "data.annotations": "nextgqa",
+        "data.features": "features",
+        "data.test_split": "test",
+        "model.feature_dim": 16,
+        "model.d_model": 32,
+        "model.num_heads": 2,
+        "model.d_ff": 32,
+        "model.text_encoder_kwargs": "{dim: 32, num_heads: 2, num_buckets: 256}",
+        "model.num_z_entries": 4,
+        "model.z_node_dim": 8,
+        "model.num_x_entries": 4,
+        "train.batch_size": 4,
+        "train.epochs": 2,
+        "train.progress": False,
+        "train.lr": 1e-3,
+        "eval.batch_size": 8,
+        **extra,
+    }
     return [f"{k}={v}" for k, v in values.items()]

@@ -30,22 +30,37 @@ from pathlib import Path
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cra.runmode import MODES  # one layer each: cra/configs/study/<mode>.yaml
 
-    parser.add_argument("--out", type=Path, required=True, help="folder for results.csv/json, runs.csv, sweep.csv/json, *.png")
-    parser.add_argument("--mode", choices=MODES, default=None,
-                        help="fast: small world, 3 seeds, 4 sweep strengths (default: $CRA_BOOK_MODE, else fast); "
-                             "full: default world sizes, 5 seeds, 15 epochs, 3 sweep axes x 6 strengths x 2 seeds")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="world.<key>=v, <data|model|train|eval>.<key>=v or a study setting (repeatable)")
-    parser.add_argument("--work", type=Path, default=None,
-                        help="keep worlds, dictionaries, checkpoints and finished models' scores in this folder (default: a "
-                             "temporary one, removed); a rerun with the same --work resumes, reading finished models back")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="folder for results.csv/json, runs.csv, sweep.csv/json, *.png"
+    )
+    parser.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="fast: small world, 3 seeds, 4 sweep strengths (default: $CRA_BOOK_MODE, else fast); "
+        "full: default world sizes, 5 seeds, 15 epochs, 3 sweep axes x 6 strengths x 2 seeds",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="world.<key>=v, <data|model|train|eval>.<key>=v or a study setting (repeatable)",
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=None,
+        help="keep worlds, dictionaries, checkpoints and finished models' scores in this folder (default: a "
+        "temporary one, removed); a rerun with the same --work resumes, reading finished models back",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from cra.paths import check_writable
     from cra.runmode import book_mode
     from cra.study import run_study, study_config
-
-    from cra.paths import check_writable
 
     try:
         study = study_config(args.mode or book_mode(), args.overrides)

@@ -13,8 +13,12 @@ import time
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--splits", nargs="+", default=["val", "test"], help="NExT-GQA splits (csv under $CRA_DATA_DIR/nextgqa)")
-    parser.add_argument("--entities", nargs="+", default=["baby", "woman"], help="entities (noun lemmas) for the answer distribution")
+    parser.add_argument(
+        "--splits", nargs="+", default=["val", "test"], help="NExT-GQA splits (csv under $CRA_DATA_DIR/nextgqa)"
+    )
+    parser.add_argument(
+        "--entities", nargs="+", default=["baby", "woman"], help="entities (noun lemmas) for the answer distribution"
+    )
     parser.add_argument("--top", type=int, default=15, help="rows per table")
     parser.add_argument("--min-applicable", type=int, default=20, help="least number of questions a rule must apply to")
 
@@ -44,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ncorrect answers of the {dist.attrs['num_questions']} questions mentioning all of {args.entities}:")
     print(dist.round(3).to_string(index=False))
     words = bias.answer_word_distribution(analysed, args.entities, top=args.top)
-    print("\nwords of those correct answers (share_distractors: share of their wrong candidates containing the word;"
-          " share_all: share of all correct answers):")
+    print(
+        "\nwords of those correct answers (share_distractors: share of their wrong candidates containing the word;"
+        " share_all: share of all correct answers):"
+    )
     print(words.round(3).to_string(index=False))
     overlap = bias.overlap_shortcut(analysed)
     print(f"\nrule 'choose the only candidate that repeats a noun of the question': applies to {overlap['applicable']} "
@@ -58,14 +64,19 @@ def run(args: argparse.Namespace) -> int:
     print(rules.round(3).to_string(index=False))
     if len(args.splits) == 2:
         found_on, scored_on = args.splits
-        found = bias.entity_answer_shortcuts(analysed[analysed["split"] == found_on], min_applicable=args.min_applicable, top=args.top)
+        found = bias.entity_answer_shortcuts(
+            analysed[analysed["split"] == found_on], min_applicable=args.min_applicable, top=args.top
+        )
         scored = bias.evaluate_shortcuts(analysed[analysed["split"] == scored_on], found)
         both = found[["entity", "answer_word", "applicable", "accuracy"]].merge(
-            scored[["entity", "answer_word", "applicable", "accuracy"]], on=["entity", "answer_word"], suffixes=(f"_{found_on}", f"_{scored_on}")
+            scored[["entity", "answer_word", "applicable", "accuracy"]],
+            on=["entity", "answer_word"],
+            suffixes=(f"_{found_on}", f"_{scored_on}"),
         )
         print(f"\nthe top rules found on {found_on}, re-scored on {scored_on}:")
         print(both.round(3).to_string(index=False))
         weighted = lambda df: (df["correct"].sum() / df["applicable"].sum()) if df["applicable"].sum() else float("nan")  # noqa: E731
-        print(f"pooled accuracy of these rules: {weighted(found):.3f} on {found_on} ({int(found['applicable'].sum())} applications), "
+        print(f"pooled accuracy of these rules: {weighted(found):.3f} on {found_on} "
+              f"({int(found['applicable'].sum())} applications), "
               f"{weighted(scored):.3f} on {scored_on} ({int(scored['applicable'].sum())} applications)")  # fmt: skip
     return 0

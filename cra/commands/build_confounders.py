@@ -2,7 +2,8 @@
 
 Reads QA csv files (semantic structure graphs -> text clusters ``Z_l``) and/or official-layout HDF5
 frame features (-> visual clusters ``X_hat``), then writes one confounder file atomically and reads
-it back. The output path is checked for writing first, before any encoding or clustering. ``--config`` is a YAML file or the name of a packaged config (``cra/configs/confounders/``,
+it back. The output path is checked for writing first, before any encoding or clustering. ``--config`` is a
+YAML file or the name of a packaged config (``cra/configs/confounders/``,
 for example ``nextgqa_train``); its keys are those of :class:`cra.confounders.BuildConfig` and an
 unknown key is an error. ``--set`` overrides a key (``--set text_clusters=64``,
 ``--set text_encoder.name=word``); values are parsed as YAML, layered by :mod:`cra.config`.

@@ -14,7 +14,9 @@ from cra import paths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", type=Path, default=None, help="data root (default: $CRA_DATA_DIR or ~/.cache/cra-book/data)")
+    parser.add_argument(
+        "--root", type=Path, default=None, help="data root (default: $CRA_DATA_DIR or ~/.cache/cra-book/data)"
+    )
     parser.add_argument("--force", action="store_true", help="download even when a file with the right sha256 exists")
 
 

@@ -38,23 +38,46 @@ from cra.cli import positive_int
 FORMATS = ("seconds", "normalized", "attention", "window")
 #: what each --pred-format reads: [start, end] spans or per-frame weights
 LAYOUT = {"seconds": "spans", "normalized": "spans", "attention": "weights", "window": "weights"}
-BASELINE_NOTE = ("note: baselines ignore the question; random span = sorted pair of uniform draws in [0, duration], "
-                 "mean over {seeds} seeds; '(all answers correct)' rows are grounding-only ceilings (Acc@GQA = IoP@0.5)")
+BASELINE_NOTE = (
+    "note: baselines ignore the question; random span = sorted pair of uniform draws in [0, duration], "
+    "mean over {seeds} seeds; '(all answers correct)' rows are grounding-only ceilings (Acc@GQA = IoP@0.5)"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gsub", type=Path, required=True, help="ground truth, gsub_<split>.json")
-    parser.add_argument("--qa", type=Path, default=None, help="QA results, <split>-res.json ({key: {prediction, answer}})")
-    parser.add_argument("--pred", type=Path, default=None,
-                        help="grounding predictions json (see --pred-format); may be left out with --baselines")
-    parser.add_argument("--pred-format", choices=FORMATS, default="seconds", help="what --pred holds (default: seconds; checked against the file: spans or per-frame weights)")
-    parser.add_argument("--frame2time", type=Path, default=None, help="frame2time_<split>.json (needed by --pred-format attention)")
-    parser.add_argument("--merge-with", type=Path, default=None,
-                        help="per-frame attention json: score the merge of --pred (window/normalized) with its post-hoc spans")
-    parser.add_argument("--strict", action="store_true", help="score questions without a prediction as 0 instead of skipping them")
+    parser.add_argument(
+        "--qa", type=Path, default=None, help="QA results, <split>-res.json ({key: {prediction, answer}})"
+    )
+    parser.add_argument(
+        "--pred",
+        type=Path,
+        default=None,
+        help="grounding predictions json (see --pred-format); may be left out with --baselines",
+    )
+    parser.add_argument(
+        "--pred-format",
+        choices=FORMATS,
+        default="seconds",
+        help="what --pred holds (default: seconds; checked against the file: spans or per-frame weights)",
+    )
+    parser.add_argument(
+        "--frame2time", type=Path, default=None, help="frame2time_<split>.json (needed by --pred-format attention)"
+    )
+    parser.add_argument(
+        "--merge-with",
+        type=Path,
+        default=None,
+        help="per-frame attention json: score the merge of --pred (window/normalized) with its post-hoc spans",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="score questions without a prediction as 0 instead of skipping them"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--baselines", action="store_true", help="also score whole-video, middle-half and random spans")
-    parser.add_argument("--seeds", type=positive_int, default=10, help="seeds averaged for the random-span baseline (default 10)")
+    parser.add_argument(
+        "--seeds", type=positive_int, default=10, help="seeds averaged for the random-span baseline (default 10)"
+    )
     parser.add_argument("--name", default=None, help="row label for the predictions (default: file name and format)")
 
 
@@ -67,14 +90,20 @@ def _check_layout(path: Path, pred_format: str, option: str = "--pred") -> None:
         return
     if layout == "weights":
         found = f"{length} per-frame weights per key"
-        hint = ("score weights with --pred-format window (CRA's window read-out) or --pred-format attention "
-                f"--frame2time <frame2time_<split>.json> (the official post-hoc read-out)")
+        hint = (
+            "score weights with --pred-format window (CRA's window read-out) or --pred-format attention "
+            "--frame2time <frame2time_<split>.json> (the official post-hoc read-out)"
+        )
     else:
         found = "[start, end] spans (2 numbers per key)"
         hint = "score spans with --pred-format seconds or normalized"
-    raise DataFormatError(path, f"{option} (first key {key})", found,
-                          f"{'[start, end] (2 numbers)' if LAYOUT[pred_format] == 'spans' else 'T per-frame weights'} "
-                          f"per key for --pred-format {pred_format}; {hint}")
+    raise DataFormatError(
+        path,
+        f"{option} (first key {key})",
+        found,
+        f"{'[start, end] (2 numbers)' if LAYOUT[pred_format] == 'spans' else 'T per-frame weights'} "
+        f"per key for --pred-format {pred_format}; {hint}",
+    )
 
 
 def _spans(args: argparse.Namespace, gsub: dict):
@@ -87,7 +116,9 @@ def _spans(args: argparse.Namespace, gsub: dict):
         _check_layout(args.merge_with, "attention", "--merge-with")
     if args.pred_format in ("attention",) or args.merge_with is not None:
         if args.frame2time is None:
-            raise SystemExit("error: --pred-format attention and --merge-with need --frame2time <frame2time_<split>.json>")
+            raise SystemExit(
+                "error: --pred-format attention and --merge-with need --frame2time <frame2time_<split>.json>"
+            )
         frame2time = read_frame2time(args.frame2time, gsub=gsub)
     if args.pred_format in ("seconds", "normalized"):
         spans, normalized = read_span_predictions(args.pred), args.pred_format == "normalized"
@@ -98,7 +129,10 @@ def _spans(args: argparse.Namespace, gsub: dict):
     if args.merge_with is None:
         return spans, normalized
     if not normalized:
-        raise SystemExit("error: --merge-with merges normalized spans (--pred-format window or normalized), as the official combine does")
+        raise SystemExit(
+            "error: --merge-with merges normalized spans (--pred-format window or normalized), as the official "
+            "combine does"
+        )
     posthoc = readouts.posthoc_spans(read_frame_weights(args.merge_with), frame2time)
     return readouts.merge_spans(spans, posthoc, gsub), False
 
@@ -111,8 +145,10 @@ def _gt_keys(gsub: dict):
 
 def _qa_note(keys: list[str], gsub_path: Path) -> str:
     videos = {k.partition("_")[0] for k in keys}
-    return (f"{len(keys)} QA results ({len(videos)} videos) have no ground truth in {gsub_path.name} and are not scored, "
-            f"as in the official script; first: {', '.join(keys[:5])}")
+    return (
+        f"{len(keys)} QA results ({len(videos)} videos) have no ground truth in {gsub_path.name} and are not scored, "
+        f"as in the official script; first: {', '.join(keys[:5])}"
+    )
 
 
 def _clean(value):
@@ -139,15 +175,20 @@ def run(args: argparse.Namespace) -> int:
         if args.pred is not None:
             spans, normalized = _spans(args, gsub)
             report = metrics.evaluate_grounding(gsub, spans, correct, normalized=normalized, strict=args.strict)
-        baselines = metrics.evaluate_baselines(gsub, correct, range(args.seeds), strict=args.strict) if args.baselines else {}
+        baselines = (
+            metrics.evaluate_baselines(gsub, correct, range(args.seeds), strict=args.strict) if args.baselines else {}
+        )
     except (DataFormatError, DataNotFoundError, KeyError) as e:
         print(f"error: {e.args[0] if isinstance(e, KeyError) else e}", file=sys.stderr)
         return 2
     if report is not None and len(report.missing) == report.n_gt:
         example = next(iter(_gt_keys(gsub)), "none")
-        print(f"error: nothing was scored: none of the {len(report.ignored)} predictions in {args.pred} has a key of "
-              f"the {report.n_gt} ground-truth questions in {args.gsub}; expected keys '<video_id>_<qid>' such as "
-              f"{example!r}{'; first prediction key: ' + repr(report.ignored[0]) if report.ignored else ''}", file=sys.stderr)
+        print(
+            f"error: nothing was scored: none of the {len(report.ignored)} predictions in {args.pred} has a key of "
+            f"the {report.n_gt} ground-truth questions in {args.gsub}; expected keys '<video_id>_<qid>' such as "
+            f"{example!r}{'; first prediction key: ' + repr(report.ignored[0]) if report.ignored else ''}",
+            file=sys.stderr,
+        )
         return 2
     qa_without_gt = sorted(set(correct) - set(_gt_keys(gsub))) if correct is not None else []
     if report is None:
@@ -163,27 +204,42 @@ def run(args: argparse.Namespace) -> int:
 
     m = report.metrics
     if args.json:
-        out = {**{k: _clean(v) for k, v in report.row().items()},
-               **{k: _clean(m[k]) for k in metrics.DIAGNOSTIC_KEYS},
-               "n_gt": report.n_gt, "missing": len(report.missing), "strict": report.strict,
-               "zero_length": len(report.zero_length), "zero_length_inside_gt": report.zero_length_inside,
-               "outside_video": len(report.outside_video), "reversed": len(report.reversed),
-               "ignored": len(report.ignored), "missing_qa": len(report.missing_qa), "qa_without_gt": len(qa_without_gt)}
+        out = {
+            **{k: _clean(v) for k, v in report.row().items()},
+            **{k: _clean(m[k]) for k in metrics.DIAGNOSTIC_KEYS},
+            "n_gt": report.n_gt,
+            "missing": len(report.missing),
+            "strict": report.strict,
+            "zero_length": len(report.zero_length),
+            "zero_length_inside_gt": report.zero_length_inside,
+            "outside_video": len(report.outside_video),
+            "reversed": len(report.reversed),
+            "ignored": len(report.ignored),
+            "missing_qa": len(report.missing_qa),
+            "qa_without_gt": len(qa_without_gt),
+        }
         if baselines:
             out["baselines"] = _clean_rows(baselines)
         print(json.dumps(out, indent=1))
         return 0
 
-    readout = {"attention": "attention, post-hoc", "window": "weights, window read-out"}.get(args.pred_format, args.pred_format)
+    readout = {"attention": "attention, post-hoc", "window": "weights, window read-out"}.get(
+        args.pred_format, args.pred_format
+    )
     if args.merge_with is not None:
         readout += f", merged with post-hoc of {args.merge_with.name}"
     name = args.name or f"{args.pred.name} ({readout})"
-    print(f"NExT-GQA grounded QA: {args.gsub.name}, {report.n} of {report.n_gt} questions scored "
-          f"({'strict' if args.strict else 'official: missing predictions skipped'}); percent\n")
+    print(
+        f"NExT-GQA grounded QA: {args.gsub.name}, {report.n} of {report.n_gt} questions scored "
+        f"({'strict' if args.strict else 'official: missing predictions skipped'}); percent\n"
+    )
     print(metrics.format_table({name: report.row(), **baselines}))
     if correct is not None:
-        print(f"\nfaithfulness: FR = Acc@GQA / Acc@QA = {m['FR']:.2f}   UF@0.3 = {m['UF@0.3']:.2f}   UF@0.5 = {m['UF@0.5']:.2f}"
-              "   (UF@t: answered correctly with IoP < t)")
+        print(
+            f"\nfaithfulness: FR = Acc@GQA / Acc@QA = {m['FR']:.2f}   UF@0.3 = {m['UF@0.3']:.2f}   UF@0.5 = "
+            f"{m['UF@0.5']:.2f}"
+            "   (UF@t: answered correctly with IoP < t)"
+        )
     for line in report.notes() + ([_qa_note(qa_without_gt, args.gsub)] if qa_without_gt else []):
         print(f"note: {line}")
     if baselines:

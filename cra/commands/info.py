@@ -20,7 +20,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     root = paths.data_dir()
-    origin = f"from ${paths.DATA_DIR_ENV}" if os.environ.get(paths.DATA_DIR_ENV) else "default; set $CRA_DATA_DIR to change"
+    origin = (
+        f"from ${paths.DATA_DIR_ENV}" if os.environ.get(paths.DATA_DIR_ENV) else "default; set $CRA_DATA_DIR to change"
+    )
     print(f"cra {__version__}  torch {torch.__version__}  cuda available: {torch.cuda.is_available()}")
     print(f"data dir: {root} ({origin})")
     bad = []
@@ -37,8 +39,11 @@ def run(args: argparse.Namespace) -> int:
     for h5 in sorted(features.glob("*.h5")) if features.is_dir() else []:
         print(f"  {h5.name}: {_describe_features(h5)}")
     if bad:
-        print(f"info: error: {len(bad)} annotation file(s) under {root} failed verification: {', '.join(bad)}; "
-              "run `python -m cra download` (add --force to replace a file that differs)", file=sys.stderr)
+        print(
+            f"info: error: {len(bad)} annotation file(s) under {root} failed verification: {', '.join(bad)}; "
+            "run `python -m cra download` (add --force to replace a file that differs)",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -52,6 +57,12 @@ def _describe_features(path) -> str:
     except DataFormatError as err:
         return f"unreadable: {err.problem}"
     made = store.provenance
-    how = (f"model {made.get('model')}, weights {made.get('weights')}, {made.get('num_frames')} frames "
-           f"({made.get('sampling')})") if "model" in made else "no provenance recorded (e.g. the official files)"
+    how = (
+        (
+            f"model {made.get('model')}, weights {made.get('weights')}, {made.get('num_frames')} frames "
+            f"({made.get('sampling')})"
+        )
+        if "model" in made
+        else "no provenance recorded (e.g. the official files)"
+    )
     return f"{store.shape[0]} videos x {store.shape[1]} frames x {store.shape[2]}; {how}"

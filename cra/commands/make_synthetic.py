@@ -15,12 +15,28 @@ from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output folder (created; must be empty or a previous world)")
-    parser.add_argument("--seed", type=int, required=True, help="world seed: the output is a deterministic function of it")
-    parser.add_argument("--config", dest="layers", action="append", default=[], metavar="NAME_OR_YAML",
-                        help="world layer on top of the defaults (repeatable), e.g. ceiling (both confounders 0)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="change a WorldConfig parameter (repeatable), e.g. --set lang_strength=0.5")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder (created; must be empty or a previous world)"
+    )
+    parser.add_argument(
+        "--seed", type=int, required=True, help="world seed: the output is a deterministic function of it"
+    )
+    parser.add_argument(
+        "--config",
+        dest="layers",
+        action="append",
+        default=[],
+        metavar="NAME_OR_YAML",
+        help="world layer on top of the defaults (repeatable), e.g. ceiling (both confounders 0)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="change a WorldConfig parameter (repeatable), e.g. --set lang_strength=0.5",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds a previous world")
     parser.add_argument("--quiet", action="store_true", help="do not print the measured confounding")
 
@@ -41,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote synthetic world seed={args.seed} to {out} ({size / 1e6:.2f} MB; splits {', '.join(synthetic.SPLITS)})")
+    print(
+        f"wrote synthetic world seed={args.seed} to {out} ({size / 1e6:.2f} MB; splits {', '.join(synthetic.SPLITS)})"
+    )
     if not args.quiet:
         print("\nmeasured confounding (from the written files):")
         synthetic.print_confounding(out)

@@ -30,15 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from cra.predict import predict_run
-
     from cra.config import ConfigError
     from cra.data import DataFormatError
     from cra.paths import DataNotFoundError
+    from cra.predict import predict_run
 
     try:
-        written, scores = predict_run(args.run, args.split, checkpoint=args.checkpoint, out=args.out,
-                                      device=args.device, progress=not args.no_progress)
+        written, scores = predict_run(
+            args.run,
+            args.split,
+            checkpoint=args.checkpoint,
+            out=args.out,
+            device=args.device,
+            progress=not args.no_progress,
+        )
     except (ConfigError, ValueError, DataFormatError, DataNotFoundError, FileNotFoundError) as err:
         print(f"predict: error: {err}", file=sys.stderr)
         return 2

@@ -23,16 +23,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cra.config import run_layer_names
 
     names = ", ".join(run_layer_names())
-    parser.add_argument("--config", action="append", default=[], metavar="NAME_OR_YAML",
-                        help=f"config layer on top of base (repeatable, in order); packaged: {names}")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one key, e.g. train.epochs=2 (value parsed as YAML; repeatable)")
-    parser.add_argument("--run", "--run-dir", dest="run", type=Path, required=True,
-                        help="run folder (config.yaml, metrics.jsonl, checkpoints); under torchrun write --run-dir "
-                             "(torchrun's own parser takes --run for its --run-path)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="NAME_OR_YAML",
+        help=f"config layer on top of base (repeatable, in order); packaged: {names}",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one key, e.g. train.epochs=2 (value parsed as YAML; repeatable)",
+    )
+    parser.add_argument(
+        "--run",
+        "--run-dir",
+        dest="run",
+        type=Path,
+        required=True,
+        help="run folder (config.yaml, metrics.jsonl, checkpoints); under torchrun write --run-dir "
+        "(torchrun's own parser takes --run for its --run-path)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue the run in --run from last.pt")
-    parser.add_argument("--stop-after", type=int, default=None, metavar="N",
-                        help="stop after N epochs of this call (as an interruption would; resume later)")
+    parser.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop after N epochs of this call (as an interruption would; resume later)",
+    )
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
@@ -59,8 +81,16 @@ def run(args: argparse.Namespace) -> int:
             print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
             return 0
         trainer = Trainer.from_config(config, args.run, resume=args.resume)
-    except (ConfigError, ValueError, DataFormatError, DataNotFoundError, ConfounderFileError, FileNotFoundError,
-            FileExistsError, RunFolderBusy) as err:
+    except (
+        ConfigError,
+        ValueError,
+        DataFormatError,
+        DataNotFoundError,
+        ConfounderFileError,
+        FileNotFoundError,
+        FileExistsError,
+        RunFolderBusy,
+    ) as err:
         print(f"train: error: {err}", file=sys.stderr)
         return 2
     except RunWriteError as err:  # a repair on --resume could not be written
@@ -87,13 +117,16 @@ def write_failed(err, run: Path, committed: int | None) -> str:
     if committed is None:
         return text + f"{run / 'last.pt'} is unchanged. Free space (or fix the folder) and run the same command again"
     if committed:
-        return text + (f"{run / 'last.pt'} holds epoch {committed}. Free space (or fix the folder) and continue with: "
-                       f"python -m cra train --run {run} --resume")
+        return text + (
+            f"{run / 'last.pt'} holds epoch {committed}. Free space (or fix the folder) and continue with: "
+            f"python -m cra train --run {run} --resume"
+        )
     return text + "no epoch was committed: fix the cause and start the run again"
 
 
 def interrupted_hint(args: argparse.Namespace) -> str:
     """What Ctrl-C leaves behind (printed by :func:`cra.cli.main` instead of a traceback)."""
     if (args.run / "last.pt").is_file():
-        return f"Completed epochs are kept in {args.run / 'last.pt'}; continue with: python -m cra train --run {args.run} --resume"
+        last = args.run / "last.pt"
+        return f"Completed epochs are kept in {last}; continue with: python -m cra train --run {args.run} --resume"
     return f"No epoch was completed in {args.run}; start the run again."

@@ -41,8 +41,22 @@ from cra.confounders.format import (
 )
 
 __all__ = [
-    "TextEncoder", "build_confounders", "cluster_frames", "cluster_graphs", "encode_graph_nodes", "encoder_name",
-    "kmeans", "PACKAGED_CONFIGS", "BuildConfig", "load_build_config", "FORMAT_NAME", "FORMAT_VERSION",
-    "ConfounderDimensionError", "ConfounderFileError", "Confounders", "describe", "load_confounders",
+    "TextEncoder",
+    "build_confounders",
+    "cluster_frames",
+    "cluster_graphs",
+    "encode_graph_nodes",
+    "encoder_name",
+    "kmeans",
+    "PACKAGED_CONFIGS",
+    "BuildConfig",
+    "load_build_config",
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "ConfounderDimensionError",
+    "ConfounderFileError",
+    "Confounders",
+    "describe",
+    "load_confounders",
     "save_confounders",
 ]

@@ -165,7 +165,9 @@ def cluster_graphs(node_emb: torch.Tensor, k: int, *, seed: int, **kmeans_kwargs
     return centres.reshape(k, nodes, dim), sizes
 
 
-def cluster_frames(frames: np.ndarray | torch.Tensor, k: int, *, seed: int, **kmeans_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+def cluster_frames(
+    frames: np.ndarray | torch.Tensor, k: int, *, seed: int, **kmeans_kwargs
+) -> tuple[torch.Tensor, torch.Tensor]:
     """All frame features ``(N_frames, D_v)`` -> ``X_hat`` ``(k, D_v)`` and cluster sizes ``(k,)``."""
     return kmeans(frames, k, seed=seed, **kmeans_kwargs)
 
@@ -191,7 +193,9 @@ def build_confounders(
     from cra.data import FeatureStore, read_qa_csv
     from cra.text.semantic_graph import load_parser, parse_qa_batch, parser_name
 
-    kmeans_kwargs = dict(batch_size=config.kmeans_batch_size, max_iter=config.kmeans_max_iter, n_init=config.kmeans_n_init)
+    kmeans_kwargs = dict(
+        batch_size=config.kmeans_batch_size, max_iter=config.kmeans_max_iter, n_init=config.kmeans_n_init
+    )
     result = Confounders()
     sources: list[dict] = []
     metadata: dict[str, Any] = {
@@ -217,7 +221,10 @@ def build_confounders(
             n_process=config.parse_processes, progress=progress,
         )  # fmt: skip
         parse_s = time.perf_counter() - start
-        log(f"parsed {len(pairs)} QA pairs in {parse_s:.1f} s ({len(pairs) / max(parse_s, 1e-9):.0f} pairs/s, {parser_name(nlp)})")
+        log(
+            f"parsed {len(pairs)} QA pairs in {parse_s:.1f} s ({len(pairs) / max(parse_s, 1e-9):.0f} pairs/s, "
+            f"{parser_name(nlp)})"
+        )
         node_emb = encode_graph_nodes(components, encoder, batch_size=config.encode_batch_size, progress=progress)
         log(f"clustering {len(pairs)} graphs of shape (8, {node_emb.shape[-1]}) into {config.text_clusters} clusters")
         result.Z_l, result.Z_l_sizes = cluster_graphs(node_emb, config.text_clusters, seed=config.seed, **kmeans_kwargs)
@@ -237,11 +244,14 @@ def build_confounders(
             from tqdm.auto import tqdm
 
             files = tqdm(h5_paths, desc="read frame features", unit="file")
-        frames = np.concatenate([FeatureStore(p, feature_dim=None, dataset=config.features_dataset).all_frames()
-                                 for p in files])  # (N_frames, D_v)
+        frames = np.concatenate(
+            [FeatureStore(p, feature_dim=None, dataset=config.features_dataset).all_frames() for p in files]
+        )  # (N_frames, D_v)
         sources.extend(_source("features_h5", p) for p in h5_paths)
         log(f"clustering {len(frames)} frame features of size {frames.shape[1]} into {config.visual_clusters} clusters")
-        result.X_hat, result.X_hat_sizes = cluster_frames(frames, config.visual_clusters, seed=config.seed, **kmeans_kwargs)
+        result.X_hat, result.X_hat_sizes = cluster_frames(
+            frames, config.visual_clusters, seed=config.seed, **kmeans_kwargs
+        )
         metadata.update(
             features_dataset=config.features_dataset,
             num_frames=int(len(frames)),

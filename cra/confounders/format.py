@@ -103,9 +103,11 @@ def _check_consistent(c: Confounders, where: str) -> None:
         finite = torch.isfinite(centres)
         if not bool(finite.all()):  # would end, much later, in "the loss is nan"
             bad = (~finite).nonzero()[0].tolist()
-            raise ConfounderFileError(f"{where}: {name} holds {int((~finite).sum())} non-finite values (NaN or inf), "
-                                      f"the first at index {bad}; expected finite cluster centres (rebuild the file "
-                                      f"with `python -m cra build-confounders`)")
+            raise ConfounderFileError(
+                f"{where}: {name} holds {int((~finite).sum())} non-finite values (NaN or inf), "
+                f"the first at index {bad}; expected finite cluster centres (rebuild the file "
+                f"with `python -m cra build-confounders`)"
+            )
 
 
 def _drop_empty_clusters(c: Confounders, path: Path) -> None:
@@ -119,8 +121,11 @@ def _drop_empty_clusters(c: Confounders, path: Path) -> None:
         empty = torch.nonzero(sizes == 0).flatten().tolist()
         if len(empty) == len(sizes):
             raise ConfounderFileError(f"{path}: every {name} cluster is empty")
-        warnings.warn(f"{path}: {name} clusters {empty} hold no point (prior 0); dropped, {len(sizes) - len(empty)} "
-                      f"remain (rebuild the file with `python -m cra build-confounders` to avoid this)", stacklevel=3)
+        warnings.warn(
+            f"{path}: {name} clusters {empty} hold no point (prior 0); dropped, {len(sizes) - len(empty)} "
+            f"remain (rebuild the file with `python -m cra build-confounders` to avoid this)",
+            stacklevel=3,
+        )
         keep = sizes > 0
         setattr(c, name, centres[keep])
         setattr(c, f"{name}_sizes", sizes[keep])
@@ -155,11 +160,15 @@ def load_confounders(path: Path, *, text_dim: int | None = None, visual_dim: int
     """
     path = Path(path)
     if not path.is_file():
-        raise ConfounderFileError(f"confounder file {path} does not exist; build it with `python -m cra build-confounders`")
+        raise ConfounderFileError(
+            f"confounder file {path} does not exist; build it with `python -m cra build-confounders`"
+        )
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, garbage bytes, pickled objects that are not allowed
-        raise ConfounderFileError(f"{path}: not a readable confounder file, it may be damaged ({type(err).__name__}: {err})") from err
+        raise ConfounderFileError(
+            f"{path}: not a readable confounder file, it may be damaged ({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
         raise ConfounderFileError(f"{path}: not a {FORMAT_NAME} file")
     if raw.get("version") != FORMAT_VERSION:
@@ -178,7 +187,10 @@ def load_confounders(path: Path, *, text_dim: int | None = None, visual_dim: int
     confounders = Confounders(**arrays, metadata=metadata)
     _check_consistent(confounders, str(path))
     _drop_empty_clusters(confounders, path)
-    for expected, actual, name in ((text_dim, confounders.text_dim, "Z_l"), (visual_dim, confounders.visual_dim, "X_hat")):
+    for expected, actual, name in (
+        (text_dim, confounders.text_dim, "Z_l"),
+        (visual_dim, confounders.visual_dim, "X_hat"),
+    ):
         if expected is None:
             continue
         if actual is None:
@@ -202,7 +214,8 @@ def describe(confounders: Confounders) -> str:
         lines.append(
             f"Z_l {tuple(confounders.Z_l.shape)} from {m.get('num_qa')} QA pairs, encoder {m.get('encoder')!r}, "
             f"parser {m.get('parser')}; largest cluster P(z)={float(prior.max()):.3f}, "
-            f"prior entropy {entropy:.2f} nats (uniform: {math.log(len(prior)):.2f}), {m.get('empty_text_clusters')} empty"
+            f"prior entropy {entropy:.2f} nats (uniform: {math.log(len(prior)):.2f}), "
+            f"{m.get('empty_text_clusters')} empty"
         )
     if confounders.X_hat is not None:
         prior = confounders.visual_prior

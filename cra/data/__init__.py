@@ -25,6 +25,7 @@ from cra.data.nextgqa import (
     QAFile,
     QARecord,
     candidate_columns,
+    prediction_layout,
     qa_frame_columns,
     read_frame2time,
     read_frame_weights,
@@ -34,18 +35,39 @@ from cra.data.nextgqa import (
     read_qa_csv,
     read_qa_results,
     read_span_predictions,
-    prediction_layout,
     time_tolerance,
 )
 
 _LAZY = {"NextGQADataset", "collate", "make_loader"}
 
 __all__ = [
-    "DataFormatError", "SkipReport", "PROVENANCE_KEYS", "FeatureStore", "feature_path", "uniform_indices", "write_feature_file",
-    "write_synthetic_features", "NUM_CANDIDATES", "NUM_FRAMES", "QAFile", "QARecord", "question_key",
-    "split_key", "candidate_columns", "qa_frame_columns",
-    "read_frame2time", "read_frame_weights", "read_grounding_files", "read_gsub", "read_qa_answers", "read_qa_csv",
-    "read_qa_results", "read_span_predictions", "prediction_layout", "time_tolerance", *sorted(_LAZY),
+    "DataFormatError",
+    "SkipReport",
+    "PROVENANCE_KEYS",
+    "FeatureStore",
+    "feature_path",
+    "uniform_indices",
+    "write_feature_file",
+    "write_synthetic_features",
+    "NUM_CANDIDATES",
+    "NUM_FRAMES",
+    "QAFile",
+    "QARecord",
+    "question_key",
+    "split_key",
+    "candidate_columns",
+    "qa_frame_columns",
+    "read_frame2time",
+    "read_frame_weights",
+    "read_grounding_files",
+    "read_gsub",
+    "read_qa_answers",
+    "read_qa_csv",
+    "read_qa_results",
+    "read_span_predictions",
+    "prediction_layout",
+    "time_tolerance",
+    *sorted(_LAZY),
 ]
 
 

@@ -28,8 +28,17 @@ import torch
 
 from cra.data.errors import DataFormatError
 
-__all__ = ["REWEIGHT", "frames_in_segments", "evidence_masks", "supervised_keys", "WithEvidence", "Resampled", "propensity_weights",
-           "scene_of", "xhat_of"]
+__all__ = [
+    "REWEIGHT",
+    "frames_in_segments",
+    "evidence_masks",
+    "supervised_keys",
+    "WithEvidence",
+    "Resampled",
+    "propensity_weights",
+    "scene_of",
+    "xhat_of",
+]
 
 #: ``data.reweight`` choices
 REWEIGHT = ("none", "scene", "xhat")
@@ -83,7 +92,11 @@ class WithEvidence(torch.utils.data.Dataset):
         item = self.dataset[index]
         T = item["frames"].shape[0]
         mask = self.masks[item["key"]][:T]
-        return {**item, "evidence_mask": torch.from_numpy(mask.copy()), "evidence_supervised": item["key"] in self.supervised}
+        return {
+            **item,
+            "evidence_mask": torch.from_numpy(mask.copy()),
+            "evidence_supervised": item["key"] in self.supervised,
+        }
 
 
 def propensity_weights(answers: Sequence, proxies: Sequence) -> np.ndarray:

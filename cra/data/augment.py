@@ -27,8 +27,15 @@ from cra.paths import DataNotFoundError
 NEGATIVE_GROUPS = ("type", "question_word")
 PARAPHRASE_FILE = "train_gpt4_sub.json"
 
-_AUXILIARIES = {"do": "whata", "does": "whata", "did": "whata", "is": "whatb", "are": "whatb", "was": "whatb",
-                "were": "whatb"}
+_AUXILIARIES = {
+    "do": "whata",
+    "does": "whata",
+    "did": "whata",
+    "is": "whatb",
+    "are": "whatb",
+    "was": "whatb",
+    "were": "whatb",
+}
 _QUESTION_WORDS = ("what", "who", "which", "why", "how", "where")
 
 
@@ -60,8 +67,9 @@ def read_paraphrases(path: Path | str) -> dict[str, list[str]]:
     if not path.is_file():
         raise DataNotFoundError(
             f"missing paraphrase file {path}: data.paraphrase_prob > 0 needs the GPT-4 paraphrases "
-            f"{PARAPHRASE_FILE} ({{\"<video_id>_<qid>\": {{\"ori\": question, \"gen\": [paraphrase, ...]}}}}); "
-            f"get it with `python -m cra download` (cra.paths.ANNOTATION_FILES) or set data.paraphrase_prob=0")
+            f'{PARAPHRASE_FILE} ({{"<video_id>_<qid>": {{"ori": question, "gen": [paraphrase, ...]}}}}); '
+            f"get it with `python -m cra download` (cra.paths.ANNOTATION_FILES) or set data.paraphrase_prob=0"
+        )
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -99,8 +107,9 @@ class Augmentation:
             return rng.choice(options).rstrip("?")
         return question
 
-    def resample_answers(self, candidates: list[str], answer: int, pool: list[str],
-                         rng: random.Random) -> tuple[list[str], int]:
+    def resample_answers(
+        self, candidates: list[str], answer: int, pool: list[str], rng: random.Random
+    ) -> tuple[list[str], int]:
         """With probability ``answer_resample_prob``: K-1 distractors drawn from ``pool`` (sorted right
         answers of the group, the true one excluded), shuffled with the true answer; else unchanged."""
         if self.answer_resample_prob <= 0 or rng.random() >= self.answer_resample_prob:

@@ -53,9 +53,20 @@ class NextGQADataset(torch.utils.data.Dataset):
     them a fixed function of the item (evaluation).
     """
 
-    def __init__(self, qa: QAFile, features: FeatureStore, *, skip_bad_rows: bool = False, check_finite: bool = True,
-                 num_question_candidates: int = NUM_CANDIDATES, same_video_prob: float = 0.3, seed: int | None = 0,
-                 qa_template: str = QA_TEMPLATE, negative_groups: str = "type", augment: Augmentation | None = None):
+    def __init__(
+        self,
+        qa: QAFile,
+        features: FeatureStore,
+        *,
+        skip_bad_rows: bool = False,
+        check_finite: bool = True,
+        num_question_candidates: int = NUM_CANDIDATES,
+        same_video_prob: float = 0.3,
+        seed: int | None = 0,
+        qa_template: str = QA_TEMPLATE,
+        negative_groups: str = "type",
+        augment: Augmentation | None = None,
+    ):
         if negative_groups not in NEGATIVE_GROUPS:
             raise ValueError(f"negative_groups={negative_groups!r}: expected one of {NEGATIVE_GROUPS}")
         self.features = features
@@ -71,7 +82,9 @@ class NextGQADataset(torch.utils.data.Dataset):
             where = f"video {r.video_id} (csv {qa.path} row {r.row}, key {r.key})"
             try:
                 if r.video_id not in features:
-                    raise DataFormatError(features.path, where, "no features in dataset 'vid'", "one feature row per csv video")
+                    raise DataFormatError(
+                        features.path, where, "no features in dataset 'vid'", "one feature row per csv video"
+                    )
                 if r.video_id in bad_videos:
                     raise DataFormatError(features.path, where, "NaN or inf in its features", "finite values")
             except DataFormatError as e:
@@ -96,8 +109,7 @@ class NextGQADataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def question_candidates(self, index: int, rng: random.Random,
-                            question: str | None = None) -> tuple[list[str], int]:
+    def question_candidates(self, index: int, rng: random.Random, question: str | None = None) -> tuple[list[str], int]:
         """The true question (``question``: a paraphrase of it) and K-1 negatives, shuffled;
         returns (texts, index of the true one)."""
         r = self.records[index]
@@ -128,7 +140,9 @@ class NextGQADataset(torch.utils.data.Dataset):
         question_candidates, question_answer = self.question_candidates(index, rng, question)
         if self.augment is not None:
             pool = self._answers_by_group.get(group_key(self.negative_groups, question, r.type), [])
-            pool = pool if len([a for a in pool if a != candidates[answer]]) >= len(candidates) - 1 else self._all_answers
+            pool = (
+                pool if len([a for a in pool if a != candidates[answer]]) >= len(candidates) - 1 else self._all_answers
+            )
             candidates, answer = self.augment.resample_answers(candidates, answer, pool, rng)
         return {
             "frames": torch.from_numpy(frames),
@@ -156,9 +170,12 @@ def collate(items: Sequence[dict]) -> dict:
         t = item["frames"].shape[0]
         frames[b, :t] = item["frames"]
         mask[b, :t] = item["frame_mask"]
-    batch = {"frames": frames, "frame_mask": mask,
-             "answer": torch.tensor([item["answer"] for item in items], dtype=torch.long),
-             "question_answer": torch.tensor([item["question_answer"] for item in items], dtype=torch.long)}
+    batch = {
+        "frames": frames,
+        "frame_mask": mask,
+        "answer": torch.tensor([item["answer"] for item in items], dtype=torch.long),
+        "question_answer": torch.tensor([item["question_answer"] for item in items], dtype=torch.long),
+    }
     for key in ("question", "candidates", "qa_texts", "question_candidates", "key", "video_id", "qid", "type"):
         batch[key] = [item[key] for item in items]
     if "evidence_mask" in items[0]:  # cra.data.adjust.WithEvidence (study options)
@@ -170,8 +187,10 @@ def collate(items: Sequence[dict]) -> dict:
     return batch
 
 
-def make_loader(dataset: NextGQADataset, batch_size: int = 64, shuffle: bool = False, num_workers: int = 0,
-                **kwargs) -> torch.utils.data.DataLoader:
+def make_loader(
+    dataset: NextGQADataset, batch_size: int = 64, shuffle: bool = False, num_workers: int = 0, **kwargs
+) -> torch.utils.data.DataLoader:
     """A ``DataLoader`` over ``dataset`` with :func:`collate`."""
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
-                                       collate_fn=collate, **kwargs)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate, **kwargs
+    )

@@ -30,7 +30,16 @@ from cra.paths import DataNotFoundError
 FEAT_TYPE = "CLIPL"
 FEATURE_DIM = 768
 #: HDF5 attributes that say how a feature file was made (written by ``extract-features``).
-PROVENANCE_KEYS = ("model", "weights", "num_frames", "sampling", "decode_fps", "keep_every", "clip_length", "created_by")
+PROVENANCE_KEYS = (
+    "model",
+    "weights",
+    "num_frames",
+    "sampling",
+    "decode_fps",
+    "keep_every",
+    "clip_length",
+    "created_by",
+)
 
 
 def feature_path(root: Path | str, split: str, feat_type: str = FEAT_TYPE) -> Path:
@@ -55,14 +64,23 @@ class FeatureStore:
     a key recorded in the file with another value raises :class:`DataFormatError`.
     """
 
-    def __init__(self, path: Path | str, *, feature_dim: int | None = FEATURE_DIM, num_frames: int = 32,
-                 dataset: str | None = None, expect: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        feature_dim: int | None = FEATURE_DIM,
+        num_frames: int = 32,
+        dataset: str | None = None,
+        expect: Mapping[str, Any] | None = None,
+    ):
         import h5py
 
         self.path = Path(path)
         if not self.path.is_file():
-            raise DataNotFoundError(f"missing feature file {self.path}: expected the official layout "
-                                    f"<root>/CLIPL/CLIPL_I_<split>.h5 with datasets 'vid' and 'CLIPL_I'")
+            raise DataNotFoundError(
+                f"missing feature file {self.path}: expected the official layout "
+                f"<root>/CLIPL/CLIPL_I_<split>.h5 with datasets 'vid' and 'CLIPL_I'"
+            )
         # CLIPL/CLIPL_I_val.h5 -> dataset "CLIPL_I"
         self.dataset = dataset or self.path.stem.rsplit("_", 1)[0]
         self.num_frames = num_frames
@@ -70,8 +88,12 @@ class FeatureStore:
             with h5py.File(self.path, "r") as f:
                 for name in ("vid", self.dataset):
                     if name not in f:
-                        raise DataFormatError(self.path, f"dataset {name!r}", f"absent (found {sorted(f.keys())})",
-                                              f"datasets 'vid' and {self.dataset!r}")
+                        raise DataFormatError(
+                            self.path,
+                            f"dataset {name!r}",
+                            f"absent (found {sorted(f.keys())})",
+                            f"datasets 'vid' and {self.dataset!r}",
+                        )
                 shape = f[self.dataset].shape
                 raw_ids = f["vid"][()]
                 attrs = {k: _plain(v) for k, v in f.attrs.items()}
@@ -80,17 +102,27 @@ class FeatureStore:
         if len(shape) != 3:
             raise DataFormatError(self.path, f"dataset {self.dataset!r}", f"shape {shape}", "(videos, frames, dim)")
         if feature_dim is not None and shape[2] != feature_dim:
-            raise DataFormatError(self.path, f"dataset {self.dataset!r}", f"feature dimension {shape[2]} (shape {shape})",
-                                  f"dimension {feature_dim}")
+            raise DataFormatError(
+                self.path,
+                f"dataset {self.dataset!r}",
+                f"feature dimension {shape[2]} (shape {shape})",
+                f"dimension {feature_dim}",
+            )
         self.stored_ids = np.asarray(raw_ids).reshape(-1)  # (N,) as stored: integers or bytes
         ids = [x.decode() if isinstance(x, bytes) else str(x) for x in self.stored_ids]
         if len(ids) != shape[0]:
-            raise DataFormatError(self.path, "dataset 'vid'", f"{len(ids)} ids for {shape[0]} feature rows", "one id per row")
+            raise DataFormatError(
+                self.path, "dataset 'vid'", f"{len(ids)} ids for {shape[0]} feature rows", "one id per row"
+            )
         self.index = {}
         for row, vid in enumerate(ids):
             if vid in self.index:
-                raise DataFormatError(self.path, f"dataset 'vid', row {row}", f"video {vid} already on row {self.index[vid]}",
-                                      "each video once")
+                raise DataFormatError(
+                    self.path,
+                    f"dataset 'vid', row {row}",
+                    f"video {vid} already on row {self.index[vid]}",
+                    "each video once",
+                )
             self.index[vid] = row
         self.shape = tuple(shape)
         self.feature_dim = shape[2]
@@ -98,8 +130,12 @@ class FeatureStore:
         self.provenance: dict[str, Any] = attrs
         for key, wanted in (expect or {}).items():
             if wanted is not None and key in attrs and str(attrs[key]) != str(wanted):
-                raise DataFormatError(self.path, f"attribute {key!r}", f"features made with {key} {attrs[key]!r}",
-                                      f"{key} {wanted!r} (re-extract the features, or change the run's expectation)")
+                raise DataFormatError(
+                    self.path,
+                    f"attribute {key!r}",
+                    f"features made with {key} {attrs[key]!r}",
+                    f"{key} {wanted!r} (re-extract the features, or change the run's expectation)",
+                )
         self._file = None
         self._pid = None
         self._memory: np.ndarray | None = None  # (N, F, D) after load_into_memory()
@@ -148,8 +184,12 @@ class FeatureStore:
         """``(frames (T, D), mask (T,))``: uniformly sampled, zero-padded, finite-checked."""
         stored = self.raw(video_id)  # (F, D)
         if not np.isfinite(stored).all():
-            raise DataFormatError(self.path, f"video {video_id} (row {self.index[video_id]} of {self.dataset!r})",
-                                  "NaN or inf in its features", "finite values")
+            raise DataFormatError(
+                self.path,
+                f"video {video_id} (row {self.index[video_id]} of {self.dataset!r})",
+                "NaN or inf in its features",
+                "finite values",
+            )
         picked = stored[uniform_indices(len(stored), self.num_frames)]  # (min(F, T), D)
         frames = np.zeros((self.num_frames, self.feature_dim), dtype=np.float32)  # (T, D)
         frames[: len(picked)] = picked
@@ -167,12 +207,20 @@ class FeatureStore:
         finite = np.isfinite(stored).reshape(len(stored), -1).all(1)  # (N,)
         if not finite.all():
             row = int(np.argmin(finite))
-            raise DataFormatError(self.path, f"video {self.video_ids[row]} (row {row} of {self.dataset!r})",
-                                  "NaN or inf in its features", "finite values")
+            raise DataFormatError(
+                self.path,
+                f"video {self.video_ids[row]} (row {row} of {self.dataset!r})",
+                "NaN or inf in its features",
+                "finite values",
+            )
         return stored.reshape(-1, stored.shape[-1]).astype(np.float32, copy=False)
 
-    def check_frame_times(self, frame2time: Mapping[str, Sequence[float]], source: Path | str = "frame2time",
-                          video_ids: Iterable[str] | None = None) -> None:
+    def check_frame_times(
+        self,
+        frame2time: Mapping[str, Sequence[float]],
+        source: Path | str = "frame2time",
+        video_ids: Iterable[str] | None = None,
+    ) -> None:
         """Refuse features whose stored frame count differs from the frame times of their videos.
 
         Padding 16 stored frames to 32 would give frame i the time of frame i of 32, squeezing every
@@ -183,19 +231,24 @@ class FeatureStore:
         for vid in video_ids if video_ids is not None else self.index:
             times = frame2time.get(vid)
             if times is not None and len(times) != stored:
-                raise DataFormatError(self.path, f"video {vid} (dataset {self.dataset!r}, shape {self.shape})",
-                                      f"{stored} stored frames but {len(times)} frame times in {source}",
-                                      "one stored frame per frame time (re-extract the features with the same sampling)")
+                raise DataFormatError(
+                    self.path,
+                    f"video {vid} (dataset {self.dataset!r}, shape {self.shape})",
+                    f"{stored} stored frames but {len(times)} frame times in {source}",
+                    "one stored frame per frame time (re-extract the features with the same sampling)",
+                )
 
     def non_finite(self, video_ids: Iterable[str] | None = None) -> list[str]:
         """The videos (of ``video_ids``, default all) whose stored features contain NaN or inf."""
-        wanted = sorted({self.index[v] for v in (video_ids if video_ids is not None else self.index) if v in self.index})
+        wanted = sorted(
+            {self.index[v] for v in (video_ids if video_ids is not None else self.index) if v in self.index}
+        )
         data = self._handle()[self.dataset]
         ids = {row: vid for vid, row in self.index.items()}
         bad = []
         for start in range(0, len(wanted), 256):  # chunked: the train file is ~0.4 GB
-            rows = wanted[start:start + 256]
-            block = data[rows[0]: rows[-1] + 1]
+            rows = wanted[start : start + 256]
+            block = data[rows[0] : rows[-1] + 1]
             bad += [ids[r] for r in rows if not np.isfinite(block[r - rows[0]]).all()]
         return bad
 
@@ -211,8 +264,14 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_feature_file(path: Path | str, video_ids: Sequence, features: np.ndarray, *, dataset: str | None = None,
-                       attrs: Mapping[str, Any] | None = None) -> Path:
+def write_feature_file(
+    path: Path | str,
+    video_ids: Sequence,
+    features: np.ndarray,
+    *,
+    dataset: str | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> Path:
     """Write ``features`` ``(N, F, D)`` and ``video_ids`` in the official layout, atomically.
 
     Integer ids are stored as integers, others as UTF-8 strings (both occur in the wild). ``attrs``
@@ -223,7 +282,9 @@ def write_feature_file(path: Path | str, video_ids: Sequence, features: np.ndarr
     path = Path(path)
     features = np.asarray(features, dtype=np.float32)
     if features.ndim != 3 or features.shape[0] != len(video_ids):
-        raise ValueError(f"features must be (videos, frames, dim) with one row per id; got {features.shape} for {len(video_ids)} ids")
+        raise ValueError(
+            f"features must be (videos, frames, dim) with one row per id; got {features.shape} for {len(video_ids)} ids"
+        )
     dataset = dataset or path.stem.rsplit("_", 1)[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
@@ -242,8 +303,16 @@ def write_feature_file(path: Path | str, video_ids: Sequence, features: np.ndarr
     return path
 
 
-def write_synthetic_features(root: Path | str, split: str, video_ids: Sequence, *, num_frames: int = 32,
-                             feature_dim: int = FEATURE_DIM, seed: int = 0, feat_type: str = FEAT_TYPE) -> Path:
+def write_synthetic_features(
+    root: Path | str,
+    split: str,
+    video_ids: Sequence,
+    *,
+    num_frames: int = 32,
+    feature_dim: int = FEATURE_DIM,
+    seed: int = 0,
+    feat_type: str = FEAT_TYPE,
+) -> Path:
     """Random unit-norm frame features (like CLIP's) for ``video_ids``, at ``feature_path(root, split)``."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((len(video_ids), num_frames, feature_dim)).astype(np.float32)

@@ -53,11 +53,15 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _read_mapping(path: Path | str, what: str, check: Callable[[str, Any], Any], skip_bad_rows: bool) -> tuple[dict, SkipReport]:
+def _read_mapping(
+    path: Path | str, what: str, check: Callable[[str, Any], Any], skip_bad_rows: bool
+) -> tuple[dict, SkipReport]:
     """Load a json object and run ``check(key, value) -> clean value`` (raising) on every entry."""
     data = load_json(path, what)
     if not isinstance(data, dict):
-        raise DataFormatError(path, "top level", f"a json {type(data).__name__}", f"an object mapping keys to entries ({what})")
+        raise DataFormatError(
+            path, "top level", f"a json {type(data).__name__}", f"an object mapping keys to entries ({what})"
+        )
     out, skipped = {}, SkipReport()
     for key, value in data.items():
         try:
@@ -115,15 +119,26 @@ class QAFile:
         ``answer`` (the correct answer's text) and ``answer_idx`` (its index, int)."""
         import pandas as pd
 
-        rows = [(r.key, r.video_id, r.qid, r.question, r.type, *r.candidates, r.candidates[r.answer], r.answer)
-                for r in self.records]
+        rows = [
+            (r.key, r.video_id, r.qid, r.question, r.type, *r.candidates, r.candidates[r.answer], r.answer)
+            for r in self.records
+        ]
         frame = pd.DataFrame(rows, columns=qa_frame_columns(self.num_candidates))
         return frame.astype({"answer_idx": "int64"})
 
 
 def qa_frame_columns(num_candidates: int = NUM_CANDIDATES) -> list[str]:
     """The columns of :meth:`QAFile.to_frame`."""
-    return ["key", "video_id", "qid", "question", "type", *(f"a{k}" for k in range(num_candidates)), "answer", "answer_idx"]
+    return [
+        "key",
+        "video_id",
+        "qid",
+        "question",
+        "type",
+        *(f"a{k}" for k in range(num_candidates)),
+        "answer",
+        "answer_idx",
+    ]
 
 
 def candidate_columns(frame, required: tuple[str, ...] = ("question", "answer_idx")) -> list[str]:
@@ -134,8 +149,10 @@ def candidate_columns(frame, required: tuple[str, ...] = ("question", "answer_id
         num_candidates += 1
     missing = [c for c in (*required, "a0") if c not in frame.columns]
     if missing:
-        raise ValueError(f"QA table lacks column(s) {missing}; expected {list(required)} and a0..a(K-1) "
-                         f"(the columns of cra.data.read_qa_csv(path).to_frame()), found {list(frame.columns)}")
+        raise ValueError(
+            f"QA table lacks column(s) {missing}; expected {list(required)} and a0..a(K-1) "
+            f"(the columns of cra.data.read_qa_csv(path).to_frame()), found {list(frame.columns)}"
+        )
     return [f"a{k}" for k in range(num_candidates)]
 
 
@@ -164,13 +181,19 @@ def read_qa_csv(path: Path | str, *, num_candidates: int = NUM_CANDIDATES, skip_
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        raise DataFormatError(path, "whole file", f"not readable as csv ({e})", "a comma-separated file with a header") from None
+        raise DataFormatError(
+            path, "whole file", f"not readable as csv ({e})", "a comma-separated file with a header"
+        ) from None
     choice_cols = [f"a{k}" for k in range(num_candidates)]
     missing = [c for c in (*QA_COLUMNS, *choice_cols) if c not in frame.columns]
     if missing:
-        raise DataFormatError(path, "header", f"missing column(s) {missing}", f"columns {list(QA_COLUMNS) + choice_cols}")
+        raise DataFormatError(
+            path, "header", f"missing column(s) {missing}", f"columns {list(QA_COLUMNS) + choice_cols}"
+        )
     if frame.empty:
-        raise DataFormatError(path, "data rows", f"no questions in {path} (a header and no rows)", "at least one question row")
+        raise DataFormatError(
+            path, "data rows", f"no questions in {path} (a header and no rows)", "at least one question row"
+        )
     records, skipped, seen = [], SkipReport(), {}
     for i, row in enumerate(frame.to_dict("records")):
         video_id, qid = _id(row["video_id"]), _id(row["qid"])
@@ -185,7 +208,9 @@ def read_qa_csv(path: Path | str, *, num_candidates: int = NUM_CANDIDATES, skip_
             candidates = tuple(_text(row[c]) for c in choice_cols)
             empty = [c for c, text in zip(choice_cols, candidates) if not text]
             if empty:
-                raise DataFormatError(path, where, f"empty candidate(s) {empty}", f"{num_candidates} non-empty candidates")
+                raise DataFormatError(
+                    path, where, f"empty candidate(s) {empty}", f"{num_candidates} non-empty candidates"
+                )
             answer = _answer_index(_text(row["answer"]), candidates, path, where)
             if key in seen:
                 raise DataFormatError(path, where, f"key {key} already on row {seen[key]}", "each (video_id, qid) once")
@@ -207,8 +232,12 @@ def _answer_index(answer: str, candidates: tuple[str, ...], path: Path, where: s
     except ValueError:
         if answer in candidates:  # train.csv stores the answer text
             return candidates.index(answer)
-        raise DataFormatError(path, where, f"answer {answer!r} is neither an index nor a candidate text",
-                              f"an integer in 0..{k - 1} or one of a0..a{k - 1}") from None
+        raise DataFormatError(
+            path,
+            where,
+            f"answer {answer!r} is neither an index nor a candidate text",
+            f"an integer in 0..{k - 1} or one of a0..a{k - 1}",
+        ) from None
     if not 0 <= index < k:
         raise DataFormatError(path, where, f"answer index {index}", f"an integer in 0..{k - 1}")
     return index
@@ -235,7 +264,9 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
 
     def check(vid: str, entry: Any) -> dict:
         if not isinstance(entry, dict):
-            raise DataFormatError(path, f"video {vid}", f"a json {type(entry).__name__}", "an object with duration and location")
+            raise DataFormatError(
+                path, f"video {vid}", f"a json {type(entry).__name__}", "an object with duration and location"
+            )
         if "duration" not in entry:
             raise DataFormatError(path, f"video {vid}", "no 'duration'", "a duration in seconds")
         duration = entry["duration"]
@@ -243,7 +274,9 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
             raise DataFormatError(path, f"video {vid}", f"duration {duration!r}", "a positive number of seconds")
         location = entry.get("location")
         if not isinstance(location, dict):
-            raise DataFormatError(path, f"video {vid}", f"location {location!r}", "an object qid -> [[start, end], ...]")
+            raise DataFormatError(
+                path, f"video {vid}", f"location {location!r}", "an object qid -> [[start, end], ...]"
+            )
         clean = {}
         for qid, segments in location.items():
             where = f"video {vid}, question {qid}"
@@ -255,8 +288,13 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
                 if seg[0] > seg[1]:
                     raise DataFormatError(path, where, f"segment {seg!r} ends before it starts", "start <= end")
                 if seg[0] < -time_tolerance(duration) or seg[1] > duration + time_tolerance(duration):
-                    raise DataFormatError(path, where, f"segment {seg!r} lies outside the video [0, {duration}] by more than "
-                                          f"{time_tolerance(duration):g} s", "segments in seconds within the video's duration")
+                    raise DataFormatError(
+                        path,
+                        where,
+                        f"segment {seg!r} lies outside the video [0, {duration}] by more than "
+                        f"{time_tolerance(duration):g} s",
+                        "segments in seconds within the video's duration",
+                    )
             clean[str(qid)] = [list(map(float, s)) for s in segments]
         return {**entry, "duration": duration, "location": clean}
 
@@ -266,8 +304,13 @@ def read_gsub(path: Path | str, *, skip_bad_rows: bool = False) -> dict[str, dic
     return gsub
 
 
-def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False,
-                    gsub: Mapping[str, Mapping] | None = None) -> dict[str, list[float]]:
+def read_frame2time(
+    path: Path | str,
+    *,
+    num_frames: int = NUM_FRAMES,
+    skip_bad_rows: bool = False,
+    gsub: Mapping[str, Mapping] | None = None,
+) -> dict[str, list[float]]:
     """Read ``frame2time_<split>.json``: per video the times (s) of its ``num_frames`` sampled frames.
 
     Times must be >= 0 and never decrease (short videos repeat a stamp). With ``gsub`` (as read by
@@ -279,24 +322,35 @@ def read_frame2time(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_
     def check(vid: str, t: Any) -> list[float]:
         if not (isinstance(t, list) and len(t) == num_frames and all(map(_is_number, t))):
             found = f"{len(t)} entries" if isinstance(t, list) else f"a json {type(t).__name__}"
-            raise DataFormatError(path, f"video {vid}", f"{found} (or non-finite values)", f"{num_frames} finite timestamps")
+            raise DataFormatError(
+                path, f"video {vid}", f"{found} (or non-finite values)", f"{num_frames} finite timestamps"
+            )
         back = next((i for i in range(1, len(t)) if t[i] < t[i - 1]), None)
         if back is not None:
-            raise DataFormatError(path, f"video {vid}", f"time {t[back]} at frame {back} is before {t[back - 1]} at frame {back - 1}",
-                                  "non-decreasing frame times in seconds")
+            raise DataFormatError(
+                path,
+                f"video {vid}",
+                f"time {t[back]} at frame {back} is before {t[back - 1]} at frame {back - 1}",
+                "non-decreasing frame times in seconds",
+            )
         if t[0] < 0:
             raise DataFormatError(path, f"video {vid}", f"negative time {t[0]}", "frame times >= 0 s")
         entry = gsub.get(vid) if gsub is not None else None
         if entry is not None and t[-1] > entry["duration"] + time_tolerance(entry["duration"]):
-            raise DataFormatError(path, f"video {vid}", f"last frame time {t[-1]} s, but the video lasts {entry['duration']} s "
-                                  "(gsub)", f"times in seconds within the duration (+{time_tolerance(entry['duration']):g} s)")
+            raise DataFormatError(
+                path,
+                f"video {vid}",
+                f"last frame time {t[-1]} s, but the video lasts {entry['duration']} s (gsub)",
+                f"times in seconds within the duration (+{time_tolerance(entry['duration']):g} s)",
+            )
         return [float(x) for x in t]
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
 
 
-def read_grounding_files(folder: Path | str, split: str, video_ids: Iterable[str], *, num_frames: int = NUM_FRAMES,
-                         features: Any = None) -> tuple[dict[str, dict], dict[str, list[float]]]:
+def read_grounding_files(
+    folder: Path | str, split: str, video_ids: Iterable[str], *, num_frames: int = NUM_FRAMES, features: Any = None
+) -> tuple[dict[str, dict], dict[str, list[float]]]:
     """``gsub_<split>.json`` and ``frame2time_<split>.json`` of ``folder``, checked against each other
     and against the split's videos (``video_ids``, e.g. of its csv) and, if given, its
     :class:`~cra.data.features.FeatureStore` ``features``:
@@ -313,14 +367,21 @@ def read_grounding_files(folder: Path | str, split: str, video_ids: Iterable[str
     videos = list(dict.fromkeys(video_ids))
     missing = [v for v in videos if v not in frame2time]
     if missing:
-        raise DataFormatError(f2t_path, f"video(s) {missing[:5]}", f"absent ({len(missing)} videos)",
-                              f"frame times for every video of {split}")
+        raise DataFormatError(
+            f2t_path,
+            f"video(s) {missing[:5]}",
+            f"absent ({len(missing)} videos)",
+            f"frame times for every video of {split}",
+        )
     if features is not None:
         features.check_frame_times(frame2time, f2t_path, videos)
     no_gt = [v for v in videos if v not in gsub]
     if no_gt:
-        warnings.warn(f"{gsub_path}: {len(no_gt)} of the {len(videos)} videos of {split} have no ground truth; their "
-                      f"questions are not scored (as in the official script); first: {', '.join(no_gt[:5])}", stacklevel=2)
+        warnings.warn(
+            f"{gsub_path}: {len(no_gt)} of the {len(videos)} videos of {split} have no ground truth; their "
+            f"questions are not scored (as in the official script); first: {', '.join(no_gt[:5])}",
+            stacklevel=2,
+        )
     return gsub, frame2time
 
 
@@ -333,9 +394,12 @@ def read_qa_answers(path: Path | str, *, skip_bad_rows: bool = False) -> dict[st
     what = 'QA results json: {"<video_id>_<qid>": {"prediction": int, "answer": int}}'
 
     def check(key: str, entry: Any) -> tuple[int, int]:
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), int) and not isinstance(entry.get(f), bool)
-                                                  for f in ("prediction", "answer")):
-            raise DataFormatError(path, f"key {key}", f"entry {entry!r}", "an object with integer 'prediction' and 'answer'")
+        if not isinstance(entry, dict) or not all(
+            isinstance(entry.get(f), int) and not isinstance(entry.get(f), bool) for f in ("prediction", "answer")
+        ):
+            raise DataFormatError(
+                path, f"key {key}", f"entry {entry!r}", "an object with integer 'prediction' and 'answer'"
+            )
         return entry["prediction"], entry["answer"]
 
     return _read_mapping(path, what, check, skip_bad_rows)[0]
@@ -347,7 +411,7 @@ def read_qa_results(path: Path | str, *, skip_bad_rows: bool = False) -> dict[st
 
 
 def _layout(lengths: list[int]) -> str | None:
-    """"spans" when some entry has 2 numbers, "weights" when all have the same T > 2, else None."""
+    """ "spans" when some entry has 2 numbers, "weights" when all have the same T > 2, else None."""
     if 2 in lengths:
         return "spans"
     return "weights" if lengths and len(set(lengths)) == 1 else None
@@ -377,8 +441,12 @@ def _read_predictions(path: Path | str, what: str, length: int | None, skip_bad_
         raise DataFormatError(path, "top level", f"no predictions in {path}", f"at least one entry ({what})")
     if length is None and _layout([len(v) for v in out.values()]) == "weights":
         key, value = next(iter(out.items()))
-        raise DataFormatError(path, f"key {key}", f"{len(value)} numbers in every entry (per-frame weights, not spans)",
-                              f"{expected} per key ({what})")
+        raise DataFormatError(
+            path,
+            f"key {key}",
+            f"{len(value)} numbers in every entry (per-frame weights, not spans)",
+            f"{expected} per key ({what})",
+        )
     return out
 
 
@@ -409,9 +477,16 @@ def prediction_layout(path: Path | str) -> PredictionLayout:
             raise DataFormatError(path, f"key {key}", f"{value!r:.80}", f"a list of at least 2 finite numbers ({what})")
     layout = _layout([len(v) for v in data.values()])
     if layout is None:
-        (k0, v0), (k1, v1) = next(iter(data.items())), next((k, v) for k, v in data.items() if len(v) != len(next(iter(data.values()))))
-        raise DataFormatError(path, f"key {k1}", f"{len(v1)} numbers where key {k0} has {len(v0)}",
-                              f"[start, end] spans, or the same number of per-frame weights for every key ({what})")
+        (k0, v0), (k1, v1) = (
+            next(iter(data.items())),
+            next((k, v) for k, v in data.items() if len(v) != len(next(iter(data.values())))),
+        )
+        raise DataFormatError(
+            path,
+            f"key {k1}",
+            f"{len(v1)} numbers where key {k0} has {len(v0)}",
+            f"[start, end] spans, or the same number of per-frame weights for every key ({what})",
+        )
     first_key, first = next(iter(data.items()))
     return PredictionLayout(layout, 2 if layout == "spans" else len(first), first_key)
 
@@ -427,7 +502,9 @@ def read_span_predictions(path: Path | str, *, skip_bad_rows: bool = False) -> d
     return _read_predictions(path, 'span predictions json: {"<video_id>_<qid>": [start, end]}', None, skip_bad_rows)
 
 
-def read_frame_weights(path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False) -> dict[str, list[float]]:
+def read_frame_weights(
+    path: Path | str, *, num_frames: int = NUM_FRAMES, skip_bad_rows: bool = False
+) -> dict[str, list[float]]:
     """Read per-frame weights ``{key: [w_0, ..., w_{T-1}]}`` (attention or smoothed GSG weights);
     an empty file, or [start, end] spans, are refused."""
     what = f'per-frame weights json: {{"<video_id>_<qid>": [{num_frames} finite numbers]}}'

@@ -36,8 +36,20 @@ def segment_table(gsub: Mapping[str, Mapping]):
         duration = float(entry["duration"])
         for qid, segments in entry["location"].items():
             for start, end in segments:
-                rows.append((vid, qid, question_key(vid, qid), duration, start, end, end - start,
-                             (end - start) / duration, 0.5 * (start + end) / duration, len(segments)))
+                rows.append(
+                    (
+                        vid,
+                        qid,
+                        question_key(vid, qid),
+                        duration,
+                        start,
+                        end,
+                        end - start,
+                        (end - start) / duration,
+                        0.5 * (start + end) / duration,
+                        len(segments),
+                    )
+                )
     columns = ["video_id", "qid", "key", "duration", "start", "end", "length", "ratio", "center", "n_segments"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -51,10 +63,32 @@ def question_table(qa: QAFile, gsub: Mapping[str, Mapping]):
     for r in qa.records:
         entry = gsub.get(r.video_id)
         segments = entry["location"].get(r.qid, []) if entry else []
-        rows.append((r.key, r.video_id, r.qid, r.type, QUESTION_TYPES.get(r.type, r.type), r.question,
-                     r.candidates[r.answer], float(entry["duration"]) if entry else np.nan, len(segments),
-                     float(sum(e - s for s, e in segments))))
-    columns = ["key", "video_id", "qid", "type", "type_name", "question", "answer", "duration", "n_segments", "evidence"]
+        rows.append(
+            (
+                r.key,
+                r.video_id,
+                r.qid,
+                r.type,
+                QUESTION_TYPES.get(r.type, r.type),
+                r.question,
+                r.candidates[r.answer],
+                float(entry["duration"]) if entry else np.nan,
+                len(segments),
+                float(sum(e - s for s, e in segments)),
+            )
+        )
+    columns = [
+        "key",
+        "video_id",
+        "qid",
+        "type",
+        "type_name",
+        "question",
+        "answer",
+        "duration",
+        "n_segments",
+        "evidence",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 

@@ -27,6 +27,18 @@ from cra.model.gsg import GSG, AttentionPooling, GaussianSmoothing
 from cra.model.released_encoder import ReleasedTemporalEncoder
 
 __all__ = [
-    "CRA", "CRAConfig", "CRAOutput", "PassOutput", "RELEASED_CODE", "GSG", "AttentionPooling", "GaussianSmoothing",
-    "info_nce", "cma_loss", "BackDoor", "FrontDoor", "GraphConv", "ReleasedTemporalEncoder",
+    "CRA",
+    "CRAConfig",
+    "CRAOutput",
+    "PassOutput",
+    "RELEASED_CODE",
+    "GSG",
+    "AttentionPooling",
+    "GaussianSmoothing",
+    "info_nce",
+    "cma_loss",
+    "BackDoor",
+    "FrontDoor",
+    "GraphConv",
+    "ReleasedTemporalEncoder",
 ]

@@ -28,15 +28,25 @@ __all__ = ["TemporalEncoder", "TextHead"]
 class TemporalEncoder(nn.Module):
     """frames (B, T, D_in) + frame_mask (B, T) -> frame_states (B, T, D)."""
 
-    def __init__(self, feature_dim: int = 768, d_model: int = 768, num_layers: int = 2, num_heads: int = 8,
-                 d_ff: int = 768, max_frames: int = 32, dropout: float = 0.1, pos_dropout: float = 0.3):
+    def __init__(
+        self,
+        feature_dim: int = 768,
+        d_model: int = 768,
+        num_layers: int = 2,
+        num_heads: int = 8,
+        d_ff: int = 768,
+        max_frames: int = 32,
+        dropout: float = 0.1,
+        pos_dropout: float = 0.3,
+    ):
         super().__init__()
         self.input = nn.Sequential(nn.Linear(feature_dim, d_model), nn.LayerNorm(d_model))
         self.position = nn.Parameter(torch.zeros(max_frames, d_model))
         nn.init.normal_(self.position, std=0.02)
         self.dropout = nn.Dropout(pos_dropout)
-        layer = nn.TransformerEncoderLayer(d_model, num_heads, dim_feedforward=d_ff, dropout=dropout,
-                                           activation="gelu", batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, num_heads, dim_feedforward=d_ff, dropout=dropout, activation="gelu", batch_first=True
+        )
         self.layers = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.max_frames = max_frames
 
@@ -59,7 +69,9 @@ class TextHead(nn.Module):
         self.word_score = nn.Linear(d_model, 1)  # u
         self.mask_padding = mask_padding
 
-    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> torch.Tensor:
+    def forward(
+        self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
+    ) -> torch.Tensor:
         fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
         fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
         enc = self.encoder(texts, **fixed)
@@ -67,7 +79,9 @@ class TextHead(nn.Module):
         alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask if self.mask_padding else None)  # (N, L)
         return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)
 
-    def encode_groups(self, groups: Sequence[Sequence[str]], name: str, **tokenization) -> tuple[torch.Tensor, list[int]]:
+    def encode_groups(
+        self, groups: Sequence[Sequence[str]], name: str, **tokenization
+    ) -> tuple[torch.Tensor, list[int]]:
         """Many lists of texts in one encoder call (one padding): -> (sum of sizes, D), sizes.
         ``tokenization``: ``max_length`` / ``pad_to_max_length`` for :meth:`forward`."""
         sizes = []

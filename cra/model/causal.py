@@ -10,7 +10,8 @@ Back-door over the linguistic confounder $Z_l$ (:class:`BackDoor`):
 
     P(a \mid do(L)) = \sum_z P(a \mid L, z) P(z)
     \overset{NWGM}{\approx} \mathrm{softmax}\, f\big(l, \mathbb E_z[z]\big),\qquad
-    l' = \mathrm{LN}\Big(l + W_o \sum_k \mathrm{softmax}_k\big(\tfrac{(W_q l)^\top W_k z_k}{\sqrt D} + \log P(z_k)\big) W_v z_k\Big)
+    l' = \mathrm{LN}\Big(l + W_o \sum_k \mathrm{softmax}_k\big(\tfrac{(W_q l)^\top W_k z_k}{\sqrt D} + \log
+    P(z_k)\big) W_v z_k\Big)
 
 where $z_k$ is entry k of $Z_l$ (an 8-node semantic structure graph) after one graph convolution over
 the fixed 12-edge graph, flattened to one vector. Without a prior, $P(z)$ is uniform.
@@ -31,8 +32,8 @@ $\bar v$, and the visual dictionary $\hat X$ (:class:`FrontDoor`):
     m' = \mathrm{LN}(m + W_o [h_1; h_2])
 
 * ``mode="in_sample"`` (default, our reading of "in-sample": the paper's method text was not
-  available to us, and its numbers come from the released ``"batch"`` model): $h_1$ attends over the **frames of the same
-  video**, the values the mediator can take given this video, $h_1 = W_1 \sum_i
+  available to us, and its numbers come from the released ``"batch"`` model): $h_1$ attends over the
+  **frames of the same video**, the values the mediator can take given this video, $h_1 = W_1 \sum_i
   \mathrm{softmax}_i((W_m m)^\top W_x \bar x_i / \sqrt D)\, W_x \bar x_i$. A sample's output does
   not depend on the other samples of the batch.
 * ``mode="batch"`` (the released code): the same attention runs over the pooled $\bar v_j$ of the
@@ -54,7 +55,15 @@ from torch import nn
 from cra.model.ops import masked_softmax
 from cra.text.semantic_graph import EDGES, NODE_NAMES
 
-__all__ = ["SEMANTIC_GRAPH_NODES", "SEMANTIC_GRAPH_EDGES", "GRAPH_DIRECTIONS", "normalized_adjacency", "GraphConv", "BackDoor", "FrontDoor"]
+__all__ = [
+    "SEMANTIC_GRAPH_NODES",
+    "SEMANTIC_GRAPH_EDGES",
+    "GRAPH_DIRECTIONS",
+    "normalized_adjacency",
+    "GraphConv",
+    "BackDoor",
+    "FrontDoor",
+]
 
 #: Node order and the 12 edges of a semantic structure graph (undirected unless ``graph="directed"``); their
 #: one home is :mod:`cra.text.semantic_graph`, which builds the graphs from parsed QA pairs.
@@ -92,8 +101,9 @@ def normalized_adjacency(num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES, graph: 
 class GraphConv(nn.Module):
     r"""One graph convolution $H' = \hat A H W + b$ over a fixed graph: (..., N, D_in) -> (..., N, D_out)."""
 
-    def __init__(self, in_dim: int, out_dim: int, num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES,
-                 graph: str = "undirected"):
+    def __init__(
+        self, in_dim: int, out_dim: int, num_nodes: int = 8, edges=SEMANTIC_GRAPH_EDGES, graph: str = "undirected"
+    ):
         super().__init__()
         self.linear = nn.Linear(in_dim, out_dim)
         self.register_buffer("adjacency", normalized_adjacency(num_nodes, edges, graph), persistent=False)
@@ -114,8 +124,16 @@ def _dictionary(tensor: torch.Tensor, learn: bool, module: nn.Module, name: str)
 class BackDoor(nn.Module):
     """l (..., D) -> l' (..., D), attending over the GCN-encoded confounder dictionary Z_l."""
 
-    def __init__(self, d_model: int, Z_l: torch.Tensor, gcn_dim: int | None = None, prior: torch.Tensor | None = None,
-                 learn_dictionary: bool = True, mode: str = "conditional", graph: str = "undirected"):
+    def __init__(
+        self,
+        d_model: int,
+        Z_l: torch.Tensor,
+        gcn_dim: int | None = None,
+        prior: torch.Tensor | None = None,
+        learn_dictionary: bool = True,
+        mode: str = "conditional",
+        graph: str = "undirected",
+    ):
         super().__init__()
         if mode not in ("conditional", "prior"):
             raise ValueError(f"mode={mode!r}: expected 'conditional' or 'prior'")
@@ -171,8 +189,14 @@ class BackDoor(nn.Module):
 class FrontDoor(nn.Module):
     """m (B, D) -> m' (B, D): in-sample term over frames (default) or the batch, cross-sample term over X_hat."""
 
-    def __init__(self, d_model: int, X_hat: torch.Tensor, mode: str = "in_sample", learn_dictionary: bool = True,
-                 tied_query: bool = False):
+    def __init__(
+        self,
+        d_model: int,
+        X_hat: torch.Tensor,
+        mode: str = "in_sample",
+        learn_dictionary: bool = True,
+        tied_query: bool = False,
+    ):
         super().__init__()
         if X_hat.ndim != 2:
             raise ValueError(f"X_hat: expected (K_v, D_x), got {tuple(X_hat.shape)}")
@@ -216,8 +240,13 @@ class FrontDoor(nn.Module):
         beta, keys = self.cross_attention(x)  # (B, K_v)
         return self.cross_out(beta @ keys)
 
-    def forward(self, m: torch.Tensor, x: torch.Tensor, frame_states: torch.Tensor | None = None,
-                frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        m: torch.Tensor,
+        x: torch.Tensor,
+        frame_states: torch.Tensor | None = None,
+        frame_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.mode == "in_sample" and frame_states is None:
             raise ValueError("FrontDoor(mode='in_sample') needs frame_states (B, T, D)")
         h1 = self.in_sample(m, x, frame_states, frame_mask)

@@ -28,8 +28,13 @@ import torch.nn.functional as F
 __all__ = ["info_nce", "cma_loss", "sample_negatives"]
 
 
-def sample_negatives(batch_size: int, num_negatives: int = 32, generator: torch.Generator | None = None,
-                     device=None, rows: slice | None = None) -> torch.Tensor:
+def sample_negatives(
+    batch_size: int,
+    num_negatives: int = 32,
+    generator: torch.Generator | None = None,
+    device=None,
+    rows: slice | None = None,
+) -> torch.Tensor:
     """For each i, ``num_negatives`` indices drawn uniformly with replacement from the other samples:
     (B, k) long, never i. One CPU draw of (B, k) values in [0, B-2] (the same stream as the released
     sampler's B draws of k), then index j >= i shifts to j + 1, skipping the anchor. ``rows``: keep
@@ -40,15 +45,24 @@ def sample_negatives(batch_size: int, num_negatives: int = 32, generator: torch.
     return idx.to(device) if device is not None else idx
 
 
-def info_nce(anchor: torch.Tensor, others: torch.Tensor, temperature: float = 0.07, negatives: str = "all",
-             num_negatives: int = 32, generator: torch.Generator | None = None,
-             negative_index: torch.Tensor | None = None, offset: int = 0) -> torch.Tensor:
+def info_nce(
+    anchor: torch.Tensor,
+    others: torch.Tensor,
+    temperature: float = 0.07,
+    negatives: str = "all",
+    num_negatives: int = 32,
+    generator: torch.Generator | None = None,
+    negative_index: torch.Tensor | None = None,
+    offset: int = 0,
+) -> torch.Tensor:
     """Mean over i of L_NCE(anchor_i, others_{offset+i}, {others_j : j != offset+i}); anchor (B, D),
     others (M, D) with M >= offset + B (M = B, offset 0 in one process) -> scalar.
     ``negative_index`` (B, k): given negatives for ``negatives="sampled"`` (e.g. to replay a recorded draw)."""
     B, M = anchor.shape[0], others.shape[0]
     if others.shape[1:] != anchor.shape[1:] or offset + B > M:
-        raise ValueError(f"info_nce: anchor {tuple(anchor.shape)} and others {tuple(others.shape)} (offset {offset}) differ")
+        raise ValueError(
+            f"info_nce: anchor {tuple(anchor.shape)} and others {tuple(others.shape)} (offset {offset}) differ"
+        )
     if M < 2:
         return anchor.sum() * 0.0  # no negatives: the loss is log(1) = 0
     sim = F.normalize(anchor, dim=-1) @ F.normalize(others, dim=-1).T / temperature  # (B, M) cos / tau
@@ -67,15 +81,27 @@ def info_nce(anchor: torch.Tensor, others: torch.Tensor, temperature: float = 0.
     return F.cross_entropy(logits, torch.zeros(B, dtype=torch.long, device=sim.device))
 
 
-def cma_loss(text: torch.Tensor, video: torch.Tensor, temperature: float = 0.07, directions: str = "both",
-             negatives: str = "all", num_negatives: int = 32, generator: torch.Generator | None = None,
-             negative_index: torch.Tensor | None = None,
-             gather: Callable[[torch.Tensor], tuple[torch.Tensor, int]] | None = None) -> dict:
+def cma_loss(
+    text: torch.Tensor,
+    video: torch.Tensor,
+    temperature: float = 0.07,
+    directions: str = "both",
+    negatives: str = "all",
+    num_negatives: int = 32,
+    generator: torch.Generator | None = None,
+    negative_index: torch.Tensor | None = None,
+    gather: Callable[[torch.Tensor], tuple[torch.Tensor, int]] | None = None,
+) -> dict:
     """{"text_to_video", "video_to_text" (only with directions="both"), "total"}; text, video (B, D).
 
     ``gather(x) -> (x of the global batch, offset of these rows)`` draws negatives from the global batch."""
-    kw = dict(temperature=temperature, negatives=negatives, num_negatives=num_negatives, generator=generator,
-              negative_index=negative_index)
+    kw = dict(
+        temperature=temperature,
+        negatives=negatives,
+        num_negatives=num_negatives,
+        generator=generator,
+        negative_index=negative_index,
+    )
     video_all, offset = gather(video) if gather is not None else (video, 0)
     parts = {"text_to_video": info_nce(text, video_all, offset=offset, **kw)}
     if directions == "both":

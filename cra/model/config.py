@@ -106,12 +106,19 @@ class CRAConfig:
     gsg_supervision_weight: float = 1.0  # weight of that loss, CE(evidence / |evidence|, w)
 
     def __post_init__(self):
-        choices = dict(renorm=("l1", "softmax"), sigma_param=("softplus", "raw"),
-                       cma_directions=("both", "text_to_video"), cma_negatives=("all", "sampled"),
-                       frontdoor_mode=("in_sample", "batch"), text_encoder=("roberta", "clip", "word"),
-                       temporal_encoder=("standard", "released"), text_padding=("longest", "max_length"),
-                       backdoor_mode=("conditional", "prior"), mediator=("learned", "true_evidence", "whole_video"),
-                       backdoor_graph=("undirected", "directed"))
+        choices = dict(
+            renorm=("l1", "softmax"),
+            sigma_param=("softplus", "raw"),
+            cma_directions=("both", "text_to_video"),
+            cma_negatives=("all", "sampled"),
+            frontdoor_mode=("in_sample", "batch"),
+            text_encoder=("roberta", "clip", "word"),
+            temporal_encoder=("standard", "released"),
+            text_padding=("longest", "max_length"),
+            backdoor_mode=("conditional", "prior"),
+            mediator=("learned", "true_evidence", "whole_video"),
+            backdoor_graph=("undirected", "directed"),
+        )
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"CRAConfig.{name}={getattr(self, name)!r}: expected one of {allowed}")

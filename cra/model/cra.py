@@ -90,17 +90,23 @@ class CRA(nn.Module):
     ``Z_prior`` (K_l,) are tensors (for example loaded from the confounder file); when a causal part is
     on and its dictionary is not given, a random one of the configured size is used (tests, demos)."""
 
-    def __init__(self, config: CRAConfig | None = None, text_encoder: TextEncoder | None = None,
-                 Z_l: torch.Tensor | None = None, X_hat: torch.Tensor | None = None,
-                 Z_prior: torch.Tensor | None = None):
+    def __init__(
+        self,
+        config: CRAConfig | None = None,
+        text_encoder: TextEncoder | None = None,
+        Z_l: torch.Tensor | None = None,
+        X_hat: torch.Tensor | None = None,
+        Z_prior: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.config = cfg = config or CRAConfig()
         d = cfg.d_model
         if text_encoder is None:
             text_encoder = build_text_encoder(cfg.text_encoder, **cfg.text_encoder_kwargs)
         encoder = ReleasedTemporalEncoder if cfg.temporal_encoder == "released" else TemporalEncoder
-        self.backbone = encoder(cfg.feature_dim, d, cfg.num_layers, cfg.num_heads, cfg.d_ff,
-                                cfg.max_frames, cfg.dropout, cfg.pos_dropout)
+        self.backbone = encoder(
+            cfg.feature_dim, d, cfg.num_layers, cfg.num_heads, cfg.d_ff, cfg.max_frames, cfg.dropout, cfg.pos_dropout
+        )
         self.text = TextHead(text_encoder, d, mask_padding=cfg.mask_word_attention)
         if cfg.gaussian_mask:
             self.grounding = GaussianMask(d, cfg.num_heads, cfg.dropout, cfg.gaussian_mask_sigma)
@@ -113,14 +119,17 @@ class CRA(nn.Module):
         if cfg.use_backdoor:
             if Z_l is None:
                 Z_l = torch.randn(cfg.num_z_entries, len(SEMANTIC_GRAPH_NODES), cfg.z_node_dim)
-            self.backdoor = BackDoor(d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries, cfg.backdoor_mode,
-                                     cfg.backdoor_graph)
+            self.backdoor = BackDoor(
+                d, Z_l, cfg.gcn_out, Z_prior, cfg.learn_dictionaries, cfg.backdoor_mode, cfg.backdoor_graph
+            )
         self.frontdoor = None
         if cfg.use_frontdoor:
             if X_hat is None:
                 X_hat = torch.randn(cfg.num_x_entries, cfg.x_hat_size)
             self.frontdoor = FrontDoor(d, X_hat, cfg.frontdoor_mode, cfg.learn_dictionaries, cfg.frontdoor_tied_query)
-        self.answer_proj = nn.Linear(d, d) if cfg.answer_projection else None  # W_a, the "Linear" before the dot product
+        self.answer_proj = (
+            nn.Linear(d, d) if cfg.answer_projection else None
+        )  # W_a, the "Linear" before the dot product
 
     # ---- pieces ------------------------------------------------------------------------------
 
@@ -141,7 +150,9 @@ class CRA(nn.Module):
                 raise TypeError(f"batch[{name!r}]: expected a list of B lists of strings")
             sizes = {len(g) for g in value}
             if len(sizes) != 1 or 0 in sizes:
-                raise ValueError(f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}")
+                raise ValueError(
+                    f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}"
+                )
             groups.extend(value)
             names.append(name)
             counts.append((len(value), sizes.pop()))
@@ -150,19 +161,26 @@ class CRA(nn.Module):
             emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
         out, offset = [], 0
         for B, K in counts:
-            out.append(emb[offset: offset + B * K].view(B, K, -1))
+            out.append(emb[offset : offset + B * K].view(B, K, -1))
             offset += B * K
         return out
 
-    def mediator_weights(self, frame_states: torch.Tensor, frame_mask: torch.Tensor, l_global: torch.Tensor,
-                         evidence: torch.Tensor | None = None) -> GroundingWeights:
+    def mediator_weights(
+        self,
+        frame_states: torch.Tensor,
+        frame_mask: torch.Tensor,
+        l_global: torch.Tensor,
+        evidence: torch.Tensor | None = None,
+    ) -> GroundingWeights:
         """w0, w (B, T): learned grounding, or (``config.mediator``) the true evidence or uniform weights."""
         mode = self.config.mediator
         if mode == "learned":
             return self.grounding(frame_states, l_global, frame_mask)
         if mode == "true_evidence":
             if evidence is None:
-                raise ValueError("model.mediator=true_evidence needs batch['evidence_mask'] (B, T) of the true evidence frames")
+                raise ValueError(
+                    "model.mediator=true_evidence needs batch['evidence_mask'] (B, T) of the true evidence frames"
+                )
             e = (evidence & frame_mask).to(frame_states.dtype)  # (B, T)
             if bool((e.sum(1) == 0).any()):
                 raise ValueError("batch['evidence_mask']: a question has no evidence frame")
@@ -172,8 +190,14 @@ class CRA(nn.Module):
             w = valid / valid.sum(1, keepdim=True)
         return GroundingWeights(w, w, None)
 
-    def video_pass(self, frame_states: torch.Tensor, frame_mask: torch.Tensor, text_emb: torch.Tensor,
-                   l_global: torch.Tensor, evidence: torch.Tensor | None = None) -> PassOutput:
+    def video_pass(
+        self,
+        frame_states: torch.Tensor,
+        frame_mask: torch.Tensor,
+        text_emb: torch.Tensor,
+        l_global: torch.Tensor,
+        evidence: torch.Tensor | None = None,
+    ) -> PassOutput:
         weights = self.mediator_weights(frame_states, frame_mask, l_global, evidence)  # w0, w: (B, T)
         valid = frame_mask.to(frame_states.dtype)
         pooled = torch.einsum("bt,btd->bd", weights.w, frame_states)  # (B, D)  sum_i w_i x_i
@@ -204,7 +228,9 @@ class CRA(nn.Module):
         if not torch.is_tensor(frames) or frames.ndim != 3 or not frames.is_floating_point():
             raise ValueError("batch['frames']: expected a float tensor (B, T, D_in)")
         if frames.shape[-1] != self.config.feature_dim:
-            raise ValueError(f"batch['frames']: feature size {frames.shape[-1]}, config.feature_dim={self.config.feature_dim}")
+            raise ValueError(
+                f"batch['frames']: feature size {frames.shape[-1]}, config.feature_dim={self.config.feature_dim}"
+            )
         B, T, _ = frames.shape
         mask = check_frame_mask(batch.get("frame_mask"), (B, T), frames.device, full=not checked)
         for key in ("qa_texts", "question_candidates"):
@@ -266,8 +292,15 @@ class CRA(nn.Module):
         if cfg.use_cma:
             cma_total = 0.0
             for name, p, target in passes:
-                parts = cma_loss(p.text_emb[rows, target], p.v_final, cfg.temperature, cfg.cma_directions,
-                                 cfg.cma_negatives, cfg.cma_num_negatives, gather=gather)
+                parts = cma_loss(
+                    p.text_emb[rows, target],
+                    p.v_final,
+                    cfg.temperature,
+                    cfg.cma_directions,
+                    cfg.cma_negatives,
+                    cfg.cma_num_negatives,
+                    gather=gather,
+                )
                 result[f"cma_{name}"] = parts["total"]
                 for direction, value in parts.items():
                     if direction != "total":

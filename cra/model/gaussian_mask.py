@@ -46,10 +46,14 @@ class GaussianMask(nn.Module):
         super().__init__()
         self.sigma = sigma
         self.mixer = nn.TransformerEncoderLayer(d_model, num_heads, d_model, dropout, batch_first=True)
-        self.pool = nn.Sequential(nn.Linear(d_model, max(1, d_model // 2)), nn.Tanh(), nn.Linear(max(1, d_model // 2), 1))
+        self.pool = nn.Sequential(
+            nn.Linear(d_model, max(1, d_model // 2)), nn.Tanh(), nn.Linear(max(1, d_model // 2), 1)
+        )
         self.center_width = nn.Sequential(nn.Dropout(dropout), nn.Linear(d_model, 2), nn.Sigmoid())
 
-    def forward(self, frame_states: torch.Tensor, l_global: torch.Tensor, mask: torch.Tensor | None = None) -> GroundingWeights:
+    def forward(
+        self, frame_states: torch.Tensor, l_global: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> GroundingWeights:
         B, T, D = frame_states.shape
         mask = check_frame_mask(mask, (B, T), frame_states.device, full=False)
         tokens = torch.cat([frame_states, l_global[:, None, :]], 1)  # (B, T + 1, D)

@@ -26,8 +26,15 @@ from torch import nn
 from cra.model.ops import check_frame_mask, masked_softmax
 
 __all__ = [
-    "GroundingWeights", "GaussianSmoothing", "GSG", "AttentionPooling", "gaussian_kernel",
-    "gaussian_filter", "renormalise", "smooth_weights", "weight_stats",
+    "GroundingWeights",
+    "GaussianSmoothing",
+    "GSG",
+    "AttentionPooling",
+    "gaussian_kernel",
+    "gaussian_filter",
+    "renormalise",
+    "smooth_weights",
+    "weight_stats",
 ]
 
 
@@ -90,8 +97,9 @@ def renormalise(smoothed: torch.Tensor, mask: torch.Tensor, how: str) -> torch.T
     raise ValueError(f"renorm={how!r}: expected 'l1' or 'softmax'")
 
 
-def smooth_weights(w0: torch.Tensor, sigma: float, renorm: str = "l1", kernel_size: int = 5,
-                   mask: torch.Tensor | None = None) -> torch.Tensor:
+def smooth_weights(
+    w0: torch.Tensor, sigma: float, renorm: str = "l1", kernel_size: int = 5, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """The GSG filter at a given width, without parameters: w = renorm(k_sigma * w0), (B, T) -> (B, T)
     (what :class:`GSG` does with its learned sigma; for analysing given weights)."""
     mask = check_frame_mask(mask, tuple(w0.shape), w0.device, full=False)
@@ -112,26 +120,39 @@ def weight_stats(w: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str,
     entropy = -torch.where(p > 0, p * p.clamp_min(torch.finfo(p.dtype).tiny).log(), torch.zeros_like(p)).sum(1)
     peak = p.masked_fill(~mask, float("-inf")).max(1).values
     low = p.masked_fill(~mask, float("inf")).min(1).values
-    return {"peak_ratio": peak / low, "entropy_ratio": entropy / n.log().clamp_min(torch.finfo(p.dtype).tiny),
-            "effective_frames": entropy.exp()}
+    return {
+        "peak_ratio": peak / low,
+        "entropy_ratio": entropy / n.log().clamp_min(torch.finfo(p.dtype).tiny),
+        "effective_frames": entropy.exp(),
+    }
 
 
 class GSG(nn.Module):
     """Gate, MLP scores, softmax -> w0; Gaussian smoothing + re-normalisation -> w."""
 
-    def __init__(self, d_model: int, use_smoothing: bool = True, kernel_size: int = 5, sigma_init: float = 1.0,
-                 sigma_param: str = "softplus", renorm: str = "l1"):
+    def __init__(
+        self,
+        d_model: int,
+        use_smoothing: bool = True,
+        kernel_size: int = 5,
+        sigma_init: float = 1.0,
+        sigma_param: str = "softplus",
+        renorm: str = "l1",
+    ):
         super().__init__()
         self.video_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_v
         self.text_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_l
         hidden = max(1, d_model // 2)
         # the last layer has no bias: softmax over frames ignores a shared shift, so it could never learn
-        self.score = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(),
-                                   nn.Linear(hidden, 1, bias=False))
+        self.score = nn.Sequential(
+            nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1, bias=False)
+        )
         self.smoothing = GaussianSmoothing(kernel_size, sigma_init, sigma_param) if use_smoothing else None
         self.renorm = renorm
 
-    def forward(self, frame_states: torch.Tensor, l_global: torch.Tensor, mask: torch.Tensor | None = None) -> GroundingWeights:
+    def forward(
+        self, frame_states: torch.Tensor, l_global: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> GroundingWeights:
         mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device, full=False)
         v = self.video_proj(frame_states)  # (B, T, D)  v~_i
         l = self.text_proj(l_global)  # (B, D)  l~

@@ -22,7 +22,9 @@ def check_frame_mask(mask: torch.Tensor | None, shape: tuple[int, int], device, 
     if mask is None:
         return torch.ones(shape, dtype=torch.bool, device=device)
     if mask.shape != torch.Size(shape) or mask.dtype != torch.bool:
-        raise ValueError(f"frame_mask: expected a bool tensor of shape {tuple(shape)}, got {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"frame_mask: expected a bool tensor of shape {tuple(shape)}, got {mask.dtype} {tuple(mask.shape)}"
+        )
     if not full:
         return mask
     counts = mask.sum(1)

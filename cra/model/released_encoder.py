@@ -80,8 +80,10 @@ class ReleasedEncoderLayer(nn.Module):
 
     def attend(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, T, D = x.shape
-        heads = [f(x).view(B, T, self.num_heads, D // self.num_heads).transpose(1, 2)  # (B, H, T, D/H)
-                 for f in (self.query, self.key, self.value)]
+        heads = [
+            f(x).view(B, T, self.num_heads, D // self.num_heads).transpose(1, 2)  # (B, H, T, D/H)
+            for f in (self.query, self.key, self.value)
+        ]
         ctx = F.scaled_dot_product_attention(*heads, attn_mask=mask[:, None, None, :])  # softmax(QK^T/sqrt(d_k)) V
         return self.out(ctx.transpose(1, 2).reshape(B, T, D))
 
@@ -94,8 +96,17 @@ class ReleasedEncoderLayer(nn.Module):
 class ReleasedTemporalEncoder(nn.Module):
     """frames (B, T, D_in) + frame_mask (B, T) -> frame_states (B, T, D), the release's video encoder."""
 
-    def __init__(self, feature_dim: int = 768, d_model: int = 768, num_layers: int = 2, num_heads: int = 8,
-                 d_ff: int = 768, max_frames: int = 32, dropout: float = 0.1, pos_dropout: float = 0.3):
+    def __init__(
+        self,
+        feature_dim: int = 768,
+        d_model: int = 768,
+        num_layers: int = 2,
+        num_heads: int = 8,
+        d_ff: int = 768,
+        max_frames: int = 32,
+        dropout: float = 0.1,
+        pos_dropout: float = 0.3,
+    ):
         super().__init__()
         self.input_proj = nn.Linear(feature_dim, d_model)  # W_in
         self.input_norm = nn.LayerNorm(d_model, eps=1e-12)

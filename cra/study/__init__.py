@@ -15,7 +15,8 @@ What it does (``python -m cra ablation --out <dir> [--mode fast|full] [--set k=v
    uniformly random spans with the answers of CRA (same seed).
    Before the tables it prints the preconditions (:mod:`cra.study.preconditions`: the ceiling learns,
    a blind model exploits the word, grounding concentrates) and each variant's share of the gap
-   between ``plain`` (CRA on the confounded world) and ``ceiling`` (CRA on the unconfounded one) on test-ood, beside the readers; every run logs the
+   between ``plain`` (CRA on the confounded world) and ``ceiling`` (CRA on the unconfounded one) on test-ood,
+   beside the readers; every run logs the
    diagnostics of :mod:`cra.diagnostics` (columns :data:`DIAG`).
 3. Sweep: the post-hoc baseline and CRA trained on worlds whose train/val/test-id confounder
    strength is ``s`` (test-OOD stays broken, ``s = 0``), for each ``s`` of ``sweep_strengths``.
@@ -50,19 +51,66 @@ One job per module:
 """
 
 from cra.study.aggregate import summarise
-from cra.study.plan import (AXES, CEILING_WORLD, DIAG, FAITH, METRICS, RANDOM_SPAN, REFERENCES, SPLITS, STUDY_RUN,
-                            VARIANTS, StudyConfig, Variant, modes, run_config, study_config)
-from cra.study.preconditions import (THRESHOLDS, format_gap, format_preconditions, gap_closed, preconditions,
-                                     readers)
+from cra.study.plan import (
+    AXES,
+    CEILING_WORLD,
+    DIAG,
+    FAITH,
+    METRICS,
+    RANDOM_SPAN,
+    REFERENCES,
+    SPLITS,
+    STUDY_RUN,
+    VARIANTS,
+    StudyConfig,
+    Variant,
+    modes,
+    run_config,
+    study_config,
+)
 from cra.study.plots import plot_ablation, plot_sweep
+from cra.study.preconditions import THRESHOLDS, format_gap, format_preconditions, gap_closed, preconditions, readers
 from cra.study.report import OUTPUT_FILES, SWEEP_COLUMNS, format_sweep, format_table
 from cra.study.run import run_study, train_and_score
 from cra.study.saved import StaleResultsError, load_results
 from cra.study.scoring import faithfulness, random_spans
 from cra.study.worlds import blind_copy, prepare_world
 
-__all__ = ["Variant", "VARIANTS", "RANDOM_SPAN", "StudyConfig", "study_config", "modes", "run_config", "prepare_world",
-           "blind_copy", "train_and_score", "faithfulness", "random_spans", "summarise", "run_study", "load_results",
-           "StaleResultsError", "plot_ablation", "plot_sweep", "format_table", "format_sweep", "METRICS", "FAITH",
-           "SPLITS", "AXES", "STUDY_RUN", "OUTPUT_FILES", "SWEEP_COLUMNS", "DIAG", "CEILING_WORLD", "REFERENCES",
-           "THRESHOLDS", "preconditions", "gap_closed", "readers", "format_preconditions", "format_gap"]
+__all__ = [
+    "Variant",
+    "VARIANTS",
+    "RANDOM_SPAN",
+    "StudyConfig",
+    "study_config",
+    "modes",
+    "run_config",
+    "prepare_world",
+    "blind_copy",
+    "train_and_score",
+    "faithfulness",
+    "random_spans",
+    "summarise",
+    "run_study",
+    "load_results",
+    "StaleResultsError",
+    "plot_ablation",
+    "plot_sweep",
+    "format_table",
+    "format_sweep",
+    "METRICS",
+    "FAITH",
+    "SPLITS",
+    "AXES",
+    "STUDY_RUN",
+    "OUTPUT_FILES",
+    "SWEEP_COLUMNS",
+    "DIAG",
+    "CEILING_WORLD",
+    "REFERENCES",
+    "THRESHOLDS",
+    "preconditions",
+    "gap_closed",
+    "readers",
+    "format_preconditions",
+    "format_gap",
+]

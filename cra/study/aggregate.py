@@ -30,4 +30,3 @@ def summarise(rows: Sequence[Mapping], by: Sequence[str], columns: Sequence[str]
             summary[f"{c}_mean"], summary[f"{c}_std"] = _mean_std([m.get(c, math.nan) for m in members])
         out.append(summary)
     return out
-

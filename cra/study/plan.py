@@ -12,24 +12,63 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from cra.config import (PACKAGED_CONFIGS, ConfigError, check_values, from_dict, load_layers, load_run_config,
-                        overrides_of, packaged_names)
-from cra.synthetic import WorldConfig
+from cra.config import (
+    PACKAGED_CONFIGS,
+    ConfigError,
+    check_values,
+    from_dict,
+    load_layers,
+    load_run_config,
+    overrides_of,
+    packaged_names,
+)
 from cra.metrics import METRIC_KEYS
 from cra.readouts import READOUTS
+from cra.synthetic import WorldConfig
 
-__all__ = ["Variant", "VARIANTS", "CEILING_WORLD", "REFERENCES", "DIAG", "RANDOM_SPAN", "StudyConfig", "study_config", "run_config", "modes", "METRICS",
-           "FAITH", "SPLITS", "AXES", "STUDY_RUN", "STUDY_CONFIGS"]
+__all__ = [
+    "Variant",
+    "VARIANTS",
+    "CEILING_WORLD",
+    "REFERENCES",
+    "DIAG",
+    "RANDOM_SPAN",
+    "StudyConfig",
+    "study_config",
+    "run_config",
+    "modes",
+    "METRICS",
+    "FAITH",
+    "SPLITS",
+    "AXES",
+    "STUDY_RUN",
+    "STUDY_CONFIGS",
+]
 
 #: Official metric columns reported (percent): the protocol's columns at IoP/IoU 0.5, and UF@0.5 =
 #: right answer grounded with IoP < 0.5 (names from :mod:`cra.metrics`).
 METRICS = (*(k for k in METRIC_KEYS if not k.endswith("@0.3")), "UF@0.5")
 #: Ground-truth faithfulness columns (see :func:`cra.study.scoring.faithfulness`).
-FAITH = ("mass_evidence", "mass_distractor", "mass_decoy", "right_on_evidence", "right_on_distractor",
-         "right_elsewhere", "follows_word", "follows_scene")
+FAITH = (
+    "mass_evidence",
+    "mass_distractor",
+    "mass_decoy",
+    "right_on_evidence",
+    "right_on_distractor",
+    "right_elsewhere",
+    "follows_word",
+    "follows_scene",
+)
 #: Diagnostics columns (:mod:`cra.diagnostics`) of every run, measured on test-ood
-DIAG = ("backdoor_kl", "backdoor_score_std", "backdoor_logprior_std", "frontdoor_entropy", "frontdoor_xhat_entropy",
-        "cos_vt_vbar", "w_entropy")
+DIAG = (
+    "backdoor_kl",
+    "backdoor_score_std",
+    "backdoor_logprior_std",
+    "frontdoor_entropy",
+    "frontdoor_xhat_entropy",
+    "cos_vt_vbar",
+    "w_entropy",
+)
 #: The splits every model is scored on (confounded like train; confounders broken).
 SPLITS = ("test-id", "test-ood")
 RANDOM_SPAN = "random_span"
@@ -57,36 +96,63 @@ CEILING_WORLD = (("lang_strength", 0.0), ("vis_strength", 0.0))
 
 #: name -> variant. The layers are the packaged ones of ``cra/configs`` (the same the ``train`` command uses).
 VARIANTS: dict[str, Variant] = {
-    "posthoc": Variant(("ablations/no_gsg", "ablations/no_cma", "ablations/no_eci"),
-                       "post-hoc baseline: dot-product attention pooling, no GSG, CMA, back-door or front-door"),
+    "posthoc": Variant(
+        ("ablations/no_gsg", "ablations/no_cma", "ablations/no_eci"),
+        "post-hoc baseline: dot-product attention pooling, no GSG, CMA, back-door or front-door",
+    ),
     "cra": Variant((), "CRA, our reading of the paper (GSG + smoothing, CMA, back-door, front-door)"),
-    "ceiling": Variant((), "CRA trained on the unconfounded world (both strengths 0 in every split)",
-                       world=CEILING_WORLD),
-    "blind": Variant((), "language only: CRA on all-zero video features, word encoder fine-tuned (can express the shortcut)",
-                     blind=True, sets=("train.text_mode=finetune",)),
-    "true_grounding": Variant((), "front-door mediator = the true evidence frames (w = e/|e|, train and test)",
-                              sets=("model.mediator=true_evidence",)),
-    "reweight_xhat": Variant((), "CRA on train resampled by inverse propensity of the frame-cluster proxy x-hat",
-                             sets=("data.reweight=xhat",)),
-    "reweight_scene": Variant((), "CRA on train resampled by inverse propensity of the true scene (data-level adjustment)",
-                              sets=("data.reweight=scene",)),
+    "ceiling": Variant(
+        (), "CRA trained on the unconfounded world (both strengths 0 in every split)", world=CEILING_WORLD
+    ),
+    "blind": Variant(
+        (),
+        "language only: CRA on all-zero video features, word encoder fine-tuned (can express the shortcut)",
+        blind=True,
+        sets=("train.text_mode=finetune",),
+    ),
+    "true_grounding": Variant(
+        (),
+        "front-door mediator = the true evidence frames (w = e/|e|, train and test)",
+        sets=("model.mediator=true_evidence",),
+    ),
+    "reweight_xhat": Variant(
+        (),
+        "CRA on train resampled by inverse propensity of the frame-cluster proxy x-hat",
+        sets=("data.reweight=xhat",),
+    ),
+    "reweight_scene": Variant(
+        (),
+        "CRA on train resampled by inverse propensity of the true scene (data-level adjustment)",
+        sets=("data.reweight=scene",),
+    ),
     "no_backdoor": Variant(("ablations/no_backdoor",), "CRA without the linguistic back-door"),
-    "backdoor_prior": Variant((), "back-door as the textbook NWGM: E_{P(z)}[z], one vector for every text",
-                              sets=("model.backdoor_mode=prior",)),
+    "backdoor_prior": Variant(
+        (),
+        "back-door as the textbook NWGM: E_{P(z)}[z], one vector for every text",
+        sets=("model.backdoor_mode=prior",),
+    ),
     "no_frontdoor": Variant(("ablations/no_frontdoor",), "CRA without the visual front-door"),
-    "whole_video": Variant((), "front-door mediator = the whole-video mean (w uniform)",
-                           sets=("model.mediator=whole_video",)),
-    "gsg_supervised": Variant((), "BEYOND THE PAPER: GSG weakly supervised by the true spans of 25 % of train questions",
-                              sets=("model.gsg_supervision=0.25",)),
-    "ng_plus": Variant(("ablations/no_cma", "ablations/no_eci"),
-                       "NG+ (NExT-GQA paper's baseline): a learned Gaussian mask times attention pooling, VQA + VQ losses",
-                       sets=("model.gaussian_mask=true",)),
+    "whole_video": Variant(
+        (), "front-door mediator = the whole-video mean (w uniform)", sets=("model.mediator=whole_video",)
+    ),
+    "gsg_supervised": Variant(
+        (),
+        "BEYOND THE PAPER: GSG weakly supervised by the true spans of 25 % of train questions",
+        sets=("model.gsg_supervision=0.25",),
+    ),
+    "ng_plus": Variant(
+        ("ablations/no_cma", "ablations/no_eci"),
+        "NG+ (NExT-GQA paper's baseline): a learned Gaussian mask times attention pooling, VQA + VQ losses",
+        sets=("model.gaussian_mask=true",),
+    ),
     "no_gsg": Variant(("ablations/no_gsg",), "CRA without GSG (attention pooling instead)"),
     "no_smoothing": Variant(("ablations/no_smoothing",), "CRA without the Gaussian filter (w = w0)"),
     "no_cma": Variant(("ablations/no_cma",), "CRA without the cross-modal alignment loss"),
-    "released_code": Variant(("variants/released_code", "variants/without_released_data"),
-                             "CRA as the released code runs it (RELEASED_CODE; the released data draws off: "
-                             "the synthetic world has no GPT-4 paraphrases)"),
+    "released_code": Variant(
+        ("variants/released_code", "variants/without_released_data"),
+        "CRA as the released code runs it (RELEASED_CODE; the released data draws off: "
+        "the synthetic world has no GPT-4 paraphrases)",
+    ),
 }
 
 #: the study's references: the gap closed is measured between ``plain`` (CRA trained on the confounded world)
@@ -97,8 +163,15 @@ REFERENCES = ("posthoc", "ceiling", "blind")
 AXES = {"both": ("lang_strength", "vis_strength"), "lang": ("lang_strength",), "vis": ("vis_strength",)}
 
 #: Run-config settings of every trained model (on top of ``synthetic.yaml`` and the variant's layers).
-STUDY_RUN = ("train.device=cpu", "train.progress=false", "train.text_mode=frozen_cached", "data.annotations=.",
-             "data.features=.", "data.test_split=test-id", "data.val_split=val-ood")
+STUDY_RUN = (
+    "train.device=cpu",
+    "train.progress=false",
+    "train.text_mode=frozen_cached",
+    "data.annotations=.",
+    "data.features=.",
+    "data.test_split=test-id",
+    "data.val_split=val-ood",
+)
 
 
 @dataclass
@@ -108,8 +181,10 @@ class StudyConfig:
     (data_samples/README.md) unless changed with ``--set world.k=v``."""
 
     mode: str = "fast"
-    world: dict = overrides_of(WorldConfig, default_factory=lambda: {
-        "train_videos": 500, "val_videos": 125, "test_id_videos": 300, "test_ood_videos": 300})
+    world: dict = overrides_of(
+        WorldConfig,
+        default_factory=lambda: {"train_videos": 500, "val_videos": 125, "test_id_videos": 300, "test_ood_videos": 300},
+    )
     world_seed: int = 0
     seeds: list = field(default_factory=lambda: [0, 1, 2])
     variants: list = field(default_factory=lambda: list(VARIANTS))
@@ -184,8 +259,17 @@ def run_config(world: Path, confounders: Path | None, variant: str, seed: int, s
     """The :class:`cra.config.RunConfig` of ``variant`` with ``seed`` on ``world``: base, ``synthetic``,
     the variant's layers, :data:`STUDY_RUN`, the world's sizes, then ``study.run``."""
     dim = study.world_config().feature_dim
-    sets = [*STUDY_RUN, f"data.root={world}", f"data.confounders={confounders if confounders else 'null'}",
-            f"model.feature_dim={dim}", f"model.z_node_dim={dim}", f"model.num_z_entries={study.clusters}",
-            f"model.num_x_entries={study.clusters}", f"train.seed={seed}", *VARIANTS[variant].sets, *study.run]
+    sets = [
+        *STUDY_RUN,
+        f"data.root={world}",
+        f"data.confounders={confounders if confounders else 'null'}",
+        f"model.feature_dim={dim}",
+        f"model.z_node_dim={dim}",
+        f"model.num_z_entries={study.clusters}",
+        f"model.num_x_entries={study.clusters}",
+        f"train.seed={seed}",
+        *VARIANTS[variant].sets,
+        *study.run,
+    ]
     config, _ = load_run_config(["synthetic", *VARIANTS[variant].layers], sets)
     return config

@@ -18,8 +18,12 @@ def plot_ablation(summary: Sequence[Mapping], readout: str, order: Sequence[str]
     from matplotlib.figure import Figure
 
     rows = {(r["variant"], r["split"]): r for r in summary if r["readout"] == readout}
-    panels = [("Acc@QA", "Acc@QA (%)"), ("Acc@GQA", f"Acc@GQA ({readout}, %)"),
-              ("mass_evidence", "weight on the evidence (%)"), ("right_on_distractor", "right, grounded on distractor (%)")]
+    panels = [
+        ("Acc@QA", "Acc@QA (%)"),
+        ("Acc@GQA", f"Acc@GQA ({readout}, %)"),
+        ("mass_evidence", "weight on the evidence (%)"),
+        ("right_on_distractor", "right, grounded on distractor (%)"),
+    ]
     fig = Figure(figsize=(4.2 * len(panels), 4.2))
     axes = fig.subplots(1, len(panels))
     x = np.arange(len(order))
@@ -52,13 +56,24 @@ def plot_sweep(summary: Sequence[Mapping], axes_names: Sequence[str], variants: 
             ax = axes[row, col]
             for v in variants:
                 for split, style in zip(SPLITS, ("-", "--")):
-                    pts = sorted((r["strength"], r[f"{metric}_mean"], r[f"{metric}_std"]) for r in summary
-                                 if r["axis"] == axis and r["variant"] == v and r["split"] == split)
+                    pts = sorted(
+                        (r["strength"], r[f"{metric}_mean"], r[f"{metric}_std"])
+                        for r in summary
+                        if r["axis"] == axis and r["variant"] == v and r["split"] == split
+                    )
                     if not pts:
                         continue
                     s, m, e = (np.array(t, dtype=float) for t in zip(*pts))
-                    ax.errorbar(s, m, yerr=np.nan_to_num(e), fmt=style + "o", color=colours[v], ms=4, capsize=2,
-                                label=f"{v} {split}")
+                    ax.errorbar(
+                        s,
+                        m,
+                        yerr=np.nan_to_num(e),
+                        fmt=style + "o",
+                        color=colours[v],
+                        ms=4,
+                        capsize=2,
+                        label=f"{v} {split}",
+                    )
             ax.set_xlabel(f"train confounder strength ({axis}); test-ood: 0")
             ax.set_title(f"{metric}: test-id solid, test-ood dashed", fontsize=10)
             ax.set_ylabel(f"{metric} (%)")
@@ -67,4 +82,3 @@ def plot_sweep(summary: Sequence[Mapping], axes_names: Sequence[str], variants: 
         axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     return fig
-

@@ -41,16 +41,30 @@ def preconditions(summary: Sequence[Mapping], readout: str, uniform_mass: float)
     t = THRESHOLDS
     ceiling = _row(summary, "ceiling", "test-ood", readout)
     acc = _mean(ceiling, "Acc@QA")
-    blind_gap = _mean(_row(summary, "blind", "test-id", readout), "Acc@QA") - _mean(_row(summary, "blind", "test-ood", readout), "Acc@QA")
+    blind_gap = _mean(_row(summary, "blind", "test-id", readout), "Acc@QA") - _mean(
+        _row(summary, "blind", "test-ood", readout), "Acc@QA"
+    )
     mass, cos = _mean(ceiling, "mass_evidence"), _mean(ceiling, "cos_vt_vbar")
     return [
-        {"name": "(a) ceiling learns the task", "pass": acc >= t["ceiling_acc"],
-         "measured": f"ceiling test-ood Acc@QA {acc:.1f}", "required": f">= {t['ceiling_acc']:.0f}"},
-        {"name": "(b) blind model exploits the word", "pass": blind_gap >= t["blind_gap"],
-         "measured": f"blind test-id - test-ood Acc@QA {blind_gap:.1f}", "required": f">= {t['blind_gap']:.0f} points"},
-        {"name": "(c) grounding concentrates", "pass": mass >= t["mass_ratio"] * uniform_mass and cos <= t["max_cos"],
-         "measured": f"ceiling mass on evidence {mass:.1f} % (uniform {uniform_mass:.1f} %), cos(v_t, v-bar) {cos:.3f}",
-         "required": f">= {t['mass_ratio']:.0f}x uniform and cos <= {t['max_cos']}"},
+        {
+            "name": "(a) ceiling learns the task",
+            "pass": acc >= t["ceiling_acc"],
+            "measured": f"ceiling test-ood Acc@QA {acc:.1f}",
+            "required": f">= {t['ceiling_acc']:.0f}",
+        },
+        {
+            "name": "(b) blind model exploits the word",
+            "pass": blind_gap >= t["blind_gap"],
+            "measured": f"blind test-id - test-ood Acc@QA {blind_gap:.1f}",
+            "required": f">= {t['blind_gap']:.0f} points",
+        },
+        {
+            "name": "(c) grounding concentrates",
+            "pass": mass >= t["mass_ratio"] * uniform_mass and cos <= t["max_cos"],
+            "measured": f"ceiling mass on evidence {mass:.1f} % (uniform {uniform_mass:.1f} %), cos(v_t, v-bar) "
+            "{cos:.3f}",
+            "required": f">= {t['mass_ratio']:.0f}x uniform and cos <= {t['max_cos']}",
+        },
     ]
 
 
@@ -82,8 +96,9 @@ def readers(world: Path | str, splits: Sequence[str]) -> dict[str, dict[str, flo
 
 
 def format_preconditions(checks: Sequence[Mapping]) -> str:
-    return "\n".join(f"  {'PASS' if c['pass'] else 'FAIL'}  {c['name']}: {c['measured']} (required {c['required']})"
-                     for c in checks)
+    return "\n".join(
+        f"  {'PASS' if c['pass'] else 'FAIL'}  {c['name']}: {c['measured']} (required {c['required']})" for c in checks
+    )
 
 
 def format_gap(rows: Sequence[Mapping], plain: str, reader_rows: Mapping[str, Mapping[str, float]]) -> str:
@@ -91,6 +106,9 @@ def format_gap(rows: Sequence[Mapping], plain: str, reader_rows: Mapping[str, Ma
     for r in rows:
         share = "nan" if math.isnan(r["gap_closed"]) else f"{100 * r['gap_closed']:.0f} %"
         lines.append(f"  {r['variant']:<16} {r['ood']:>16.1f} {share:>11}")
-    lines.append(f"  (gap = ceiling - {plain}; readers on test-ood: "
-                 + ", ".join(f"{k} {v:.1f}" for k, v in reader_rows.get("test-ood", {}).items()) + ")")
+    lines.append(
+        f"  (gap = ceiling - {plain}; readers on test-ood: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in reader_rows.get("test-ood", {}).items())
+        + ")"
+    )
     return "\n".join(lines)

@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping
 from cra.paths import atomic_write_bytes
 from cra.study.aggregate import summarise
 from cra.study.plan import AXES, DIAG, FAITH, METRICS, RANDOM_SPAN, SPLITS, VARIANTS, StudyConfig, run_config
-from cra.study.preconditions import format_gap, format_preconditions, gap_closed, preconditions, readers
 from cra.study.plots import plot_ablation, plot_sweep
+from cra.study.preconditions import format_gap, format_preconditions, gap_closed, preconditions, readers
 from cra.study.report import OUTPUT_FILES, SWEEP_COLUMNS, csv_bytes, format_sweep, format_table, json_bytes, save_figure
 from cra.study.scoring import cached_truth, random_span_rows, split_rows
 from cra.study.worlds import blind_copy, prepare_world
@@ -44,8 +44,13 @@ def train_and_score(job: Mapping[str, Any]) -> dict:
     trainer.fit()
     best = load_checkpoint(run_dir / "best.pt")
     model = model_from_checkpoint(config, best).to(trainer.device)
-    result = {"key": job["key"], "best_epoch": best["epoch"], "selected_on": config.data.val_split, "splits": {},
-              "answers": {}}
+    result = {
+        "key": job["key"],
+        "best_epoch": best["epoch"],
+        "selected_on": config.data.val_split,
+        "splits": {},
+        "answers": {},
+    }
     for split in SPLITS:
         data = load_split(config, split, grounding=True)
         predictions = predict_split(model, data, config, trainer.device)
@@ -101,8 +106,14 @@ def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | Non
     return results
 
 
-def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = None, keep_work: bool = False,
-              log: Callable = print) -> dict:
+def run_study(
+    out: Path | str,
+    study: StudyConfig,
+    *,
+    work: Path | str | None = None,
+    keep_work: bool = False,
+    log: Callable = print,
+) -> dict:
     """Run the ablation and the sweep, write :data:`OUTPUT_FILES` into ``out``; returns the results.
 
     ``work`` keeps worlds, dictionaries (and with ``keep_work`` checkpoints) and each finished model's
@@ -131,10 +142,15 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
 
         t = time.perf_counter()
         main_key, main_world, main_conf = world_for({})
-        variant_worlds = {v: world_for(dict(VARIANTS[v].world)) if VARIANTS[v].world else (main_key, main_world, main_conf)
-                          for v in study.variants}
-        blind_world = blind_copy(main_world, work_dir / "world-blind") if any(
-            VARIANTS[v].blind for v in {*study.variants, *study.sweep_variants}) else None
+        variant_worlds = {
+            v: world_for(dict(VARIANTS[v].world)) if VARIANTS[v].world else (main_key, main_world, main_conf)
+            for v in study.variants
+        }
+        blind_world = (
+            blind_copy(main_world, work_dir / "world-blind")
+            if any(VARIANTS[v].blind for v in {*study.variants, *study.sweep_variants})
+            else None
+        )
         sweep_points = []  # (axis, strength, world key, world, confounders)
         for axis in study.sweep_axes:
             for s in study.sweep_strengths:
@@ -154,17 +170,31 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
             data_world = blind_world if VARIANTS[variant].blind and world_key == main_key else world
             if VARIANTS[variant].blind and world_key != main_key:
                 data_world = blind_copy(world, Path(str(world) + "-blind"))
-            jobs.append({"key": label, "world": str(data_world), "truth": str(world), "confounders": str(conf),
-                         "variant": variant, "seed": seed, "run_dir": str(work_dir / "runs" / label.replace("/", "_")),
-                         "study": public, "threads": study.threads, "keep_answers": variant == "cra",
-                         "keep_runs": keep_work})
+            jobs.append(
+                {
+                    "key": label,
+                    "world": str(data_world),
+                    "truth": str(world),
+                    "confounders": str(conf),
+                    "variant": variant,
+                    "seed": seed,
+                    "run_dir": str(work_dir / "runs" / label.replace("/", "_")),
+                    "study": public,
+                    "threads": study.threads,
+                    "keep_answers": variant == "cra",
+                    "keep_runs": keep_work,
+                }
+            )
             job_keys[name] = label
             return label
 
         ablation_labels = {(v, s): add_job(*variant_worlds[v], v, s) for v in study.variants for s in study.seeds}
-        sweep_labels = {(axis, strength, v, s): add_job(key, world, conf, v, s)
-                        for axis, strength, key, world, conf in sweep_points
-                        for v in study.sweep_variants for s in study.sweep_seeds}
+        sweep_labels = {
+            (axis, strength, v, s): add_job(key, world, conf, v, s)
+            for axis, strength, key, world, conf in sweep_points
+            for v in study.sweep_variants
+            for s in study.sweep_seeds
+        }
         log(f"training {len(jobs)} models ({study.jobs} process(es), {study.threads} thread(s) each)")
         results = _run_jobs(jobs, study.jobs, log, work_dir / "results" if work else None)
 
@@ -174,17 +204,34 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         for (variant, seed), label in ablation_labels.items():
             for split in SPLITS:
                 for readout, row in results[label]["splits"][split].items():
-                    runs.append({"variant": variant, "seed": seed, "split": split, "readout": readout,
-                                 "best_epoch": results[label]["best_epoch"],
-                                 "selected_on": results[label].get("selected_on"), **row})
+                    runs.append(
+                        {
+                            "variant": variant,
+                            "seed": seed,
+                            "split": split,
+                            "readout": readout,
+                            "best_epoch": results[label]["best_epoch"],
+                            "selected_on": results[label].get("selected_on"),
+                            **row,
+                        }
+                    )
         if study.random_span:
             for seed in study.seeds:
                 answers = results[ablation_labels[("cra", seed)]]["answers"]
                 rows = random_span_rows(main_world, answers, seed, readouts)
                 for split in SPLITS:
                     for readout, row in rows[split].items():
-                        runs.append({"variant": RANDOM_SPAN, "seed": seed, "split": split, "readout": readout,
-                                     "best_epoch": None, "selected_on": None, **row})
+                        runs.append(
+                            {
+                                "variant": RANDOM_SPAN,
+                                "seed": seed,
+                                "split": split,
+                                "readout": readout,
+                                "best_epoch": None,
+                                "selected_on": None,
+                                **row,
+                            }
+                        )
         summary = summarise(runs, ("variant", "split", "readout"), METRICS + FAITH + DIAG)
         order = [*study.variants, *([RANDOM_SPAN] if study.random_span else [])]
 
@@ -193,8 +240,16 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         for (axis, strength, variant, seed), label in sweep_labels.items():
             for split in SPLITS:
                 row = results[label]["splits"][split][study.readout]
-                sweep_runs.append({"axis": axis, "strength": strength, "variant": variant, "seed": seed,
-                                   "split": split, **{c: row[c] for c in METRICS + FAITH}})
+                sweep_runs.append(
+                    {
+                        "axis": axis,
+                        "strength": strength,
+                        "variant": variant,
+                        "seed": seed,
+                        "split": split,
+                        **{c: row[c] for c in METRICS + FAITH},
+                    }
+                )
         sweep_summary = summarise(sweep_runs, ("axis", "strength", "variant", "split"), METRICS + FAITH)
 
         # ---- preconditions, references, gap closed ------------------------------------------------------
@@ -208,25 +263,46 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         reader_rows = readers(main_world, SPLITS)
 
         wall = time.perf_counter() - start
-        meta = {"command_mode": study.mode, "study": public, "world": asdict(study.world_config()),
-                "readout": study.readout, "variants": {v: VARIANTS[v].doc for v in study.variants},
-                "variant_settings": variant_settings(study.variants),
-                "selection": "checkpoint of the best val-ood Acc@QA (runs.csv: selected_on)",
-                "random_span": "uniform random spans (two frames, sorted) with CRA's answers of the same seed",
-                "models_trained": len(jobs), "wall_seconds": round(wall, 1), "torch": torch.__version__,
-                "run_config_example": run_config_dict(main_world, main_conf, study)}
+        meta = {
+            "command_mode": study.mode,
+            "study": public,
+            "world": asdict(study.world_config()),
+            "readout": study.readout,
+            "variants": {v: VARIANTS[v].doc for v in study.variants},
+            "variant_settings": variant_settings(study.variants),
+            "selection": "checkpoint of the best val-ood Acc@QA (runs.csv: selected_on)",
+            "random_span": "uniform random spans (two frames, sorted) with CRA's answers of the same seed",
+            "models_trained": len(jobs),
+            "wall_seconds": round(wall, 1),
+            "torch": torch.__version__,
+            "run_config_example": run_config_dict(main_world, main_conf, study),
+        }
         from cra.readouts import WINDOW_CONVENTION  # so that results of another window convention are recognisable
 
         meta["window_convention"] = WINDOW_CONVENTION["window"]
         atomic_write_bytes(out / "runs.csv", csv_bytes(runs))
         atomic_write_bytes(out / "results.csv", csv_bytes(summary))
-        atomic_write_bytes(out / "results.json", json_bytes({"meta": meta, "summary": summary, "runs": runs,
-                                                             "preconditions": checks, "gap": gap, "readers": reader_rows}))
+        atomic_write_bytes(
+            out / "results.json",
+            json_bytes(
+                {
+                    "meta": meta,
+                    "summary": summary,
+                    "runs": runs,
+                    "preconditions": checks,
+                    "gap": gap,
+                    "readers": reader_rows,
+                }
+            ),
+        )
         atomic_write_bytes(out / "sweep.csv", csv_bytes(sweep_summary, SWEEP_COLUMNS))
         atomic_write_bytes(out / "sweep.json", json_bytes({"meta": meta, "summary": sweep_summary, "runs": sweep_runs}))
         save_figure(plot_ablation(summary, study.readout, order), out / "ablation.png")
         save_figure(plot_sweep(sweep_summary, study.sweep_axes, study.sweep_variants), out / "sweep.png")
-        log("\npreconditions:\n" + (format_preconditions(checks) if checks else "  (need the ceiling and blind variants)"))
+        log(
+            "\npreconditions:\n"
+            + (format_preconditions(checks) if checks else "  (need the ceiling and blind variants)")
+        )
         if gap:
             log("\ngap closed (test-ood Acc@QA):\n" + format_gap(gap, study.plain, reader_rows))
         log(f"\nablation, read-out {study.readout} (mean ± std over seeds {study.seeds}; percent):")
@@ -234,8 +310,16 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
         log("\nsweep (read-out " + study.readout + "):")
         log(format_sweep(sweep_summary))
         log(f"\nwrote {', '.join(OUTPUT_FILES)} to {out}; {len(jobs)} models; wall time {wall:.1f} s")
-        return {"summary": summary, "runs": runs, "sweep": sweep_summary, "sweep_runs": sweep_runs, "meta": meta,
-                "preconditions": checks, "gap": gap, "readers": reader_rows}
+        return {
+            "summary": summary,
+            "runs": runs,
+            "sweep": sweep_summary,
+            "sweep_runs": sweep_runs,
+            "meta": meta,
+            "preconditions": checks,
+            "gap": gap,
+            "readers": reader_rows,
+        }
     finally:
         if not keep_work and work is None:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -243,8 +327,15 @@ def run_study(out: Path | str, study: StudyConfig, *, work: Path | str | None = 
 
 def variant_settings(variants) -> dict:
     """Each variant's layers, run-config items and world items (what the saved-results check compares)."""
-    return {v: {"layers": list(VARIANTS[v].layers), "sets": list(VARIANTS[v].sets),
-                "world": {k: x for k, x in VARIANTS[v].world}, "blind": VARIANTS[v].blind} for v in variants}
+    return {
+        v: {
+            "layers": list(VARIANTS[v].layers),
+            "sets": list(VARIANTS[v].sets),
+            "world": {k: x for k, x in VARIANTS[v].world},
+            "blind": VARIANTS[v].blind,
+        }
+        for v in variants
+    }
 
 
 def run_config_dict(world: Path, conf: Path, study: StudyConfig) -> dict:
@@ -254,4 +345,3 @@ def run_config_dict(world: Path, conf: Path, study: StudyConfig) -> dict:
     values["data"]["root"] = "<world>"
     values["data"]["confounders"] = "<world>/confounders.pt"
     return values
-

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cra.config import RunConfig, to_dict
-from cra.study.plan import VARIANTS, study_config
+from cra.study.plan import study_config
 from cra.study.report import json_bytes
 from cra.study.run import run_config_dict, variant_settings
 
@@ -27,9 +27,16 @@ def _differences(saved, current, prefix: str = "", default=_NO_DEFAULT) -> list[
     setting the saved results do not record (an option added later) is not a difference while the
     current code leaves it at its default, which by construction is the behaviour before the option."""
     if isinstance(saved, dict) and isinstance(current, dict):
-        return [d for k in sorted(set(saved) | set(current), key=str)
-                for d in _differences(saved.get(k, "<absent>"), current.get(k, "<absent>"), f"{prefix}{k}.",
-                                      default.get(k, _NO_DEFAULT) if isinstance(default, dict) else _NO_DEFAULT)]
+        return [
+            d
+            for k in sorted(set(saved) | set(current), key=str)
+            for d in _differences(
+                saved.get(k, "<absent>"),
+                current.get(k, "<absent>"),
+                f"{prefix}{k}.",
+                default.get(k, _NO_DEFAULT) if isinstance(default, dict) else _NO_DEFAULT,
+            )
+        ]
     if saved == "<absent>" and default != _NO_DEFAULT and current == default:
         return []
     return [] if saved == current else [f"{prefix.rstrip('.')}: saved {saved!r}, current code {current!r}"]
@@ -45,9 +52,12 @@ def _warn_if_other_readout_convention(folder: Path, meta: dict) -> None:
 
     saved = meta.get("window_convention", "frame_times (not recorded)")
     if saved != WINDOW_CONVENTION["window"]:
-        warnings.warn(f"{folder}: saved with the {saved} window convention, not the current "
-                      f"{WINDOW_CONVENTION['window']!r} of cra.readouts: its 'window' and 'merge' rows are not what "
-                      "the current code computes; rerun the study to refresh them", stacklevel=3)
+        warnings.warn(
+            f"{folder}: saved with the {saved} window convention, not the current "
+            f"{WINDOW_CONVENTION['window']!r} of cra.readouts: its 'window' and 'merge' rows are not what "
+            "the current code computes; rerun the study to refresh them",
+            stacklevel=3,
+        )
 
 
 def _effective_amp(run: dict) -> None:
@@ -59,7 +69,8 @@ def _effective_amp(run: dict) -> None:
 
 
 def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
-    """Read ``results.json`` and ``sweep.json`` written by :func:`cra.study.run.run_study` into ``folder``, after checking
+    """Read ``results.json`` and ``sweep.json`` written by :func:`cra.study.run.run_study` into ``folder``,
+    after checking
     that their settings are those the current code runs for the saved mode (and ``overrides``): the
     study settings, the world's parameters, the variants and the run config of CRA. Returns
     ``{"summary", "runs", "sweep", "sweep_runs", "meta", ..., "missing"}`` like :func:`~cra.study.run.run_study`
@@ -84,28 +95,49 @@ def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
         raise StaleResultsError(f"{folder}: saved variant(s) {unknown} are not variants of the current code")
     # a saved study may hold only some of the variants (a study that was cut short); the rest is checked in full
     study = study_config(meta["command_mode"], [*overrides, f"variants=[{','.join(saved_variants)}]"])
-    current = {"study": {k: v for k, v in asdict(study).items() if k != "jobs"}, "world": asdict(study.world_config()),
-               "readout": study.readout,
-               "run_config_example": run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study)}
+    current = {
+        "study": {k: v for k, v in asdict(study).items() if k != "jobs"},
+        "world": asdict(study.world_config()),
+        "readout": study.readout,
+        "run_config_example": run_config_dict(Path("<world>"), Path("<world>/confounders.pt"), study),
+    }
     current = json.loads(json_bytes(current))
     run_defaults = json.loads(json_bytes(to_dict(RunConfig())))
     saved = {k: meta.get(k, "<absent>") for k in current}
     for run in (saved["run_config_example"], current["run_config_example"]):
         _effective_amp(run)
-    diffs = _differences(saved, current,
-                         default={"run_config_example": run_defaults})
+    diffs = _differences(saved, current, default={"run_config_example": run_defaults})
     if diffs:
-        raise StaleResultsError(f"{folder}: saved with other settings than the current code's "
-                                f"`--mode {meta['command_mode']}`; rerun the study. Differences:\n  " + "\n  ".join(diffs))
+        raise StaleResultsError(
+            f"{folder}: saved with other settings than the current code's "
+            f"`--mode {meta['command_mode']}`; rerun the study. Differences:\n  " + "\n  ".join(diffs)
+        )
     # each variant's own settings (its layers and --set values) are checked one by one: a variant whose
     # settings changed since is left out of what is returned (listed under "stale" with its differences)
-    settings, saved_settings = json.loads(json_bytes(variant_settings(study.variants))), meta.get("variant_settings", {})
-    stale = {v: d for v in study.variants
-             if (d := _differences(saved_settings.get(v, "<absent>"), settings[v], f"{v}.",
-                                   default={"run_config": run_defaults}))}
+    settings, saved_settings = (
+        json.loads(json_bytes(variant_settings(study.variants))),
+        meta.get("variant_settings", {}),
+    )
+    stale = {
+        v: d
+        for v in study.variants
+        if (
+            d := _differences(
+                saved_settings.get(v, "<absent>"), settings[v], f"{v}.", default={"run_config": run_defaults}
+            )
+        )
+    }
     results = loaded["results.json"]
     fresh = lambda rows: [r for r in rows if r.get("variant") not in stale]  # noqa: E731
-    return {"summary": fresh(results["summary"]), "runs": fresh(results["runs"]), "sweep": loaded["sweep.json"]["summary"],
-            "sweep_runs": loaded["sweep.json"]["runs"], "meta": meta, "preconditions": results.get("preconditions", []),
-            "gap": fresh(results.get("gap", [])), "readers": results.get("readers", {}),
-            "missing": [v for v in defined if v not in saved_variants], "stale": stale}
+    return {
+        "summary": fresh(results["summary"]),
+        "runs": fresh(results["runs"]),
+        "sweep": loaded["sweep.json"]["summary"],
+        "sweep_runs": loaded["sweep.json"]["runs"],
+        "meta": meta,
+        "preconditions": results.get("preconditions", []),
+        "gap": fresh(results.get("gap", [])),
+        "readers": results.get("readers", {}),
+        "missing": [v for v in defined if v not in saved_variants],
+        "stale": stale,
+    }

@@ -28,8 +28,13 @@ def cached_truth(world: str, split: str) -> dict:
     return _TRUTH_CACHE[key]
 
 
-def faithfulness(qa: Mapping[str, Mapping], weights: Mapping[str, Sequence[float]], spans: Mapping[str, Sequence[float]],
-                 candidates: Mapping[str, Sequence[str]], truth: Mapping[str, Mapping]) -> dict[str, float]:
+def faithfulness(
+    qa: Mapping[str, Mapping],
+    weights: Mapping[str, Sequence[float]],
+    spans: Mapping[str, Sequence[float]],
+    candidates: Mapping[str, Sequence[str]],
+    truth: Mapping[str, Mapping],
+) -> dict[str, float]:
     """What only a world with known causes can measure, for one split (all in percent):
 
     * ``mass_evidence`` / ``mass_distractor`` / ``mass_decoy``: mean share of the frame weights ``w`` on
@@ -46,9 +51,14 @@ def faithfulness(qa: Mapping[str, Mapping], weights: Mapping[str, Sequence[float
     correct = {k: v["prediction"] == v["answer"] for k, v in qa.items()}
     mass = weight_mass(weights, truth)
     outcomes = grounding_outcomes(spans, correct, truth)
-    out = {"mass_evidence": 100 * mass["evidence"], "mass_distractor": 100 * mass["distractor"],
-           "mass_decoy": 100 * mass["decoy"], "right_on_evidence": outcomes["right, on evidence"],
-           "right_on_distractor": outcomes["right, on distractor"], "right_elsewhere": outcomes["right, elsewhere"]}
+    out = {
+        "mass_evidence": 100 * mass["evidence"],
+        "mass_distractor": 100 * mass["distractor"],
+        "mass_decoy": 100 * mass["decoy"],
+        "right_on_evidence": outcomes["right, on evidence"],
+        "right_on_distractor": outcomes["right, on distractor"],
+        "right_elsewhere": outcomes["right, elsewhere"],
+    }
     for name, field_name in (("follows_word", "word_partner"), ("follows_scene", "scene_partner")):
         hits = total = 0
         for key, result in qa.items():
@@ -77,7 +87,6 @@ def split_rows(predictions: dict, data, truth: dict) -> dict[str, dict]:
     return rows
 
 
-
 def random_spans(qa: Mapping[str, Any], frame2time: Mapping[str, Sequence[float]], seed: int) -> dict[str, list[float]]:
     """A span between two frames drawn uniformly (sorted) for every question: the random-span baseline."""
     rng = np.random.default_rng(seed)
@@ -92,8 +101,8 @@ def random_spans(qa: Mapping[str, Any], frame2time: Mapping[str, Sequence[float]
 def random_span_rows(world: Path, answers: dict, seed: int, readouts: Sequence[str]) -> dict[str, dict]:
     """Random spans with CRA's answers; uniform frame weights for the weight masses."""
     from cra.data.nextgqa import read_frame2time, read_gsub, read_qa_csv
-    from cra.synthetic import NUM_FRAMES, split_paths
     from cra.run import SplitData
+    from cra.synthetic import NUM_FRAMES, split_paths
 
     rows = {}
     for split in SPLITS:
@@ -105,4 +114,3 @@ def random_span_rows(world: Path, answers: dict, seed: int, readouts: Sequence[s
         predictions = {"qa": qa, "weights": weights, "spans": {r: spans for r in readouts}}
         rows[split] = split_rows(predictions, data, cached_truth(str(world), split))
     return rows
-

@@ -26,10 +26,16 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
 
     world = make_world(Path(root) / "world", seed, world_config, overwrite=True)
     dim = world_config.feature_dim
-    build = BuildConfig(out=str(Path(root) / "confounders.pt"), data_root=str(world), qa_csv=["train.csv"],
-                        features_h5=["CLIPL/CLIPL_I_train.h5"],
-                        text_encoder={"name": "word", "dim": dim, "num_heads": 4, "num_buckets": 4096},
-                        text_clusters=clusters, visual_clusters=clusters, seed=seed)
+    build = BuildConfig(
+        out=str(Path(root) / "confounders.pt"),
+        data_root=str(world),
+        qa_csv=["train.csv"],
+        features_h5=["CLIPL/CLIPL_I_train.h5"],
+        text_encoder={"name": "word", "dim": dim, "num_heads": 4, "num_buckets": 4096},
+        text_clusters=clusters,
+        visual_clusters=clusters,
+        seed=seed,
+    )
 
     def factory(name, **kwargs):
         torch.manual_seed(seed)  # the node encoder's random weights are a function of the seed
@@ -52,4 +58,3 @@ def blind_copy(world: Path, out: Path) -> Path:
         store = FeatureStore(feature_path(world, split), feature_dim=None)
         write_feature_file(feature_path(out, split), store.stored_ids.tolist(), np.zeros(store.shape, dtype=np.float32))
     return out
-

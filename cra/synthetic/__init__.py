@@ -46,23 +46,92 @@ One job per module: :mod:`~cra.synthetic.config` (parameters), :mod:`~cra.synthe
 :mod:`~cra.synthetic.checks` (measured confounding), :mod:`~cra.synthetic.draw` (the graph).
 """
 
-from cra.synthetic.checks import (expected_alignment, format_confounding, measure_confounding, print_confounding,
-                                  word_answer_table)
-from cra.synthetic.config import (ACTIONS, ENTITIES, NUM_FRAMES, OOD_SPLITS, SCENES, SPLITS, WORLD_CONFIGS,
-                                  WorldConfig)
+from cra.synthetic.checks import (
+    expected_alignment,
+    format_confounding,
+    measure_confounding,
+    print_confounding,
+    word_answer_table,
+)
+from cra.synthetic.config import ACTIONS, ENTITIES, NUM_FRAMES, OOD_SPLITS, SCENES, SPLITS, WORLD_CONFIGS, WorldConfig
 from cra.synthetic.draw import SCM_EDGES, SCM_NODES, draw_scm, scm_graph
-from cra.synthetic.io import (FORMAT, FORMAT_VERSION, QA_HEADER, load_split, load_truth, load_world, make_world,
-                              split_paths, world_metadata)
-from cra.synthetic.scm import (QUESTION_RE, Split, Vocabulary, draw_question, generate_split, generate_world,
-                               make_vocabulary, render_frames)
-from cra.synthetic.truth import (BACKGROUND, DECOY, DISTRACTOR, EVIDENCE, OTHER_EVENT, ROLE_NAMES, frame_roles,
-                                 grounding_outcomes, uniform_mass, weight_mass)
+from cra.synthetic.io import (
+    FORMAT,
+    FORMAT_VERSION,
+    QA_HEADER,
+    load_split,
+    load_truth,
+    load_world,
+    make_world,
+    split_paths,
+    world_metadata,
+)
+from cra.synthetic.scm import (
+    QUESTION_RE,
+    Split,
+    Vocabulary,
+    draw_question,
+    generate_split,
+    generate_world,
+    make_vocabulary,
+    render_frames,
+)
+from cra.synthetic.truth import (
+    BACKGROUND,
+    DECOY,
+    DISTRACTOR,
+    EVIDENCE,
+    OTHER_EVENT,
+    ROLE_NAMES,
+    frame_roles,
+    grounding_outcomes,
+    uniform_mass,
+    weight_mass,
+)
 
 __all__ = [
-    "ACTIONS", "ENTITIES", "NUM_FRAMES", "OOD_SPLITS", "SCENES", "SPLITS", "WORLD_CONFIGS", "WorldConfig",
-    "QUESTION_RE", "Split", "Vocabulary", "draw_question", "generate_split", "generate_world", "make_vocabulary",
-    "render_frames", "FORMAT", "FORMAT_VERSION", "QA_HEADER", "load_split", "load_truth", "load_world", "make_world",
-    "split_paths", "world_metadata", "BACKGROUND", "DECOY", "DISTRACTOR", "EVIDENCE", "OTHER_EVENT", "ROLE_NAMES",
-    "frame_roles", "grounding_outcomes", "uniform_mass", "weight_mass", "expected_alignment", "format_confounding",
-    "measure_confounding", "print_confounding", "word_answer_table", "SCM_EDGES", "SCM_NODES", "draw_scm", "scm_graph",
+    "ACTIONS",
+    "ENTITIES",
+    "NUM_FRAMES",
+    "OOD_SPLITS",
+    "SCENES",
+    "SPLITS",
+    "WORLD_CONFIGS",
+    "WorldConfig",
+    "QUESTION_RE",
+    "Split",
+    "Vocabulary",
+    "draw_question",
+    "generate_split",
+    "generate_world",
+    "make_vocabulary",
+    "render_frames",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "QA_HEADER",
+    "load_split",
+    "load_truth",
+    "load_world",
+    "make_world",
+    "split_paths",
+    "world_metadata",
+    "BACKGROUND",
+    "DECOY",
+    "DISTRACTOR",
+    "EVIDENCE",
+    "OTHER_EVENT",
+    "ROLE_NAMES",
+    "frame_roles",
+    "grounding_outcomes",
+    "uniform_mass",
+    "weight_mass",
+    "expected_alignment",
+    "format_confounding",
+    "measure_confounding",
+    "print_confounding",
+    "word_answer_table",
+    "SCM_EDGES",
+    "SCM_NODES",
+    "draw_scm",
+    "scm_graph",
 ]

@@ -33,14 +33,16 @@ def measure_confounding(root: Path | str) -> list[dict]:
 
     Columns: ``P(A=word partner)`` = share of questions whose answer is the action paired with the
     subject word of the question; ``P(A=scene partner)`` the same for the scene decoded from the
-    features (the scene with the largest least-squares amount in the time-averaged frame); ``expected``: :func:`expected_alignment`;
+    features (the scene with the largest least-squares amount in the time-averaged frame); ``expected``:
+    :func:`expected_alignment`;
     ``P(A=action(Z))`` = share of answers that are the situation's own action (truth), beside
     ``answer_prob``; ``scene decoded`` = share of videos whose decoded scene is the
     true one; ``distractor`` = share of questions whose answer's action is detected (least-squares
     amount > half its scale) in a run of >= min_distractor_frames frames outside the evidence, beside
     the share that truly has one (the two agree when ``feature_dim`` is well above the number of
     concepts, e.g. 64 for the default 30; at smaller D the concepts overlap and the read-out blurs);
-    ``decoy (truth)`` = share of the other events whose action is repeated by a decoy; ``evidence / video`` = mean length ratio.
+    ``decoy (truth)`` = share of the other events whose action is repeated by a decoy; ``evidence / video`` =
+    mean length ratio.
     """
     from cra.data.features import FeatureStore
     from cra.data.nextgqa import read_qa_csv
@@ -62,11 +64,13 @@ def measure_confounding(root: Path | str) -> list[dict]:
             answer = r.candidates[r.answer]
             match = QUESTION_RE.match(r.question)
             if match is None:
-                raise ValueError(f"{paths['qa']}: row {r.row}: question {r.question!r} does not follow the world's template")
+                raise ValueError(
+                    f"{paths['qa']}: row {r.row}: question {r.question!r} does not follow the world's template"
+                )
             word_ok = partners["word"].get(match["entity"]) == answer
             frames, _ = store.get(r.video_id)  # (T, D)
             amounts = frames @ readout  # (T, C+E+S) amount of every concept in every frame
-            scene = vocab["scenes"][int(np.argmax(amounts.mean(axis=0)[-len(vocab["scenes"]):]))]
+            scene = vocab["scenes"][int(np.argmax(amounts.mean(axis=0)[-len(vocab["scenes"]) :]))]
             scene_ok = partners["scene"].get(scene) == answer
             word_hits += word_ok
             scene_hits += scene_ok
@@ -76,7 +80,7 @@ def measure_confounding(root: Path | str) -> list[dict]:
             own += entry["answer"] == entry["situation_action"]
             first, last = entry["evidence_frames"]
             outside = np.ones(NUM_FRAMES, dtype=bool)
-            outside[first:last + 1] = False
+            outside[first : last + 1] = False
             amount = amounts[:, vocab["actions"].index(answer)]  # (T,) of the answer's action
             present = outside & (amount > 0.5 * config.action_scale)
             distractor += _longest_run(present) >= config.min_distractor_frames
@@ -85,19 +89,28 @@ def measure_confounding(root: Path | str) -> list[dict]:
             evidence_share.append((last - first + 1) / NUM_FRAMES)
         n = len(qa.records)
         s_l, s_v = config.strengths(split)
-        rows.append({
-            "split": split, "n": n,
-            "lang_strength": s_l, "P(A=word partner)": word_hits / n,
-            "expected (word)": expected_alignment(s_l, config.num_entities, config.num_actions, config.answer_prob),
-            "vis_strength": s_v, "P(A=scene partner)": scene_hits / n,
-            "expected (scene)": expected_alignment(s_v, config.num_scenes, config.num_actions, config.answer_prob),
-            "P(both)": both / n, "P(A=action(Z))": own / n, "answer_prob": config.answer_prob,
-            "scene decoded": decoded_ok / n,
-            "distractor": distractor / n, "distractor (truth)": distractor_truth / n,
-            "distractor_prob": config.distractor_prob,
-            "decoy (truth)": decoys / (n * (config.events_per_video - 1)), "decoy_prob": config.decoy_prob,
-            "evidence / video": float(np.mean(evidence_share)),
-        })
+        rows.append(
+            {
+                "split": split,
+                "n": n,
+                "lang_strength": s_l,
+                "P(A=word partner)": word_hits / n,
+                "expected (word)": expected_alignment(s_l, config.num_entities, config.num_actions, config.answer_prob),
+                "vis_strength": s_v,
+                "P(A=scene partner)": scene_hits / n,
+                "expected (scene)": expected_alignment(s_v, config.num_scenes, config.num_actions, config.answer_prob),
+                "P(both)": both / n,
+                "P(A=action(Z))": own / n,
+                "answer_prob": config.answer_prob,
+                "scene decoded": decoded_ok / n,
+                "distractor": distractor / n,
+                "distractor (truth)": distractor_truth / n,
+                "distractor_prob": config.distractor_prob,
+                "decoy (truth)": decoys / (n * (config.events_per_video - 1)),
+                "decoy_prob": config.decoy_prob,
+                "evidence / video": float(np.mean(evidence_share)),
+            }
+        )
     return rows
 
 
@@ -135,10 +148,14 @@ def reader_accuracy(root: Path | str, split: str) -> dict[str, float]:
         seen = subject > 0.5 * config.entity_scale
         on_subject = amounts[seen if seen.any() else slice(None), :c].mean(axis=0)  # (C,)
         whole = amounts[:, :c].mean(axis=0)  # (C,)
-        named = {a for a, phrase in zip(vocab["actions"], vocab["action_phrases"]) if match["reference"].endswith(phrase)}
+        named = {
+            a for a, phrase in zip(vocab["actions"], vocab["action_phrases"]) if match["reference"].endswith(phrase)
+        }
         cand = [vocab["actions"].index(a) for a in r.candidates]
         hits["ideal"] += int(np.argmax(on_subject[cand])) == r.answer
-        hits["whole video"] += int(np.argmax([-np.inf if vocab["actions"][a] in named else whole[a] for a in cand])) == r.answer
+        hits["whole video"] += (
+            int(np.argmax([-np.inf if vocab["actions"][a] in named else whole[a] for a in cand])) == r.answer
+        )
     return {name: 100.0 * h / max(len(records), 1) for name, h in hits.items()}
 
 
@@ -163,8 +180,10 @@ def word_answer_table(root: Path | str, split: str) -> list[dict]:
         counts.setdefault(word, [0, 0])
         counts[word][0] += 1
         counts[word][1] += hit
-    return [{"word": w, "partner action": meta["partners"]["word"].get(w), "n": n, "P(A=partner | word)": hits / n}
-            for w, (n, hits) in sorted(counts.items())]
+    return [
+        {"word": w, "partner action": meta["partners"]["word"].get(w), "n": n, "P(A=partner | word)": hits / n}
+        for w, (n, hits) in sorted(counts.items())
+    ]
 
 
 def format_confounding(rows: Sequence[Mapping]) -> str:

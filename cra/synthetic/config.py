@@ -22,15 +22,37 @@ WORLD_CONFIGS = PACKAGED_CONFIGS / "worlds"
 
 #: (answer text, third-person form used inside questions)
 ACTIONS = (
-    ("hold hands", "holds hands"), ("clap", "claps"), ("wave", "waves"), ("jump", "jumps"),
-    ("drink water", "drinks water"), ("eat cake", "eats cake"), ("pick up the toy", "picks up the toy"),
-    ("run away", "runs away"), ("sit down", "sits down"), ("dance", "dances"), ("laugh", "laughs"),
-    ("push the cart", "pushes the cart"), ("throw the ball", "throws the ball"), ("open the door", "opens the door"),
+    ("hold hands", "holds hands"),
+    ("clap", "claps"),
+    ("wave", "waves"),
+    ("jump", "jumps"),
+    ("drink water", "drinks water"),
+    ("eat cake", "eats cake"),
+    ("pick up the toy", "picks up the toy"),
+    ("run away", "runs away"),
+    ("sit down", "sits down"),
+    ("dance", "dances"),
+    ("laugh", "laughs"),
+    ("push the cart", "pushes the cart"),
+    ("throw the ball", "throws the ball"),
+    ("open the door", "opens the door"),
     ("point at the camera", "points at the camera"),
 )
 ENTITIES = ("baby", "woman", "man", "boy", "girl", "lady", "grandpa", "toddler", "dog", "cat", "teenager", "chef")
-SCENES = ("park", "kitchen", "beach", "living room", "garden", "playground", "street", "bedroom", "snowfield",
-          "restaurant", "classroom", "lakeshore")
+SCENES = (
+    "park",
+    "kitchen",
+    "beach",
+    "living room",
+    "garden",
+    "playground",
+    "street",
+    "bedroom",
+    "snowfield",
+    "restaurant",
+    "classroom",
+    "lakeshore",
+)
 
 
 def _doc(text: str) -> dict:
@@ -49,15 +71,21 @@ class WorldConfig:
     # split sizes (one question per video)
     train_videos: int = field(default=1000, metadata=_doc("videos (= questions) in train"))
     val_videos: int = field(default=200, metadata=_doc("videos in val (confounded like train)"))
-    val_ood_videos: int = field(default=200, metadata=_doc("videos in val-ood (confounded like test-ood): for selection"))
+    val_ood_videos: int = field(
+        default=200, metadata=_doc("videos in val-ood (confounded like test-ood): for selection")
+    )
     test_id_videos: int = field(default=300, metadata=_doc("videos in test-id (confounded like train)"))
     test_ood_videos: int = field(default=300, metadata=_doc("videos in test-ood (confounders broken/reversed)"))
     # vocabulary
-    num_actions: int = field(default=6, metadata=_doc(f"actions = answers = situations C ({NUM_CANDIDATES}..{len(ACTIONS)})"))
+    num_actions: int = field(
+        default=6, metadata=_doc(f"actions = answers = situations C ({NUM_CANDIDATES}..{len(ACTIONS)})")
+    )
     num_entities: int = field(default=6, metadata=_doc(f"entities, >= num_actions (<= {len(ENTITIES)})"))
     num_scenes: int = field(default=6, metadata=_doc(f"scenes, >= num_actions (<= {len(SCENES)})"))
     # mechanism of the answer
-    answer_prob: float = field(default=0.8, metadata=_doc("P(A = action(Z)) given Z; else A is uniform over the other actions"))
+    answer_prob: float = field(
+        default=0.8, metadata=_doc("P(A = action(Z)) given Z; else A is uniform over the other actions")
+    )
     # time
     events_per_video: int = field(default=3, metadata=_doc("events per video (>= 2: the question names a neighbour)"))
     min_event_frames: int = field(default=4, metadata=_doc("shortest event, frames"))
@@ -67,20 +95,36 @@ class WorldConfig:
     max_distractor_frames: int = field(default=3, metadata=_doc("longest distractor (and decoy), frames"))
     decoy_prob: float = field(default=0.5, metadata=_doc("P(each other event's action also happens elsewhere)"))
     # confounding (signed: > 0 aligned with the situation, 0 independent, < 0 reversed)
-    lang_strength: float = field(default=0.8, metadata=_doc("s_l in train/val/test-id: P(subject = partner of Z) beyond chance"))
-    vis_strength: float = field(default=0.8, metadata=_doc("s_v in train/val/test-id: P(scene = partner of Z) beyond chance"))
+    lang_strength: float = field(
+        default=0.8, metadata=_doc("s_l in train/val/test-id: P(subject = partner of Z) beyond chance")
+    )
+    vis_strength: float = field(
+        default=0.8, metadata=_doc("s_v in train/val/test-id: P(scene = partner of Z) beyond chance")
+    )
     lang_strength_ood: float = field(default=0.0, metadata=_doc("s_l in val-ood/test-ood (0 broken, < 0 reversed)"))
     vis_strength_ood: float = field(default=0.0, metadata=_doc("s_v in val-ood/test-ood (0 broken, < 0 reversed)"))
     # what the frames show
-    scene_in_events: bool = field(default=False, metadata=_doc(
-        "scene vector also in the frames of events, distractor and decoys (false: background frames only, "
-        "so the evidence frames carry no scene)"))
-    entity_in_evidence: bool = field(default=True, metadata=_doc(
-        "the subject's entity vector in the evidence frames (false: only its action; the evidence is then "
-        "found through the reference event)"))
-    name_reference_entity: bool = field(default=True, metadata=_doc(
-        "the question names who does the reference action (false: 'someone'; the subject is then the only "
-        "entity named)"))
+    scene_in_events: bool = field(
+        default=False,
+        metadata=_doc(
+            "scene vector also in the frames of events, distractor and decoys (false: background frames only, "
+            "so the evidence frames carry no scene)"
+        ),
+    )
+    entity_in_evidence: bool = field(
+        default=True,
+        metadata=_doc(
+            "the subject's entity vector in the evidence frames (false: only its action; the evidence is then "
+            "found through the reference event)"
+        ),
+    )
+    name_reference_entity: bool = field(
+        default=True,
+        metadata=_doc(
+            "the question names who does the reference action (false: 'someone'; the subject is then the only "
+            "entity named)"
+        ),
+    )
     # features
     feature_dim: int = field(default=64, metadata=_doc("D of the frame features (768 = CLIP ViT-L/14 size)"))
     scene_scale: float = field(default=1.0, metadata=_doc("norm of the scene vector in a frame"))
@@ -95,23 +139,45 @@ class WorldConfig:
     def __post_init__(self):
         checks = [
             (all(self.num_videos(s) >= 1 for s in SPLITS), "every split needs >= 1 video"),
-            (NUM_CANDIDATES <= self.num_actions <= len(ACTIONS), f"num_actions must be in {NUM_CANDIDATES}..{len(ACTIONS)}"),
-            (self.num_actions <= self.num_entities <= len(ENTITIES), f"num_entities must be in num_actions..{len(ENTITIES)}"),
+            (
+                NUM_CANDIDATES <= self.num_actions <= len(ACTIONS),
+                f"num_actions must be in {NUM_CANDIDATES}..{len(ACTIONS)}",
+            ),
+            (
+                self.num_actions <= self.num_entities <= len(ENTITIES),
+                f"num_entities must be in num_actions..{len(ENTITIES)}",
+            ),
             (self.num_actions <= self.num_scenes <= len(SCENES), f"num_scenes must be in num_actions..{len(SCENES)}"),
             (0.0 <= self.answer_prob <= 1.0, "answer_prob must be in [0, 1]"),
             (2 <= self.events_per_video < self.num_entities, "events_per_video must be >= 2 and < num_entities"),
             (self.events_per_video <= self.num_actions, "events_per_video must be <= num_actions"),
             (1 <= self.min_event_frames <= self.max_event_frames, "need 1 <= min_event_frames <= max_event_frames"),
-            (1 <= self.min_distractor_frames <= self.max_distractor_frames,
-             "need 1 <= min_distractor_frames <= max_distractor_frames"),
-            (self.events_per_video * (self.max_event_frames + 1) + self.extra_intervals * (self.max_distractor_frames + 1)
-             - 1 <= NUM_FRAMES, f"events (+ distractor, + decoys, 1-frame gaps) must fit in {NUM_FRAMES} frames"),
-            (0.0 <= self.distractor_prob <= 1.0 and 0.0 <= self.decoy_prob <= 1.0,
-             "distractor_prob and decoy_prob must be in [0, 1]"),
-            (self.num_entities >= self.events_per_video + self.extra_intervals,
-             "num_entities must cover the events, the distractor and the decoys"),
-            (all(-1.0 <= getattr(self, k) <= 1.0 for k in ("lang_strength", "vis_strength", "lang_strength_ood",
-                                                            "vis_strength_ood")), "strengths must be in [-1, 1]"),
+            (
+                1 <= self.min_distractor_frames <= self.max_distractor_frames,
+                "need 1 <= min_distractor_frames <= max_distractor_frames",
+            ),
+            (
+                self.events_per_video * (self.max_event_frames + 1)
+                + self.extra_intervals * (self.max_distractor_frames + 1)
+                - 1
+                <= NUM_FRAMES,
+                f"events (+ distractor, + decoys, 1-frame gaps) must fit in {NUM_FRAMES} frames",
+            ),
+            (
+                0.0 <= self.distractor_prob <= 1.0 and 0.0 <= self.decoy_prob <= 1.0,
+                "distractor_prob and decoy_prob must be in [0, 1]",
+            ),
+            (
+                self.num_entities >= self.events_per_video + self.extra_intervals,
+                "num_entities must cover the events, the distractor and the decoys",
+            ),
+            (
+                all(
+                    -1.0 <= getattr(self, k) <= 1.0
+                    for k in ("lang_strength", "vis_strength", "lang_strength_ood", "vis_strength_ood")
+                ),
+                "strengths must be in [-1, 1]",
+            ),
             (self.feature_dim >= 2, "feature_dim must be >= 2"),
             (min(self.scene_scale, self.entity_scale, self.action_scale, self.noise_std) >= 0, "scales must be >= 0"),
             (1 <= self.min_duration <= self.max_duration, "need 1 <= min_duration <= max_duration"),
@@ -164,5 +230,15 @@ def check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
 
 
-__all__ = ["NUM_FRAMES", "SPLITS", "OOD_SPLITS", "WORLD_CONFIGS", "ACTIONS", "ENTITIES", "SCENES", "WorldConfig",
-           "ConfigError", "check_split"]
+__all__ = [
+    "NUM_FRAMES",
+    "SPLITS",
+    "OOD_SPLITS",
+    "WORLD_CONFIGS",
+    "ACTIONS",
+    "ENTITIES",
+    "SCENES",
+    "WorldConfig",
+    "ConfigError",
+    "check_split",
+]

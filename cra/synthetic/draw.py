@@ -51,8 +51,21 @@ SCM_EDGES = (
     ("A", "Y", "position of A"),
     ("C", "Y", "position of A"),
 )
-_SCM_POS = {"Z": (0, 3), "E": (-2, 2), "A": (0, 2), "S": (2, 2), "R": (-1.6, 1), "K": (0.3, 0.7), "D": (1.2, 1.1),
-            "T": (3, -1), "Q": (-2.8, 0), "C": (-1, 0), "V": (1.5, 0), "G": (3, 0.3), "Y": (-0.4, -1)}
+_SCM_POS = {
+    "Z": (0, 3),
+    "E": (-2, 2),
+    "A": (0, 2),
+    "S": (2, 2),
+    "R": (-1.6, 1),
+    "K": (0.3, 0.7),
+    "D": (1.2, 1.1),
+    "T": (3, -1),
+    "Q": (-2.8, 0),
+    "C": (-1, 0),
+    "V": (1.5, 0),
+    "G": (3, 0.3),
+    "Y": (-0.4, -1),
+}
 #: edges that only say "distinct from" (other entities != E, ...): drawn only with ``detail=True``
 _DISTINCTNESS = {("E", "R"), ("A", "R"), ("E", "D"), ("R", "D"), ("E", "K"), ("D", "K")}
 
@@ -67,11 +80,18 @@ def scm_graph(config: WorldConfig | None = None):
         graph.add_node(node, label=label, meaning=meaning, observed=observed)
     for cause, effect, mechanism in SCM_EDGES:
         if config is not None:
-            mechanism = (mechanism.replace("p_a", f"p_a={config.answer_prob:g}")
-                         .replace("s_l", f"s_l={config.lang_strength:g} (OOD {config.lang_strength_ood:g})")
-                         .replace("s_v", f"s_v={config.vis_strength:g} (OOD {config.vis_strength_ood:g})"))
-        graph.add_edge(cause, effect, mechanism=mechanism, confounding=cause == "Z" and effect in ("E", "S"),
-                       distinctness=(cause, effect) in _DISTINCTNESS)
+            mechanism = (
+                mechanism.replace("p_a", f"p_a={config.answer_prob:g}")
+                .replace("s_l", f"s_l={config.lang_strength:g} (OOD {config.lang_strength_ood:g})")
+                .replace("s_v", f"s_v={config.vis_strength:g} (OOD {config.vis_strength_ood:g})")
+            )
+        graph.add_edge(
+            cause,
+            effect,
+            mechanism=mechanism,
+            confounding=cause == "Z" and effect in ("E", "S"),
+            distinctness=(cause, effect) in _DISTINCTNESS,
+        )
     return graph
 
 
@@ -96,8 +116,9 @@ def draw_scm(ax=None, config: WorldConfig | None = None, legend: bool = True, de
     nx.draw_networkx_edges(graph, _SCM_POS, edgelist=plain, edge_color="#444444", **common)
     nx.draw_networkx_edges(graph, _SCM_POS, edgelist=red, edge_color="#c0392b", width=2.5, style="dashed", **common)
     labels = {(u, v): d["mechanism"] for u, v, d in graph.edges(data=True) if d["confounding"]}
-    nx.draw_networkx_edge_labels(graph, _SCM_POS, edge_labels=labels, ax=ax, font_size=8, font_color="#c0392b",
-                                 label_pos=0.4, bbox={"alpha": 0})
+    nx.draw_networkx_edge_labels(
+        graph, _SCM_POS, edge_labels=labels, ax=ax, font_size=8, font_color="#c0392b", label_pos=0.4, bbox={"alpha": 0}
+    )
     if legend:
         text = "\n".join(f"{graph.nodes[n]['label']}: {graph.nodes[n]['meaning']}" for n in graph)
         ax.text(1.02, 0.5, text, transform=ax.transAxes, va="center", fontsize=8, family="monospace")

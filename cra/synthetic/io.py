@@ -34,17 +34,30 @@ from cra.synthetic.scm import Split, Vocabulary, generate_split, make_vocabulary
 FORMAT = "cra-synthetic-world"
 #: 1: the first world (answer fixed by the situation, 4 splits); 2: A ~ P(A | Z), val-ood, scene/entity switches
 FORMAT_VERSION = 2
-QA_HEADER = ("video_id", "frame_count", "width", "height", "question", "answer", "qid", "type",
-             *(f"a{k}" for k in range(NUM_CANDIDATES)))
+QA_HEADER = (
+    "video_id",
+    "frame_count",
+    "width",
+    "height",
+    "question",
+    "answer",
+    "qid",
+    "type",
+    *(f"a{k}" for k in range(NUM_CANDIDATES)),
+)
 
 
 def split_paths(root: Path | str, split: str) -> dict[str, Path]:
     """The files of one split under ``root``."""
     check_split(split)
     root = Path(root)
-    return {"qa": root / f"{split}.csv", "gsub": root / f"gsub_{split}.json",
-            "frame2time": root / f"frame2time_{split}.json", "features": feature_path(root, split),
-            "truth": root / f"truth_{split}.json"}
+    return {
+        "qa": root / f"{split}.csv",
+        "gsub": root / f"gsub_{split}.json",
+        "frame2time": root / f"frame2time_{split}.json",
+        "features": feature_path(root, split),
+        "truth": root / f"truth_{split}.json",
+    }
 
 
 def _json_text(obj: Any, depth: int, indent: str = "") -> str:
@@ -80,17 +93,36 @@ def write_split(root: Path, data: Split) -> None:
 def world_metadata(config: WorldConfig, seed: int, vocab: Vocabulary) -> dict:
     """The content of ``world.json``."""
     return {
-        "format": FORMAT, "version": FORMAT_VERSION, "seed": seed, "num_frames": NUM_FRAMES,
-        "feature_type": FEAT_TYPE, "config": asdict(config),
-        "splits": {s: {"videos": config.num_videos(s), "lang_strength": config.strengths(s)[0],
-                       "vis_strength": config.strengths(s)[1]} for s in SPLITS},
-        "vocabulary": {"actions": list(vocab.actions), "action_phrases": list(vocab.action_phrases),
-                       "entities": list(vocab.entities), "scenes": list(vocab.scenes)},
-        "partners": {"word": {vocab.entities[e]: vocab.actions[z] for z, e in enumerate(vocab.entity_of)},
-                     "scene": {vocab.scenes[s]: vocab.actions[z] for z, s in enumerate(vocab.scene_of)},
-                     "situation": {str(z): vocab.actions[z] for z in range(len(vocab.actions))}},
-        "concepts": {"action": vocab.action_vecs.tolist(), "entity": vocab.entity_vecs.tolist(),
-                     "scene": vocab.scene_vecs.tolist()},
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "seed": seed,
+        "num_frames": NUM_FRAMES,
+        "feature_type": FEAT_TYPE,
+        "config": asdict(config),
+        "splits": {
+            s: {
+                "videos": config.num_videos(s),
+                "lang_strength": config.strengths(s)[0],
+                "vis_strength": config.strengths(s)[1],
+            }
+            for s in SPLITS
+        },
+        "vocabulary": {
+            "actions": list(vocab.actions),
+            "action_phrases": list(vocab.action_phrases),
+            "entities": list(vocab.entities),
+            "scenes": list(vocab.scenes),
+        },
+        "partners": {
+            "word": {vocab.entities[e]: vocab.actions[z] for z, e in enumerate(vocab.entity_of)},
+            "scene": {vocab.scenes[s]: vocab.actions[z] for z, s in enumerate(vocab.scene_of)},
+            "situation": {str(z): vocab.actions[z] for z in range(len(vocab.actions))},
+        },
+        "concepts": {
+            "action": vocab.action_vecs.tolist(),
+            "entity": vocab.entity_vecs.tolist(),
+            "scene": vocab.scene_vecs.tolist(),
+        },
     }
 
 
@@ -110,9 +142,13 @@ def make_world(out_dir: Path | str, seed: int, config: WorldConfig | None = None
             raise FileExistsError(f"{out} exists and is not a folder")
         if any(out.iterdir()):
             if not overwrite:
-                raise FileExistsError(f"{out} is not empty; pass overwrite=True (--overwrite) to replace a previous world")
+                raise FileExistsError(
+                    f"{out} is not empty; pass overwrite=True (--overwrite) to replace a previous world"
+                )
             if not (out / "world.json").is_file():
-                raise FileExistsError(f"{out} holds files but no world.json: refusing to replace a folder that is not a world")
+                raise FileExistsError(
+                    f"{out} holds files but no world.json: refusing to replace a folder that is not a world"
+                )
     vocab = make_vocabulary(config, seed)
     tmp = out.parent / f".{out.name}.part-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -136,12 +172,20 @@ def load_world(root: Path | str) -> dict:
     path = Path(root) / "world.json"
     meta = load_json(path, "world.json of a synthetic world (python -m cra make-synthetic)")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DataFormatError(path, "top level", f"format {meta.get('format') if isinstance(meta, dict) else meta!r}",
-                              f"format {FORMAT!r}")
+        raise DataFormatError(
+            path,
+            "top level",
+            f"format {meta.get('format') if isinstance(meta, dict) else meta!r}",
+            f"format {FORMAT!r}",
+        )
     if meta.get("version") != FORMAT_VERSION:
-        raise DataFormatError(path, "version", repr(meta.get("version")),
-                              f"version {FORMAT_VERSION} (a world of an older generator: regenerate it with "
-                              "`python -m cra make-synthetic`)")
+        raise DataFormatError(
+            path,
+            "version",
+            repr(meta.get("version")),
+            f"version {FORMAT_VERSION} (a world of an older generator: regenerate it with "
+            "`python -m cra make-synthetic`)",
+        )
     try:
         config = from_dict(WorldConfig, meta["config"])
     except (ConfigError, KeyError) as err:

@@ -28,9 +28,17 @@ def learn_config(world: Path | str, seed: int, overrides: Sequence[str] = (), fe
     from cra.config import load_run_config
 
     dim = load_world(world)["world_config"].feature_dim
-    sets = [*LEARN_RUN, f"data.root={features or world}", "data.annotations=.", "data.features=.",
-            "data.confounders=null", f"model.feature_dim={dim}", f"model.z_node_dim={dim}", f"train.seed={seed}",
-            *overrides]
+    sets = [
+        *LEARN_RUN,
+        f"data.root={features or world}",
+        "data.annotations=.",
+        "data.features=.",
+        "data.confounders=null",
+        f"model.feature_dim={dim}",
+        f"model.z_node_dim={dim}",
+        f"train.seed={seed}",
+        *overrides,
+    ]
     config, _ = load_run_config(["synthetic"], sets)
     return config
 
@@ -47,8 +55,9 @@ def follows_word(predictions: dict, candidates: dict, truth: dict) -> float:
     return 100.0 * hits / total if total else float("nan")
 
 
-def train_and_measure(world: Path | str, run_dir: Path | str, seed: int, overrides: Sequence[str] = (),
-                      features: Path | str | None = None) -> dict:
+def train_and_measure(
+    world: Path | str, run_dir: Path | str, seed: int, overrides: Sequence[str] = (), features: Path | str | None = None
+) -> dict:
     """Train CRA on ``world`` (checkpoint chosen on val-ood Acc@QA) and measure the chosen checkpoint on
     test-id and test-ood: Acc@QA, mass of the frame weights on the evidence and its ratio to uniform
     weights' mass, share following the word shortcut. Returns ``{"seconds", "best_epoch", split: {...}}``."""
@@ -70,7 +79,11 @@ def train_and_measure(world: Path | str, run_dir: Path | str, seed: int, overrid
         qa = predictions["qa"]
         candidates = {r.key: r.candidates for r in data.qa.records}
         evidence, uniform = weight_mass(predictions["weights"], truth)["evidence"], uniform_mass(truth)
-        out[split] = {"acc": 100.0 * float(np.mean([v["prediction"] == v["answer"] for v in qa.values()])),
-                      "mass_evidence": 100.0 * evidence, "mass_uniform": 100.0 * uniform,
-                      "mass_ratio": evidence / uniform, "follows_word": follows_word(qa, candidates, truth)}
+        out[split] = {
+            "acc": 100.0 * float(np.mean([v["prediction"] == v["answer"] for v in qa.values()])),
+            "mass_evidence": 100.0 * evidence,
+            "mass_uniform": 100.0 * uniform,
+            "mass_ratio": evidence / uniform,
+            "follows_word": follows_word(qa, candidates, truth),
+        }
     return out

@@ -23,7 +23,8 @@ STREAMS = {"concepts": 0, "train": 1, "val": 2, "test-id": 3, "test-ood": 4, "va
 #: video ids are VIDEO_ID_BASE[split] + i
 VIDEO_ID_BASE = {split: STREAMS[split] * 1_000_000 for split in SPLITS}
 #: the one question template, and its parser (the subject word is group ``entity``)
-QUESTION = "what does the {entity} do {relation} {reference}"  # reference: "the <entity> <action>" or "someone <action>"
+# reference: "the <entity> <action>" or "someone <action>"
+QUESTION = "what does the {entity} do {relation} {reference}"
 QUESTION_RE = re.compile(r"^what does the (?P<entity>.+?) do (?P<relation>after|before) (?P<reference>.+)$")
 
 
@@ -61,9 +62,12 @@ def make_vocabulary(config: WorldConfig, seed: int) -> Vocabulary:
     entity_of = tuple(int(i) for i in rng.permutation(config.num_entities)[:c])
     scene_of = tuple(int(i) for i in rng.permutation(config.num_scenes)[:c])
     return Vocabulary(
-        actions=tuple(a for a, _ in ACTIONS[:c]), action_phrases=tuple(p for _, p in ACTIONS[:c]),
-        entities=ENTITIES[:config.num_entities], scenes=SCENES[:config.num_scenes],
-        entity_of=entity_of, scene_of=scene_of,
+        actions=tuple(a for a, _ in ACTIONS[:c]),
+        action_phrases=tuple(p for _, p in ACTIONS[:c]),
+        entities=ENTITIES[: config.num_entities],
+        scenes=SCENES[: config.num_scenes],
+        entity_of=entity_of,
+        scene_of=scene_of,
         action_vecs=_unit_vectors(rng, c, config.feature_dim),
         entity_vecs=_unit_vectors(rng, config.num_entities, config.feature_dim),
         scene_vecs=_unit_vectors(rng, config.num_scenes, config.feature_dim),
@@ -73,7 +77,9 @@ def make_vocabulary(config: WorldConfig, seed: int) -> Vocabulary:
 # --------------------------------------------------------------------------------------------
 # One question
 # --------------------------------------------------------------------------------------------
-def _confounded(rng: np.random.Generator, strength: float, aligned: int, reversed_options: Sequence[int], n: int) -> int:
+def _confounded(
+    rng: np.random.Generator, strength: float, aligned: int, reversed_options: Sequence[int], n: int
+) -> int:
     """Mechanism of a confounded variable: w.p. |s| the aligned (s > 0) or a reversed (s < 0) value, else uniform."""
     u = rng.random()
     if u < abs(strength):
@@ -141,9 +147,18 @@ def draw_question(rng: np.random.Generator, config: WorldConfig, vocab: Vocabula
         if a is not None and a not in candidates:
             candidates.append(int(a))
     candidates = [candidates[:NUM_CANDIDATES][j] for j in rng.permutation(NUM_CANDIDATES)]  # first K, shuffled
-    return {"situation": z, "answer": answer, "entity": entity, "scene": scene, "events": events,
-            "queried": queried, "reference": reference, "segments": segments,
-            "relation": "before" if reference > queried else "after", "candidates": candidates}
+    return {
+        "situation": z,
+        "answer": answer,
+        "entity": entity,
+        "scene": scene,
+        "events": events,
+        "queried": queried,
+        "reference": reference,
+        "segments": segments,
+        "relation": "before" if reference > queried else "after",
+        "candidates": candidates,
+    }
 
 
 def render_frames(rng: np.random.Generator, config: WorldConfig, vocab: Vocabulary, q: dict) -> np.ndarray:
@@ -158,11 +173,11 @@ def render_frames(rng: np.random.Generator, config: WorldConfig, vocab: Vocabula
     evidence = [s for s in q["segments"] if s["role"] == "event"][q["queried"]]
     for seg in q["segments"]:
         first, last = seg["frames"]
-        background[first:last + 1] = False
+        background[first : last + 1] = False
         shown = config.action_scale * vocab.action_vecs[seg["action"]]
         if seg is not evidence or config.entity_in_evidence:
             shown = shown + config.entity_scale * vocab.entity_vecs[seg["entity"]]
-        x[first:last + 1] += shown
+        x[first : last + 1] += shown
     scene_frames = slice(None) if config.scene_in_events else background
     x[scene_frames] += config.scene_scale * vocab.scene_vecs[q["scene"]]
     return x.astype(np.float32)
@@ -190,24 +205,37 @@ def seconds(frames: Sequence[int], duration: int) -> list[float]:
 
 
 def _truth_entry(q: dict, vocab: Vocabulary, duration: int) -> dict:
-    names = lambda s: {"entity": vocab.entities[s["entity"]], "action": vocab.actions[s["action"]],  # noqa: E731
-                       "frames": list(s["frames"]), "seconds": seconds(s["frames"], duration)}
+    def names(s: dict) -> dict:
+        return {
+            "entity": vocab.entities[s["entity"]],
+            "action": vocab.actions[s["action"]],
+            "frames": list(s["frames"]),
+            "seconds": seconds(s["frames"], duration),
+        }
+
     events = [s for s in q["segments"] if s["role"] == "event"]
     evidence = events[q["queried"]]["frames"]
     distractors = [s["frames"] for s in q["segments"] if s["role"] == "distractor"]
     word_partner, scene_partner = vocab.word_partner(q["entity"]), vocab.scene_partner(q["scene"])
     return {
-        "situation": q["situation"], "situation_action": vocab.actions[q["situation"]],
-        "answer": vocab.actions[q["answer"]], "entity": vocab.entities[q["entity"]], "scene": vocab.scenes[q["scene"]],
+        "situation": q["situation"],
+        "situation_action": vocab.actions[q["situation"]],
+        "answer": vocab.actions[q["answer"]],
+        "entity": vocab.entities[q["entity"]],
+        "scene": vocab.scenes[q["scene"]],
         "word_partner": None if word_partner is None else vocab.actions[word_partner],
         "scene_partner": None if scene_partner is None else vocab.actions[scene_partner],
-        "lang_aligned": word_partner == q["answer"], "vis_aligned": scene_partner == q["answer"],
-        "evidence_frames": list(evidence), "evidence_seconds": seconds(evidence, duration),
+        "lang_aligned": word_partner == q["answer"],
+        "vis_aligned": scene_partner == q["answer"],
+        "evidence_frames": list(evidence),
+        "evidence_seconds": seconds(evidence, duration),
         "distractor_frames": [list(f) for f in distractors],
         "distractor_seconds": [seconds(f, duration) for f in distractors],
         "decoys": [names(s) for s in q["segments"] if s["role"] == "decoy"],
         "events": [names(s) for s in events],
-        "queried_event": q["queried"], "reference_event": q["reference"], "duration": duration,
+        "queried_event": q["queried"],
+        "reference_event": q["reference"],
+        "duration": duration,
     }
 
 
@@ -226,13 +254,25 @@ def generate_split(config: WorldConfig, seed: int, split: str, vocab: Vocabulary
         video_id, qid = VIDEO_ID_BASE[split] + i, "0"
         duration = int(rng.integers(config.min_duration, config.max_duration + 1))
         ref_entity, ref_action = q["events"][q["reference"]]
-        question = QUESTION.format(entity=vocab.entities[q["entity"]], relation=q["relation"],
-                                   reference=f"{'the ' + vocab.entities[ref_entity] if config.name_reference_entity else 'someone'} "
-                                             f"{vocab.action_phrases[ref_action]}")
-        rows.append({"video_id": video_id, "frame_count": int(round(duration * config.fps)), "width": 640,
-                     "height": 480, "question": question, "answer": q["candidates"].index(q["answer"]), "qid": qid,
-                     "type": "TP" if q["relation"] == "before" else "TN",
-                     **{f"a{j}": vocab.actions[a] for j, a in enumerate(q["candidates"])}})
+        question = QUESTION.format(
+            entity=vocab.entities[q["entity"]],
+            relation=q["relation"],
+            reference=f"{'the ' + vocab.entities[ref_entity] if config.name_reference_entity else 'someone'} "
+            f"{vocab.action_phrases[ref_action]}",
+        )
+        rows.append(
+            {
+                "video_id": video_id,
+                "frame_count": int(round(duration * config.fps)),
+                "width": 640,
+                "height": 480,
+                "question": question,
+                "answer": q["candidates"].index(q["answer"]),
+                "qid": qid,
+                "type": "TP" if q["relation"] == "before" else "TN",
+                **{f"a{j}": vocab.actions[a] for j, a in enumerate(q["candidates"])},
+            }
+        )
         entry = _truth_entry(q, vocab, duration)
         gsub[str(video_id)] = {"duration": duration, "fps": config.fps, "location": {qid: [entry["evidence_seconds"]]}}
         frame2time[str(video_id)] = [round((t + 0.5) * duration / NUM_FRAMES, 1) for t in range(NUM_FRAMES)]

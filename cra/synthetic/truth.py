@@ -15,8 +15,13 @@ from cra.synthetic.config import NUM_FRAMES
 
 #: frame roles returned by :func:`frame_roles`
 BACKGROUND, EVIDENCE, DISTRACTOR, OTHER_EVENT, DECOY = 0, 1, 2, 3, 4
-ROLE_NAMES = {BACKGROUND: "background", EVIDENCE: "evidence", DISTRACTOR: "distractor", OTHER_EVENT: "other event",
-              DECOY: "decoy"}
+ROLE_NAMES = {
+    BACKGROUND: "background",
+    EVIDENCE: "evidence",
+    DISTRACTOR: "distractor",
+    OTHER_EVENT: "other event",
+    DECOY: "decoy",
+}
 
 
 def frame_roles(entry: Mapping) -> np.ndarray:
@@ -26,12 +31,12 @@ def frame_roles(entry: Mapping) -> np.ndarray:
     roles = np.full(NUM_FRAMES, BACKGROUND, dtype=np.int64)
     for j, event in enumerate(entry["events"]):
         first, last = event["frames"]
-        roles[first:last + 1] = EVIDENCE if j == entry["queried_event"] else OTHER_EVENT
+        roles[first : last + 1] = EVIDENCE if j == entry["queried_event"] else OTHER_EVENT
     for first, last in entry["distractor_frames"]:
-        roles[first:last + 1] = DISTRACTOR
+        roles[first : last + 1] = DISTRACTOR
     for decoy in entry["decoys"]:
         first, last = decoy["frames"]
-        roles[first:last + 1] = DECOY
+        roles[first : last + 1] = DECOY
     return roles
 
 
@@ -54,14 +59,20 @@ def weight_mass(weights: Mapping[str, Sequence[float]], truth: Mapping[str, Mapp
         roles = frame_roles(truth[key])
         total = w.sum()
         for role, name in ROLE_NAMES.items():
-            if (role == DISTRACTOR and not truth[key]["distractor_frames"]) or (role == DECOY and not truth[key]["decoys"]):
+            if (role == DISTRACTOR and not truth[key]["distractor_frames"]) or (
+                role == DECOY and not truth[key]["decoys"]
+            ):
                 continue
             shares[name].append(float(w[roles == role].sum() / total) if total > 0 else float("nan"))
     return {name: float(np.mean(v)) if v else float("nan") for name, v in shares.items()}
 
 
-def grounding_outcomes(spans: Mapping[str, Sequence[float]], correct: Mapping[str, bool],
-                       truth: Mapping[str, Mapping], threshold: float = 0.5) -> dict[str, float]:
+def grounding_outcomes(
+    spans: Mapping[str, Sequence[float]],
+    correct: Mapping[str, bool],
+    truth: Mapping[str, Mapping],
+    threshold: float = 0.5,
+) -> dict[str, float]:
     """Shares (percent, over ``spans``) of: right answer on the evidence (IoP >= t), right answer on a
     distractor (IoP with a distractor >= t: right for the wrong reason), right answer elsewhere,
     wrong answer. ``spans`` in seconds, as scored by :mod:`cra.metrics`."""

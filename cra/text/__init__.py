@@ -20,5 +20,12 @@ from cra.text.encoders import ENCODERS, build_text_encoder
 from cra.text.roberta import RobertaTextEncoder
 from cra.text.word import WordEncoder
 
-__all__ = ["TextEncoder", "TextEncoding", "WordEncoder", "RobertaTextEncoder", "OpenClipTextEncoder", "ENCODERS",
-           "build_text_encoder"]
+__all__ = [
+    "TextEncoder",
+    "TextEncoding",
+    "WordEncoder",
+    "RobertaTextEncoder",
+    "OpenClipTextEncoder",
+    "ENCODERS",
+    "build_text_encoder",
+]

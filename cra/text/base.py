@@ -48,8 +48,9 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (tokens * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
-def pad_ids(sequences: list[list[int]], pad_id: int, device: torch.device,
-            length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def pad_ids(
+    sequences: list[list[int]], pad_id: int, device: torch.device, length: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token-id lists to the longest one (or to ``length``): -> ids (N, L) long, mask (N, L) bool."""
     length = length or max((len(s) for s in sequences), default=1)
     ids = torch.full((len(sequences), length), pad_id, dtype=torch.long)
@@ -87,7 +88,9 @@ class TextEncoder(nn.Module):
         to exactly that many tokens (the released code's fixed-length padding)."""
         raise NotImplementedError(f"the {self.name!r} text encoder has no fixed-length tokenization")
 
-    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> TextEncoding:
+    def forward(
+        self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
+    ) -> TextEncoding:
         """Encode ``texts``; ``max_length`` / ``pad_to_max_length`` override the token limit and the
         dynamic padding (see :meth:`tokenize_to`; such calls are not bucketed)."""
         if max_length is not None or pad_to_max_length:
@@ -135,8 +138,9 @@ class TextEncoder(nn.Module):
             if len(texts) <= batch_size:
                 return self(texts).pooled
             order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-            chunks = [self([texts[i] for i in order[s: s + batch_size]]).pooled
-                      for s in range(0, len(texts), batch_size)]
+            chunks = [
+                self([texts[i] for i in order[s : s + batch_size]]).pooled for s in range(0, len(texts), batch_size)
+            ]
             out = torch.empty(len(texts), self.dim, dtype=chunks[0].dtype, device=chunks[0].device)
             out[torch.as_tensor(order, device=out.device)] = torch.cat(chunks)
             return out
@@ -162,6 +166,7 @@ def ensure_torchvision_importable() -> None:
     global _TORCHVISION_SCHEMAS
     try:
         import torchvision  # noqa: F401
+
         return
     except ModuleNotFoundError:
         return

@@ -33,7 +33,9 @@ class CachedTextEncoder(TextEncoder):
         self.dim, self.token_dim = encoder.dim, encoder.token_dim
         self.chunk_size = chunk_size
         self.cache_dtype = cache_dtype
-        self._cache: dict[tuple, tuple] = {}  # (text, max_length, padded) -> (tokens (L_i, D), pooled (dim,), real tokens)
+        self._cache: dict[
+            tuple, tuple
+        ] = {}  # (text, max_length, padded) -> (tokens (L_i, D), pooled (dim,), real tokens)
         self.hits = self.misses = 0
 
     def train(self, mode: bool = True):
@@ -58,7 +60,7 @@ class CachedTextEncoder(TextEncoder):
         fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
         fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
         for start in range(0, len(new), self.chunk_size):
-            chunk = new[start: start + self.chunk_size]
+            chunk = new[start : start + self.chunk_size]
             enc = self.encoder(chunk, **fixed)
             lengths = enc.mask.sum(1).tolist()
             for i, text in enumerate(chunk):
@@ -68,7 +70,9 @@ class CachedTextEncoder(TextEncoder):
                     tokens, pooled = tokens.to(self.cache_dtype), pooled.to(self.cache_dtype)
                 self._cache[(text, max_length, pad_to_max_length)] = (tokens.clone(), pooled.clone(), lengths[i])
 
-    def forward(self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False) -> TextEncoding:
+    def forward(
+        self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
+    ) -> TextEncoding:
         texts = _check_texts(texts)
         if not texts:
             return self.encoder(texts)

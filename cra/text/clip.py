@@ -22,6 +22,7 @@ def import_open_clip():
 TINY_CLIP_TEXT_CFG = dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2)
 TINY_CLIP_EMBED_DIM = 64
 
+
 class OpenClipTextEncoder(TextEncoder):
     """A CLIP text transformer (causal attention, pooled at the end-of-text token, projected).
 
@@ -34,8 +35,15 @@ class OpenClipTextEncoder(TextEncoder):
 
     name = "clip"
 
-    def __init__(self, model_name: str = "ViT-L-14", pretrained: str | None = None, text_cfg: dict | None = None,
-                 embed_dim: int | None = None, quick_gelu: bool | None = None, cache_dir: str | None = None):
+    def __init__(
+        self,
+        model_name: str = "ViT-L-14",
+        pretrained: str | None = None,
+        text_cfg: dict | None = None,
+        embed_dim: int | None = None,
+        quick_gelu: bool | None = None,
+        cache_dir: str | None = None,
+    ):
         super().__init__()
         open_clip = import_open_clip()
         from open_clip.model import _build_text_tower

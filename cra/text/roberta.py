@@ -18,8 +18,14 @@ def import_transformers():
 
 
 #: A tiny RoBERTa for tests and CPU demos (random weights; byte-level ids need vocab_size >= 259).
-ROBERTA_TINY_CONFIG = dict(vocab_size=260, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                           intermediate_size=64, max_position_embeddings=258)
+ROBERTA_TINY_CONFIG = dict(
+    vocab_size=260,
+    hidden_size=32,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=258,
+)
 
 
 class ByteTokenizer:
@@ -68,14 +74,20 @@ class RobertaTextEncoder(TextEncoder):
         self.model, self.hf_tokenizer = None, None
         if pretrained is not None:
             try:
-                self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(pretrained, local_files_only=local_files_only)
-                self.model = transformers.RobertaModel.from_pretrained(pretrained, local_files_only=local_files_only,
-                                                                       add_pooling_layer=False)
+                self.hf_tokenizer = transformers.AutoTokenizer.from_pretrained(
+                    pretrained, local_files_only=local_files_only
+                )
+                self.model = transformers.RobertaModel.from_pretrained(
+                    pretrained, local_files_only=local_files_only, add_pooling_layer=False
+                )
             except (OSError, ValueError) as err:
                 if not allow_random:
                     raise
-                warnings.warn(f"RoBERTa weights {pretrained!r} not found ({type(err).__name__}); "
-                              "using random weights and a byte-level tokenizer", stacklevel=2)
+                warnings.warn(
+                    f"RoBERTa weights {pretrained!r} not found ({type(err).__name__}); "
+                    "using random weights and a byte-level tokenizer",
+                    stacklevel=2,
+                )
                 self.hf_tokenizer = None
         if self.model is None:
             cfg = transformers.RobertaConfig(**(config or {}))
@@ -97,8 +109,13 @@ class RobertaTextEncoder(TextEncoder):
         device = self._device()
         length = self.max_length if max_length is None else min(max_length * self._factor, self._positions)
         if self.hf_tokenizer is not None:
-            enc = self.hf_tokenizer(list(texts), padding="max_length" if pad_to_max_length else "longest",
-                                    truncation=True, max_length=length, return_tensors="pt")
+            enc = self.hf_tokenizer(
+                list(texts),
+                padding="max_length" if pad_to_max_length else "longest",
+                truncation=True,
+                max_length=length,
+                return_tensors="pt",
+            )
             return enc["input_ids"].to(device), enc["attention_mask"].bool().to(device)
         seqs = [self.byte_tokenizer(t, length) for t in texts]
         return pad_ids(seqs, ByteTokenizer.pad_id, device, length if pad_to_max_length else None)

@@ -160,9 +160,7 @@ def components_from_docs(question: "Doc", answer: "Doc", rules: str = "wh") -> Q
         question_type=qtype,
         subject=tuple(t.text for t in subjects),
         question_verbs=tuple(t.text for t in question if t.pos_ == "VERB"),
-        question_objects=tuple(
-            t.text for t in question if t.pos_ in QUESTION_OBJECT_UPOS and t.i not in subject_ids
-        ),
+        question_objects=tuple(t.text for t in question if t.pos_ in QUESTION_OBJECT_UPOS and t.i not in subject_ids),
         answer=answer.text,
         answer_verbs=tuple(t.text for t in answer if t.pos_ == "VERB"),
         answer_objects=tuple(t.text for t in answer if t.pos_ in ANSWER_OBJECT_UPOS),

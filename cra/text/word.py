@@ -51,8 +51,9 @@ class WordEncoder(TextEncoder):
         num_ids = (3 + len(self.vocab)) if self.vocab is not None else (2 + num_buckets)
         self.embedding = nn.Embedding(num_ids, dim, padding_idx=self.PAD)
         self.position = nn.Embedding(max_length, dim)
-        layer = nn.TransformerEncoderLayer(dim, num_heads, dim_feedforward=2 * dim, dropout=dropout,
-                                           activation="gelu", batch_first=True)
+        layer = nn.TransformerEncoderLayer(
+            dim, num_heads, dim_feedforward=2 * dim, dropout=dropout, activation="gelu", batch_first=True
+        )
         self.layers = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False) if num_layers else None
         self.norm = nn.LayerNorm(dim)
 

@@ -51,8 +51,9 @@ OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "official_eva
 
 def export(git_dir: Path, commit: str, paths: tuple[str, ...], into: Path) -> None:
     for path in paths:
-        text = subprocess.run(["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"],
-                              check=True, capture_output=True).stdout
+        text = subprocess.run(
+            ["git", "--git-dir", str(git_dir), "show", f"{commit}:{path}"], check=True, capture_output=True
+        ).stdout
         (into / Path(path).name).write_bytes(text)
 
 
@@ -99,8 +100,11 @@ def main() -> None:
         export(args.nextgqa_git, NEXTGQA_COMMIT, NEXTGQA_FILES, code)
         export(args.cra_git, CRA_COMMIT, CRA_FILES, code)
         sys.path.insert(0, str(code))
-        for name, attrs in (("torch_geometric", {}), ("torch_geometric.data", {"Data": object}),
-                            ("torch_geometric.nn", {"GCNConv": object})):  # unused by the code run here
+        for name, attrs in (
+            ("torch_geometric", {}),
+            ("torch_geometric.data", {"Data": object}),
+            ("torch_geometric.nn", {"GCNConv": object}),
+        ):  # unused by the code run here
             sys.modules[name] = types.SimpleNamespace(**attrs)
         import torch
 
@@ -115,8 +119,9 @@ def main() -> None:
         for name, weights in (("posthoc_raw", "val_ground_att.json"), ("posthoc_smoothed", "val_ground_gs.json")):
             target = code / f"{name}.json"
             with contextlib.redirect_stdout(io.StringIO()):  # it prints the number of predictions
-                getspan.generate_ground(str(rel / weights), str(ann / "frame2time_val.json"), str(target),
-                                        str(ann / "val.csv"))
+                getspan.generate_ground(
+                    str(rel / weights), str(ann / "frame2time_val.json"), str(target), str(ann / "val.csv")
+                )
             spans[name] = util.load_file(str(target))
 
         gs = util.load_file(str(rel / "val_ground_gs.json"))
@@ -130,26 +135,42 @@ def main() -> None:
         spans["merge_smoothed_raw"] = eval_ground.combine(spans["window_smoothed"], spans["posthoc_raw"], gt)
 
         rows, printed = {}, {}
-        for name, normalized in (("posthoc_raw", False), ("posthoc_smoothed", False), ("window_smoothed", True),
-                                 ("merge_smoothed_raw", False)):
+        for name, normalized in (
+            ("posthoc_raw", False),
+            ("posthoc_smoothed", False),
+            ("window_smoothed", True),
+            ("merge_smoothed_raw", False),
+        ):
             rows[name], printed[name] = printed_row(eval_ground.eval_ground, gt, spans[name], qa, gs=normalized)
         digests = {name: span_digest(spans[name], gt if name == "window_smoothed" else None) for name in rows}
         counts = {name: len(s) for name, s in spans.items()}
 
     result = {
         "about": "official NExT-GQA eval_ground / getspan (and CRA's gen_grounding for the window) run on the "
-                 "CRA authors' released FrozenBiLM val files; one decimal, as printed",
-        "sources": {"doc-doc/NExT-GQA": NEXTGQA_COMMIT, "WissingChen/CRA-GQA": CRA_COMMIT,
-                    "files": [*NEXTGQA_FILES, *CRA_FILES]},
-        "inputs": ["nextgqa/gsub_val.json", "nextgqa/frame2time_val.json", "nextgqa/val.csv",
-                   "cra_released/val-res.json", "cra_released/val_ground_att.json", "cra_released/val_ground_gs.json"],
+        "CRA authors' released FrozenBiLM val files; one decimal, as printed",
+        "sources": {
+            "doc-doc/NExT-GQA": NEXTGQA_COMMIT,
+            "WissingChen/CRA-GQA": CRA_COMMIT,
+            "files": [*NEXTGQA_FILES, *CRA_FILES],
+        },
+        "inputs": [
+            "nextgqa/gsub_val.json",
+            "nextgqa/frame2time_val.json",
+            "nextgqa/val.csv",
+            "cra_released/val-res.json",
+            "cra_released/val_ground_att.json",
+            "cra_released/val_ground_gs.json",
+        ],
         "command": "python scripts/official_eval/make_reference.py --nextgqa-git ... --cra-git ...",
         "columns": list(COLUMNS),
         "rows": rows,
         "printed": printed,
-        "spans": {"about": "sha256 of {key: [start, end] seconds} as sorted JSON; the window's normalised spans "
-                           "converted as eval_ground(gs=True) does (ground-truth questions only)",
-                  "sha256": digests, "count": counts},
+        "spans": {
+            "about": "sha256 of {key: [start, end] seconds} as sorted JSON; the window's normalised spans "
+            "converted as eval_ground(gs=True) does (ground-truth questions only)",
+            "sha256": digests,
+            "count": counts,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")

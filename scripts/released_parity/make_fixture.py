@@ -40,22 +40,38 @@ from pathlib import Path
 
 import torch
 
-B, T, FEAT, D, K, KQ, KV = 4, 8, 24, 32, 5, 5, 6  # batch, frames, feature dim, d_model, candidates, questions, visual clusters
+B, T, FEAT, D, K, KQ, KV = (
+    4,
+    8,
+    24,
+    32,
+    5,
+    5,
+    6,
+)  # batch, frames, feature dim, d_model, candidates, questions, visual clusters
 QA_LEN, Q_LEN = 38, 30  # their amax_words, qmax_words
 NUM_NEG = 32  # their align loss draws 32 negatives per sample
 SEED, CMA_SEED = 2024, 7
 SCHEDULE = (3, 20)  # warm-up steps, total steps for the recorded learning-rate schedule
-TINY_ROBERTA = dict(vocab_size=260, hidden_size=D, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
-                    max_position_embeddings=64)
+TINY_ROBERTA = dict(
+    vocab_size=260,
+    hidden_size=D,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=64,
+)
 OUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "released_parity" / "released_parity.pt"
 
 # Short invented texts: byte-level ids spend one token per character, so QA texts must fit 38 tokens;
 # the last answer of sample 2 is longer on purpose (truncated, keeping the final </s>).
 QUESTIONS = ["why pick up ball", "what after sit", "how man react", "where cat sleep"]
-ANSWERS = [["to throw", "to kick", "bored", "give dog", "to clean"],
-           ["reads", "stands up", "waves", "eats apple", "sleeps"],
-           ["laughs", "runs away", "pets dog", "sits", "shouts at the dog very loudly"],
-           ["sofa", "under table", "in a box", "on bed", "window"]]
+ANSWERS = [
+    ["to throw", "to kick", "bored", "give dog", "to clean"],
+    ["reads", "stands up", "waves", "eats apple", "sleeps"],
+    ["laughs", "runs away", "pets dog", "sits", "shouts at the dog very loudly"],
+    ["sofa", "under table", "in a box", "on bed", "window"],
+]
 
 
 def byte_ids(text: str, length: int) -> list[int]:
@@ -93,14 +109,17 @@ def patch_cuda_and_pretrained():
 
     torch.Tensor.to = to
     transformers.RobertaConfig.from_pretrained = classmethod(
-        lambda cls, path, **kw: transformers.RobertaConfig(**TINY_ROBERTA, **kw))
+        lambda cls, path, **kw: transformers.RobertaConfig(**TINY_ROBERTA, **kw)
+    )
     transformers.RobertaModel.from_pretrained = classmethod(lambda cls, path, config=None, **kw: cls(config))
 
 
 def write_dictionaries(folder: Path):
     from torch_geometric.data import Data
 
-    edges = torch.tensor([[0, 5], [0, 1], [0, 2], [0, 3], [0, 4], [2, 4], [2, 3], [4, 3], [5, 6], [5, 7], [6, 7], [2, 5]]).T
+    edges = torch.tensor(
+        [[0, 5], [0, 1], [0, 2], [0, 3], [0, 4], [2, 4], [2, 3], [4, 3], [5, 6], [5, 7], [6, 7], [2, 5]]
+    ).T
     torch.save({"k_center": Data(x=torch.randn(2 * 8, 768), edge_index=edges)}, folder / "qa_graphs.npy")
     torch.save({"k_center": torch.randn(KV, FEAT)}, folder / "visual_clusters.npy")
 
@@ -116,17 +135,36 @@ def main():
 
     from modules.m_cra import grounding, only_trans, refine
 
-    refine.Decoder.__init__.__defaults__ = (D, 2, 8, D, 0.1, None)  # embed_dim, num_layer, num_heads, ff_dim, dropout, cfgs
+    refine.Decoder.__init__.__defaults__ = (
+        D,
+        2,
+        8,
+        D,
+        0.1,
+        None,
+    )  # embed_dim, num_layer, num_heads, ff_dim, dropout, cfgs
     grounding.GroundingModule.__init__.__defaults__ = (D, 0.3)  # d_model, dropout
     only_trans.LanModel.__init__.__defaults__ = (D, 512)  # word_dim (= RoBERTa hidden = d_model), out_dim
     cra_module = load_by_path("authors_cra_model", args.authors / "models" / "cra.py")
     loss_module = load_by_path("authors_loss", args.authors / "utils" / "optim" / "loss.py")
     schedule_module = load_by_path("authors_lr_scheduler", args.authors / "utils" / "optim" / "lr_scheduler.py")
 
-    cfgs = {"dataset": {"qmax_words": Q_LEN, "amax_words": QA_LEN, "max_feats": T, "batch_size": B},
-            "model": {"baseline": "refine", "lan": "RoBERTa", "d_model": D, "feature_dim": FEAT, "n_negs": 1,
-                      "num_layers": 2, "dropout": 0.3, "do": True, "window_sizes": [1, 3, 5], "prop_num": 1},
-            "optim": {"loss": {"ce": {"vq": 1, "vqa": 1}, "align": {"g": 0.5}}}}
+    cfgs = {
+        "dataset": {"qmax_words": Q_LEN, "amax_words": QA_LEN, "max_feats": T, "batch_size": B},
+        "model": {
+            "baseline": "refine",
+            "lan": "RoBERTa",
+            "d_model": D,
+            "feature_dim": FEAT,
+            "n_negs": 1,
+            "num_layers": 2,
+            "dropout": 0.3,
+            "do": True,
+            "window_sizes": [1, 3, 5],
+            "prop_num": 1,
+        },
+        "optim": {"loss": {"ce": {"vq": 1, "vqa": 1}, "align": {"g": 0.5}}},
+    }
     with tempfile.TemporaryDirectory() as tmp:
         write_dictionaries(Path(tmp))
         cfgs["dataset"]["causal_feature_path"] = tmp
@@ -151,7 +189,7 @@ def main():
     question_candidates = []
     for b in range(B):  # the true question at position qsns_id[b] among 4 other questions
         negatives = [QUESTIONS[(b + j) % B] for j in (1, 2, 3)] + [f"what happens at the end of the clip number {b}"]
-        question_candidates.append(negatives[: int(qsns_id[b])] + [QUESTIONS[b]] + negatives[int(qsns_id[b]):])
+        question_candidates.append(negatives[: int(qsns_id[b])] + [QUESTIONS[b]] + negatives[int(qsns_id[b]) :])
     qa_ids = torch.tensor([[byte_ids(t, QA_LEN) for t in row] for row in qa_texts])  # (B, K, 38)
     q_ids = torch.tensor([[byte_ids(t, Q_LEN) for t in row] for row in question_candidates])  # (B, KQ, 30)
 
@@ -161,10 +199,18 @@ def main():
         vqa_video, vqa_answer, vqa_outs = model(frames, video_mask, qa_ids, answer_id, mode="VQA")
         vq_logits = torch.bmm(vq_answer, vq_video.unsqueeze(2)).squeeze(2)  # (B, KQ)
         vqa_logits = torch.bmm(vqa_answer, vqa_video.unsqueeze(2)).squeeze(2)  # (B, K)
-        pred = {"vq_pred": vq_logits, "vq_align_pred": vq_outs["time_param"]["grounding_feature"],
-                "vqa_pred": vqa_logits, "vqa_align_pred": vqa_outs["time_param"]["grounding_feature"]}
-        target = {"vq_target": qsns_id, "vq_align_gt": vq_outs["align_gt"],
-                  "vqa_target": answer_id, "vqa_align_gt": vqa_outs["align_gt"]}
+        pred = {
+            "vq_pred": vq_logits,
+            "vq_align_pred": vq_outs["time_param"]["grounding_feature"],
+            "vqa_pred": vqa_logits,
+            "vqa_align_pred": vqa_outs["time_param"]["grounding_feature"],
+        }
+        target = {
+            "vq_target": qsns_id,
+            "vq_align_gt": vq_outs["align_gt"],
+            "vqa_target": answer_id,
+            "vqa_align_gt": vqa_outs["align_gt"],
+        }
         draws, original_randint = [], torch.randint
 
         def recording_randint(*a, **k):  # records the negatives their sampler draws; same values
@@ -195,30 +241,66 @@ def main():
     state = model.state_dict()
     ignored = {k: list(v.shape) for k, v in state.items() if k.startswith("do.")}
     fixture = {
-        "meta": {"authors_commit": "aaf4da4", "sizes": dict(B=B, T=T, feature_dim=FEAT, d_model=D, K=K, KQ=KQ, KV=KV,
-                                                            qa_length=QA_LEN, question_length=Q_LEN, num_negatives=NUM_NEG),
-                 "tiny_roberta": TINY_ROBERTA, "seed": SEED, "cma_seed": CMA_SEED, "ignored_keys": ignored,
-                 "torch": str(torch.__version__), "transformers": str(__import__("transformers").__version__)},
-        "inputs": {"frames": frames, "qa_texts": qa_texts, "question_candidates": question_candidates,
-                   "qa_ids": qa_ids, "question_ids": q_ids, "answer": answer_id, "question_answer": qsns_id},
+        "meta": {
+            "authors_commit": "aaf4da4",
+            "sizes": dict(
+                B=B,
+                T=T,
+                feature_dim=FEAT,
+                d_model=D,
+                K=K,
+                KQ=KQ,
+                KV=KV,
+                qa_length=QA_LEN,
+                question_length=Q_LEN,
+                num_negatives=NUM_NEG,
+            ),
+            "tiny_roberta": TINY_ROBERTA,
+            "seed": SEED,
+            "cma_seed": CMA_SEED,
+            "ignored_keys": ignored,
+            "torch": str(torch.__version__),
+            "transformers": str(__import__("transformers").__version__),
+        },
+        "inputs": {
+            "frames": frames,
+            "qa_texts": qa_texts,
+            "question_candidates": question_candidates,
+            "qa_ids": qa_ids,
+            "question_ids": q_ids,
+            "answer": answer_id,
+            "question_answer": qsns_id,
+        },
         "state_dict": {k: v.clone() for k, v in state.items() if k not in ignored},
-        "outputs": {"vqa_logits": vqa_logits, "vq_logits": vq_logits,
-                    "vqa_key": vqa_outs["time_param"]["key"], "vqa_ori_key": vqa_outs["time_param"]["ori_key"],
-                    "vq_key": vq_outs["time_param"]["key"], "vq_ori_key": vq_outs["time_param"]["ori_key"],
-                    "vqa_grounding_feature": pred["vqa_align_pred"], "vq_grounding_feature": pred["vq_align_pred"],
-                    "vq_negatives": negatives[0], "vqa_negatives": negatives[1],
-                    "vq_loss": losses["vq_loss"], "vqa_loss": losses["vqa_loss"], "ag_loss": losses["ag_loss"],
-                    "total_loss": losses["total_loss"],
-                    "schedule_warmup_total": torch.tensor(SCHEDULE), "schedule_lr_factors": torch.tensor(lr_factors)},
+        "outputs": {
+            "vqa_logits": vqa_logits,
+            "vq_logits": vq_logits,
+            "vqa_key": vqa_outs["time_param"]["key"],
+            "vqa_ori_key": vqa_outs["time_param"]["ori_key"],
+            "vq_key": vq_outs["time_param"]["key"],
+            "vq_ori_key": vq_outs["time_param"]["ori_key"],
+            "vqa_grounding_feature": pred["vqa_align_pred"],
+            "vq_grounding_feature": pred["vq_align_pred"],
+            "vq_negatives": negatives[0],
+            "vqa_negatives": negatives[1],
+            "vq_loss": losses["vq_loss"],
+            "vqa_loss": losses["vqa_loss"],
+            "ag_loss": losses["ag_loss"],
+            "total_loss": losses["total_loss"],
+            "schedule_warmup_total": torch.tensor(SCHEDULE),
+            "schedule_lr_factors": torch.tensor(lr_factors),
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     torch.save(fixture, tmp)
     os.replace(tmp, args.out)
     torch.load(args.out, weights_only=True)  # the fixture must load safely
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB); "
-          f"vqa logits {tuple(vqa_logits.shape)}, ag_loss {losses['ag_loss'].item():.6f}, "
-          f"{len(fixture['state_dict'])} tensors saved, {len(ignored)} ignored")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KiB); "
+        f"vqa logits {tuple(vqa_logits.shape)}, ag_loss {losses['ag_loss'].item():.6f}, "
+        f"{len(fixture['state_dict'])} tensors saved, {len(ignored)} ignored"
+    )
 
 
 if __name__ == "__main__":

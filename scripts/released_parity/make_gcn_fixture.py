@@ -30,8 +30,13 @@ def main():
     x = torch.randn(8, IN_DIM)  # (N, D_in)
     with torch.no_grad():
         out = conv(x, torch.tensor(EDGES).T)  # (N, D_out)
-    fixture = {"edges": EDGES, "x": x, "weight": conv.lin.weight.detach().clone(), "bias": conv.bias.detach().clone(),
-               "out": out}
+    fixture = {
+        "edges": EDGES,
+        "x": x,
+        "weight": conv.lin.weight.detach().clone(),
+        "bias": conv.bias.detach().clone(),
+        "out": out,
+    }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=OUT.parent, suffix=".part")
     os.close(fd)
