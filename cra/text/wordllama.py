@@ -1,7 +1,8 @@
 """WordLlama: pretrained static token embeddings that ship inside the PyPI wheel, so no download.
 
-``wordllama`` (extra ``wordllama``) packs a 32,000 x 256 table of token vectors, distilled from
-the token-embedding codebooks of large language models, with the Llama-2 SentencePiece tokenizer.
+``wordllama`` (extra ``wordllama``) packs a 32,000 x 256 table of token vectors, trained from the
+concatenated token-embedding tables of several large language models that share the Llama-2
+tokenizer, with that SentencePiece tokenizer.
 A text's vector is the mean of its tokens' vectors:
 
     pooled(t) = (1 / |t|) sum_{i in t} E[id_i]        E: (32000, 256), frozen
