@@ -322,3 +322,43 @@ def test_module_encoder_runs_in_eval_mode_and_is_restored():
     first = cf.encode_graph_nodes(comps, encoder)
     assert torch.equal(first, cf.encode_graph_nodes(comps, encoder))  # no dropout noise
     assert encoder.training
+
+
+def test_text_dictionary_keeps_each_pair_its_graph_and_cluster(tmp_path, monkeypatch):
+    import cra.text.semantic_graph as sg
+
+    rows = ["video_id,frame_count,width,height,question,answer,qid,type,a0,a1,a2,a3,a4"]
+    rows += [f"{100 + i},10,1,1,why did the man {w} {i},{i % 5},{i},CW,a {w},b,c,d,e"
+             for i, w in enumerate(["run", "eat", "sit", "jump"] * 5)]  # fmt: skip
+    (tmp_path / "qa.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.setattr(
+        sg,
+        "parse_qa_batch",
+        lambda pairs, nlp, **kw: [
+            QAComponents(q, "why", ("man",), tuple(q.split()[4:5]), (), a, (), tuple(a.split()[1:])) for q, a in pairs
+        ],
+    )
+    monkeypatch.setattr(sg, "parser_name", lambda nlp: "stand-in")
+    config = cf.BuildConfig(
+        out=str(tmp_path / "c.pt"),
+        data_root=str(tmp_path),
+        qa_csv=["qa.csv"],
+        text_clusters=4,
+        max_qa=12,
+        seed=0,
+        text_encoder={"name": "hash"},
+    )
+    text = cf.build_text_dictionary(config, lambda name: HashEncoder(dim=8), nlp=object())
+    assert len(text.records) == len(text.components) == 12  # a seeded subset, kept in file order
+    assert [r.row for r in text.records] == sorted(r.row for r in text.records)
+    assert [c.question for c in text.components] == [r.question for r in text.records]
+    assert text.node_emb.shape == (12, 8, 8) and text.Z_l.shape == (4, 8, 8)
+    assert torch.equal(torch.bincount(text.labels, minlength=4), text.sizes)  # sizes count the labels
+    distances = torch.cdist(text.node_emb.reshape(12, -1), text.Z_l.reshape(4, -1))  # (12, 4)
+    assert torch.equal(text.labels, distances.argmin(1))  # each pair's nearest entry
+    again = cf.build_text_dictionary(config, lambda name: HashEncoder(dim=8), reuse=text)  # no parse, no parser
+    assert again.components is text.components and torch.equal(again.labels, text.labels)
+    monkeypatch.setattr(config, "max_qa", 11)
+    with pytest.raises(ValueError, match="other QA pairs"):
+        cf.build_text_dictionary(config, lambda name: HashEncoder(dim=8), reuse=text)
+    assert len(cf.select_qa(list(range(20)), None, seed=0)) == 20

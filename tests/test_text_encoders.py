@@ -92,3 +92,28 @@ def test_clip_tiny_tower_dynamic_padding_is_exact():
 def test_torchvision_workaround_is_idempotent():
     ensure_torchvision_importable()
     ensure_torchvision_importable()  # a second call must be a no-op, not a second schema definition
+
+
+def test_wordllama_pretrained_offline_matches_the_package():
+    wordllama = pytest.importorskip("wordllama", reason="the 'wordllama' extra is not installed")
+    import logging
+    from pathlib import Path
+
+    root = logging.getLogger()
+    handlers_before = list(root.handlers)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")  # the wheel's own files only
+        encoder = build_text_encoder("wordllama")
+    assert root.handlers == handlers_before  # importing wordllama left the logging set-up alone
+    assert encoder.dim == encoder.token_dim == 256
+    assert not any(p.requires_grad for p in encoder.parameters())  # frozen
+    check_interface(encoder)
+    # the pooled vectors are wordllama's own embed(): the mean of the token vectors
+    reference = wordllama.WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True)
+    texts = [t for t in TEXTS if t]
+    torch.testing.assert_close(encoder.encode(texts), torch.from_numpy(reference.embed(texts)), atol=1e-5, rtol=1e-5)
+    assert encoder.encode([""]).abs().max() == 0  # a missing graph node: the zero vector, like embed("")
+    # pretrained, not random: a cup is nearer a mug than a dog, and a word repeated is the word
+    cup, mug, dog = torch.nn.functional.normalize(encoder.encode(["a cup", "a mug", "a dog"]), dim=-1)
+    assert float(cup @ mug) > float(cup @ dog) + 0.1
+    torch.testing.assert_close(encoder.encode(["cup cup"]), encoder.encode(["cup"]))

@@ -12,21 +12,27 @@ module         job
 =============  ===============================================================================
 ``format.py``  the file: :class:`Confounders`, :func:`save_confounders`, :func:`load_confounders`
                (format, version, sha256 and dimension checks), :func:`describe`
-``build.py``   building: :func:`encode_graph_nodes`, :func:`kmeans`, :func:`cluster_graphs`,
-               :func:`cluster_frames`, :func:`build_confounders` (inputs read by :mod:`cra.data`)
+``build.py``   building: :func:`encode_graph_nodes`, :func:`kmeans`, :func:`nearest_centre`,
+               :func:`cluster_graphs`, :func:`cluster_frames`, :func:`build_text_dictionary`
+               (``Z_l`` with each QA pair's graph and cluster), :func:`build_confounders` (inputs
+               read by :mod:`cra.data`)
 ``config.py``  :class:`BuildConfig` and :func:`load_build_config` (layered YAML + ``--set``,
                through :mod:`cra.config`)
 =============  ===============================================================================
 """
 
 from cra.confounders.build import (
+    TextDictionary,
     TextEncoder,
     build_confounders,
+    build_text_dictionary,
     cluster_frames,
     cluster_graphs,
     encode_graph_nodes,
     encoder_name,
     kmeans,
+    nearest_centre,
+    select_qa,
 )
 from cra.confounders.config import PACKAGED_CONFIGS, BuildConfig, load_build_config
 from cra.confounders.format import (
@@ -41,8 +47,12 @@ from cra.confounders.format import (
 )
 
 __all__ = [
+    "TextDictionary",
     "TextEncoder",
     "build_confounders",
+    "build_text_dictionary",
+    "nearest_centre",
+    "select_qa",
     "cluster_frames",
     "cluster_graphs",
     "encode_graph_nodes",

@@ -21,7 +21,7 @@ The QA csv files and the HDF5 features are read by :mod:`cra.data` (the same che
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence, runtime_checkable
@@ -155,6 +155,19 @@ def _farthest_movable(dist: np.ndarray, labels: np.ndarray, sizes: np.ndarray, c
     return chosen
 
 
+def nearest_centre(points: np.ndarray | torch.Tensor, centres: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre (Euclidean) of every point, the assignment :func:`kmeans` counts:
+    ``(N, ...)``, ``(k, ...)`` -> ``(N,)`` int64. Graphs ``(N, 8, D)`` and ``Z_l`` ``(k, 8, D)`` are
+    compared flattened, as :func:`cluster_graphs` clusters them."""
+    from sklearn.metrics import pairwise_distances_argmin
+
+    def flat(a):
+        a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+        return np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float32)
+
+    return torch.from_numpy(pairwise_distances_argmin(flat(points), flat(centres)).astype(np.int64))
+
+
 def cluster_graphs(node_emb: torch.Tensor, k: int, *, seed: int, **kmeans_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
     """``node_emb`` ``(N_qa, 8, D)`` -> ``Z_l`` ``(k, 8, D)`` and cluster sizes ``(k,)``.
 
@@ -177,6 +190,93 @@ def _source(role: str, path: Path) -> dict:
     return {"role": role, "path": str(path), "sha256": paths.sha256_of(path)}
 
 
+@dataclass
+class TextDictionary:
+    """``Z_l`` with what it was built from, one row per QA pair (for inspecting the clusters)."""
+
+    records: list  # the QA pairs' cra.data.QARecord, in the order of the rows below
+    components: list[QAComponents]  # their semantic structure graphs
+    node_emb: torch.Tensor  # (N_qa, 8, D) encoded node texts
+    Z_l: torch.Tensor  # (K_z, 8, D) cluster centres
+    sizes: torch.Tensor  # (K_z,) QA pairs per cluster
+    labels: torch.Tensor  # (N_qa,) the cluster of each QA pair (its nearest centre)
+    metadata: dict
+    sources: list[dict]
+
+
+def select_qa(records: Sequence, max_qa: int | None, seed: int) -> list:
+    """All ``records``, or a seeded random subset of ``max_qa`` of them kept in file order."""
+    if max_qa is None or max_qa >= len(records):
+        return list(records)
+    keep = np.sort(np.random.default_rng(seed).choice(len(records), size=max_qa, replace=False))
+    return [records[i] for i in keep]
+
+
+def build_text_dictionary(
+    config: BuildConfig,
+    encoder_factory: Callable[..., TextEncoder],
+    *,
+    nlp=None,
+    reuse: TextDictionary | None = None,
+    progress: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> TextDictionary:
+    """``Z_l`` from ``config.qa_csv``: read (by :mod:`cra.data`), optionally subsample
+    (``config.max_qa``), parse into semantic graphs, encode the node texts, cluster.
+
+    ``reuse`` is an earlier result on the same QA pairs (same ``qa_csv``, ``max_qa``, ``seed`` and
+    ``parse_rules``): its parses are taken instead of parsing again, so only the encoder differs.
+    """
+    from cra.data import read_qa_csv
+    from cra.text.semantic_graph import load_parser, parse_qa_batch, parser_name
+
+    csv_paths = [config.resolve(p) for p in config.qa_csv]
+    records = select_qa(
+        [r for p in csv_paths for r in read_qa_csv(p).records], config.max_qa, config.seed
+    )  # the checks of `train`
+    sources = [_source("qa_csv", p) for p in csv_paths]
+    pairs = [(r.question, r.candidates[r.answer]) for r in records]  # (question, correct answer)
+    log(f"{len(pairs)} QA pairs from {len(csv_paths)} csv file(s)")
+    kwargs = {k: v for k, v in config.text_encoder.items() if k != "name"}
+    encoder = encoder_factory(config.text_encoder["name"], **kwargs)
+    if reuse is not None:
+        if [(r.key, r.question) for r in reuse.records] != [(r.key, r.question) for r in records] or reuse.metadata.get(
+            "parse_rules"
+        ) != config.parse_rules:
+            raise ValueError(
+                "build_text_dictionary: `reuse` was built on other QA pairs or parse rules than this config's"
+            )
+        components, parser = reuse.components, reuse.metadata["parser"]
+    else:
+        nlp = nlp if nlp is not None else load_parser()
+        start = time.perf_counter()
+        components = parse_qa_batch(
+            pairs, nlp, rules=config.parse_rules, batch_size=config.parse_batch_size,
+            n_process=config.parse_processes, progress=progress,
+        )  # fmt: skip
+        parse_s = time.perf_counter() - start
+        parser = parser_name(nlp)
+        log(
+            f"parsed {len(pairs)} QA pairs in {parse_s:.1f} s ({len(pairs) / max(parse_s, 1e-9):.0f} pairs/s, {parser})"
+        )
+    node_emb = encode_graph_nodes(components, encoder, batch_size=config.encode_batch_size, progress=progress)
+    log(f"clustering {len(pairs)} graphs of shape (8, {node_emb.shape[-1]}) into {config.text_clusters} clusters")
+    kmeans_kwargs = dict(
+        batch_size=config.kmeans_batch_size, max_iter=config.kmeans_max_iter, n_init=config.kmeans_n_init
+    )
+    Z_l, sizes = cluster_graphs(node_emb, config.text_clusters, seed=config.seed, **kmeans_kwargs)
+    metadata = dict(
+        encoder=encoder_name(encoder),
+        encoder_config=dict(config.text_encoder),
+        parser=parser,
+        parse_rules=config.parse_rules,
+        num_qa=len(pairs),
+        text_clusters=config.text_clusters,
+        empty_text_clusters=int((sizes == 0).sum()),
+    )
+    return TextDictionary(records, components, node_emb, Z_l, sizes, nearest_centre(node_emb, Z_l), metadata, sources)
+
+
 def build_confounders(
     config: BuildConfig,
     encoder_factory: Callable[..., TextEncoder] | None = None,
@@ -190,8 +290,7 @@ def build_confounders(
     ``encoder_factory(name, **kwargs)`` builds the text encoder from ``config.text_encoder``; it is
     only called when ``config.qa_csv`` is not empty.
     """
-    from cra.data import FeatureStore, read_qa_csv
-    from cra.text.semantic_graph import load_parser, parse_qa_batch, parser_name
+    from cra.data import FeatureStore
 
     kmeans_kwargs = dict(
         batch_size=config.kmeans_batch_size, max_iter=config.kmeans_max_iter, n_init=config.kmeans_n_init
@@ -206,37 +305,12 @@ def build_confounders(
         "sources": sources,
     }
     if config.qa_csv:
-        csv_paths = [config.resolve(p) for p in config.qa_csv]
-        pairs = [pair for p in csv_paths for pair in read_qa_csv(p).qa_pairs()]  # the checks of `train`
-        sources.extend(_source("qa_csv", p) for p in csv_paths)
-        log(f"{len(pairs)} QA pairs from {len(csv_paths)} csv file(s)")
         if encoder_factory is None:
             raise ValueError("build_confounders: qa_csv is set but no text encoder factory was given")
-        kwargs = {k: v for k, v in config.text_encoder.items() if k != "name"}
-        encoder = encoder_factory(config.text_encoder["name"], **kwargs)
-        nlp = nlp if nlp is not None else load_parser()
-        start = time.perf_counter()
-        components = parse_qa_batch(
-            pairs, nlp, rules=config.parse_rules, batch_size=config.parse_batch_size,
-            n_process=config.parse_processes, progress=progress,
-        )  # fmt: skip
-        parse_s = time.perf_counter() - start
-        log(
-            f"parsed {len(pairs)} QA pairs in {parse_s:.1f} s ({len(pairs) / max(parse_s, 1e-9):.0f} pairs/s, "
-            f"{parser_name(nlp)})"
-        )
-        node_emb = encode_graph_nodes(components, encoder, batch_size=config.encode_batch_size, progress=progress)
-        log(f"clustering {len(pairs)} graphs of shape (8, {node_emb.shape[-1]}) into {config.text_clusters} clusters")
-        result.Z_l, result.Z_l_sizes = cluster_graphs(node_emb, config.text_clusters, seed=config.seed, **kmeans_kwargs)
-        metadata.update(
-            encoder=encoder_name(encoder),
-            encoder_config=dict(config.text_encoder),
-            parser=parser_name(nlp),
-            parse_rules=config.parse_rules,
-            num_qa=len(pairs),
-            text_clusters=config.text_clusters,
-            empty_text_clusters=int((result.Z_l_sizes == 0).sum()),
-        )
+        text = build_text_dictionary(config, encoder_factory, nlp=nlp, progress=progress, log=log)
+        result.Z_l, result.Z_l_sizes = text.Z_l, text.sizes
+        sources.extend(text.sources)
+        metadata.update(text.metadata)
     if config.features_h5:
         h5_paths = [config.resolve(p) for p in config.features_h5]
         files = h5_paths

@@ -29,6 +29,7 @@ class BuildConfig:
     features_dataset: str = "CLIPL_I"
     text_encoder: dict = field(default_factory=lambda: {"name": "clip"})
     text_clusters: int = 512
+    max_qa: int | None = None  # a seeded random subset of this many QA pairs (null: all of them)
     visual_clusters: int = 512
     seed: int = 43  # the authors' notebooks use random_state=43
     parse_rules: str = "wh"
@@ -60,6 +61,10 @@ class BuildConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 fail(key, "a positive integer")
+        if self.max_qa is not None and (
+            not isinstance(self.max_qa, int) or isinstance(self.max_qa, bool) or self.max_qa < 1
+        ):
+            fail("max_qa", "a positive integer, or null for every QA pair")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             fail("seed", "an integer")
         if self.parse_rules not in RULES:
