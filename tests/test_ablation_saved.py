@@ -59,14 +59,20 @@ def test_changed_settings_are_refused(tmp_path):
     shutil.copytree(SAVED, folder)
     for name in ("results.json", "sweep.json"):
         data = json.loads((folder / name).read_text())
+        data["meta"]["variant_settings"]["reweight_xhat"]["sets"] = ["data.reweight=scene"]
+        (folder / name).write_text(json.dumps(data))
+    # one variant's settings changed: that variant is left out and listed as stale, the rest loads
+    loaded = load_results(folder)
+    assert list(loaded["stale"]) == ["reweight_xhat"] and "reweight_xhat.sets" in loaded["stale"]["reweight_xhat"][0]
+    assert loaded["runs"] and not any(r["variant"] == "reweight_xhat" for r in loaded["runs"] + loaded["summary"])
+    for name in ("results.json", "sweep.json"):
+        data = json.loads((folder / name).read_text())
         data["meta"]["study"]["clusters"] = 7
         data["meta"]["run_config_example"]["train"]["epochs"] = 99
-        data["meta"]["variant_settings"]["reweight_xhat"]["sets"] = ["data.reweight=scene"]
         (folder / name).write_text(json.dumps(data))
     with pytest.raises(
         StaleResultsError,
-        match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved "
-        r"99)(?=.*reweight_xhat\.sets)",
+        match=r"(?s)(?=.*study\.clusters: saved 7, current code 16)(?=.*train\.epochs: saved 99)",
     ):
         load_results(folder)
     (folder / "sweep.json").unlink()

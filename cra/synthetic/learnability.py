@@ -61,13 +61,16 @@ def train_and_measure(
     """Train CRA on ``world`` (checkpoint chosen on val-ood Acc@QA) and measure the chosen checkpoint on
     test-id and test-ood: Acc@QA, mass of the frame weights on the evidence and its ratio to uniform
     weights' mass, share following the word shortcut. Returns ``{"seconds", "best_epoch", split: {...}}``."""
-    from cra.train import Trainer, load_checkpoint, load_split, model_from_checkpoint, predict_split
+    from cra.checkpoint import load_checkpoint
+    from cra.predict import model_from_checkpoint, predict_split
+    from cra.run import load_split
+    from cra.train import Trainer
 
     config = learn_config(world, seed, overrides, features)
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # no confounder file: random dictionaries, as configured
-        trainer = Trainer(config, run_dir, log=lambda *args: None)
+        trainer = Trainer.from_config(config, run_dir, log=None)
         trainer.fit()
         best = load_checkpoint(Path(run_dir) / "best.pt")
         model = model_from_checkpoint(config, best).to(trainer.device)
