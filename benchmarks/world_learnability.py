@@ -104,7 +104,8 @@ def main() -> None:
             world_seed = args.world_seeds[0]
             world = make_world(tmp / "default", world_seed, WorldConfig.load([], SIZES))
             print(
-                f"\ndefault (confounded) world, generator seed {world_seed}: {WorldConfig.load([], SIZES).strengths('train')}"
+                f"\ndefault (confounded) world, generator seed {world_seed}: "
+                f"{WorldConfig.load([], SIZES).strengths('train')}"
                 f" in train/val/test-id, {WorldConfig().strengths('test-ood')} in val-ood/test-ood"
             )
         if "confounded" in args.parts:

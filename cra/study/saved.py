@@ -138,6 +138,6 @@ def load_results(folder: Path | str, overrides: Sequence[str] = ()) -> dict:
         "preconditions": results.get("preconditions", []),
         "gap": fresh(results.get("gap", [])),
         "readers": results.get("readers", {}),
-        "missing": [v for v in defined if v not in saved_variants],
+        "missing": [v for v in defined if v not in saved_variants or v in stale],
         "stale": stale,
     }
