@@ -1,7 +1,7 @@
 """The GPU check (``benchmarks/gpu_check.sh``): does this package train CRA correctly and fast on CUDA?
 
     PYTHONPATH=$PWD python benchmarks/gpu_check.py [--out benchmarks/results/gpu_check_<date>.json]
-    PYTHONPATH=$PWD python benchmarks/gpu_check.py --cpu-dry-run --out /tmp/gpu_check.json   # tiny, on CPU
+    PYTHONPATH=$PWD python benchmarks/gpu_check.py --cpu-dry-run --out gpu_check_dry.json   # tiny, on CPU
 
 Sections (each a key of the JSON written to ``--out``, with the date, torch version and GPU name):
 

@@ -54,6 +54,12 @@ def positive_int(text: str) -> int:
     return value
 
 
+def add_set_argument(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``: the one form of every command's overrides,
+    parsed by :mod:`cra.config` (the value as YAML)."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help)
+
+
 def _overview() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cra", description="CRA: video question grounding")
     sub = parser.add_subparsers(dest="command", metavar="<command>", required=True)

@@ -26,6 +26,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cra.cli import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cra.runmode import MODES  # one layer each: cra/configs/study/<mode>.yaml
@@ -40,14 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fast: small world, 3 seeds, 4 sweep strengths (default: $CRA_BOOK_MODE, else fast); "
         "full: default world sizes, 5 seeds, 15 epochs, 3 sweep axes x 6 strengths x 2 seeds",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="world.<key>=v, <data|model|train|eval>.<key>=v or a study setting (repeatable)",
-    )
+    add_set_argument(parser, "world.<key>=v, <data|model|train|eval>.<key>=v or a study setting (repeatable)")
     parser.add_argument(
         "--work",
         type=Path,

@@ -15,14 +15,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from cra.cli import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cra.confounders.config import PACKAGED_CONFIGS
 
     names = ", ".join(sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml")))
     parser.add_argument("--config", required=True, help=f"YAML file, or a packaged config: {names}")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key (dotted for text_encoder.*); repeatable")  # fmt: skip
+    add_set_argument(parser, "override a config key (dotted for text_encoder.*); repeatable")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cra.cli import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -29,14 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME_OR_YAML",
         help="world layer on top of the defaults (repeatable), e.g. ceiling (both confounders 0)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change a WorldConfig parameter (repeatable), e.g. --set lang_strength=0.5",
-    )
+    add_set_argument(parser, "change a WorldConfig parameter (repeatable), e.g. --set lang_strength=0.5")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds a previous world")
     parser.add_argument("--quiet", action="store_true", help="do not print the measured confounding")
 

@@ -18,6 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from cra.cli import add_set_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from cra.config import run_layer_names
@@ -30,14 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME_OR_YAML",
         help=f"config layer on top of base (repeatable, in order); packaged: {names}",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one key, e.g. train.epochs=2 (value parsed as YAML; repeatable)",
-    )
+    add_set_argument(parser, "override one key, e.g. train.epochs=2 (value parsed as YAML; repeatable)")
     parser.add_argument(
         "--run",
         "--run-dir",
