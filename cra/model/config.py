@@ -66,6 +66,8 @@ class CRAConfig:
     #   "raw": released scalar
     renorm: str = "l1"  # after smoothing: "l1" (our reading: weights keep their shape; the paper's method text
     #   was not available to us and its numbers come from the released model) or "softmax" (released)
+    gate_norm: str = "before_gate"  # score MLP input: g_i LN(v~_i) (ours: the gate's size reaches the score) or
+    #   LN(g_i v~_i) (released "after_gate": = sign(g_i) LN(v~_i), so the gate gets no gradient)
     window_sizes: tuple = (1, 3, 5)  # read-out "window" (cra.readouts); windows longer than T/2 are skipped
     posthoc_thd_weight: float = 0.3  # read-out "posthoc": threshold = (1 + 0.3) * mean
     posthoc_dis: float = 10.0  # read-out "posthoc": distance scale, seconds
@@ -108,6 +110,7 @@ class CRAConfig:
     def __post_init__(self):
         choices = dict(
             renorm=("l1", "softmax"),
+            gate_norm=("before_gate", "after_gate"),
             sigma_param=("softplus", "raw"),
             cma_directions=("both", "text_to_video"),
             cma_negatives=("all", "sampled"),

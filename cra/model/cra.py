@@ -111,7 +111,9 @@ class CRA(nn.Module):
         if cfg.gaussian_mask:
             self.grounding = GaussianMask(d, cfg.num_heads, cfg.dropout, cfg.gaussian_mask_sigma)
         elif cfg.use_gsg:
-            self.grounding = GSG(d, cfg.use_smoothing, cfg.kernel_size, cfg.sigma_init, cfg.sigma_param, cfg.renorm)
+            self.grounding = GSG(
+                d, cfg.use_smoothing, cfg.kernel_size, cfg.sigma_init, cfg.sigma_param, cfg.renorm, cfg.gate_norm
+            )
         else:
             self.grounding = AttentionPooling()
         self.pool_proj = nn.Sequential(nn.Dropout(cfg.proj_dropout), nn.Linear(d, d))  # W_p

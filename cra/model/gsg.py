@@ -127,6 +127,10 @@ def weight_stats(w: torch.Tensor, mask: torch.Tensor | None = None) -> dict[str,
     }
 
 
+#: where the score MLP's LayerNorm sits: "before_gate" (ours) or "after_gate" (released, cancels |g_i|)
+GATE_NORMS = ("before_gate", "after_gate")
+
+
 class GSG(nn.Module):
     """Gate, MLP scores, softmax -> w0; Gaussian smoothing + re-normalisation -> w."""
 
@@ -138,12 +142,16 @@ class GSG(nn.Module):
         sigma_init: float = 1.0,
         sigma_param: str = "softplus",
         renorm: str = "l1",
+        norm: str = "before_gate",
     ):
         super().__init__()
+        if norm not in GATE_NORMS:
+            raise ValueError(f"GSG norm={norm!r}: expected one of {GATE_NORMS}")
         self.video_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_v
         self.text_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_l
         hidden = max(1, d_model // 2)
         # the last layer has no bias: softmax over frames ignores a shared shift, so it could never learn
+        self.norm = norm
         self.score = nn.Sequential(
             nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1, bias=False)
         )
@@ -157,7 +165,11 @@ class GSG(nn.Module):
         v = self.video_proj(frame_states)  # (B, T, D)  v~_i
         l = self.text_proj(l_global)  # (B, D)  l~
         gate = torch.tanh(torch.einsum("btd,bd->bt", v, l))  # (B, T)  g_i = tanh(<v~_i, l~>)
-        scores = self.score(gate.unsqueeze(-1) * v).squeeze(-1)  # (B, T)  s_i = MLP(g_i v~_i)
+        if self.norm == "after_gate":  # released: LN(g_i v~_i) = sign(g_i) LN(v~_i), |g_i| cancels
+            scores = self.score(gate.unsqueeze(-1) * v).squeeze(-1)  # (B, T)  s_i = MLP(LN(g_i v~_i))
+        else:  # the gate scales the normalised frame: s_i = MLP'(g_i LN(v~_i))
+            layer_norm, mlp = self.score[0], self.score[1:]
+            scores = mlp(gate.unsqueeze(-1) * layer_norm(v)).squeeze(-1)  # (B, T)
         w0 = masked_softmax(scores, mask)  # (B, T)
         if self.smoothing is None:
             return GroundingWeights(w0, w0, gate)
