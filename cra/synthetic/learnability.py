@@ -60,7 +60,7 @@ def train_and_measure(
 ) -> dict:
     """Train CRA on ``world`` (checkpoint chosen on val-ood Acc@QA) and measure the chosen checkpoint on
     test-id and test-ood: Acc@QA, mass of the frame weights on the evidence and its ratio to uniform
-    weights' mass, share following the word shortcut. Returns ``{"seconds", "cpu_seconds" (this process, training and
+    weights' mass, the mass on every frame role (:data:`cra.synthetic.truth.ROLE_NAMES`), share following the word shortcut. Returns ``{"seconds", "cpu_seconds" (this process, training and
     loading the best checkpoint), "best_epoch", split: {...}}``."""
     from cra.checkpoint import load_checkpoint
     from cra.predict import model_from_checkpoint, predict_split
@@ -86,12 +86,14 @@ def train_and_measure(
         truth = load_truth(world, split)
         qa = predictions["qa"]
         candidates = {r.key: r.candidates for r in data.qa.records}
-        evidence, uniform = weight_mass(predictions["weights"], truth)["evidence"], uniform_mass(truth)
+        masses, uniform = weight_mass(predictions["weights"], truth), uniform_mass(truth)
+        evidence = masses["evidence"]
         out[split] = {
             "acc": 100.0 * float(np.mean([v["prediction"] == v["answer"] for v in qa.values()])),
             "mass_evidence": 100.0 * evidence,
             "mass_uniform": 100.0 * uniform,
             "mass_ratio": evidence / uniform,
+            "mass_by_role": {role: 100.0 * share for role, share in masses.items()},
             "follows_word": follows_word(qa, candidates, truth),
         }
     return out
