@@ -166,11 +166,14 @@ function overflow(doc) {{
   }});
   return bad;
 }}
+function ownText(el) {{  // the element's own text, not its children's: '<b>IoU</b> = 0.33' gives ' = 0.33'
+  return [].map.call(el.childNodes, function (n) {{ return n.nodeType === 3 ? n.textContent : ''; }}).join('');
+}}
 function snapshot(container, control) {{
   var parts = [];
   container.querySelectorAll('*').forEach(function (e) {{
     if (control.contains(e) || e.contains(control)) return;
-    parts.push(e.tagName + '|' + e.className + '|' + e.hidden + '|' + (e.getAttribute('style') || '') + '|' + (e.getAttribute('src') || '') + '|' + (e.children.length ? '' : e.textContent));
+    parts.push(e.tagName + '|' + e.className + '|' + e.hidden + '|' + (e.getAttribute('style') || '') + '|' + (e.getAttribute('src') || '') + '|' + ownText(e));
   }});
   return parts.join('\\n');
 }}
