@@ -46,9 +46,7 @@ def span_scores(segments: Sequence[Sequence[float]], span: Sequence[float], answ
     return {"iou": iou, "iop": iop, "grounded": grounded, "gqa": bool(answer_correct) and grounded}
 
 
-def span_summary(
-    segments: Sequence[Sequence[float]], span: Sequence[float], answer_correct: bool | None = True
-) -> str:
+def span_summary(segments: Sequence[Sequence[float]], span: Sequence[float], answer_correct: bool | None = True) -> str:
     """One line (HTML) saying what ``span`` scores and whether the answer counts for Acc@GQA
     (``answer_correct=None``: what a right answer would count for)."""
     s = span_scores(segments, span, bool(answer_correct))

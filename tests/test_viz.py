@@ -84,9 +84,10 @@ def test_span_widget_holds_every_score_line_and_links_it_in_javascript(monkeypat
                 assert line.value == viz.span_summary(SEGMENTS, (times[i], times[j]), None)
             else:
                 assert "not a span" in line.value
-    assert "IoP</b> = 0.40" in lines.children[5].children[10].value and "unfaithful" in lines.children[5].children[10].value
-    assert "IoP</b> = 1.00" in lines.children[4].children[7].value  # [8, 14]: grounded
-    assert "a right answer counts for Acc@GQA" in lines.children[4].children[7].value
+    shown = lines.children[5].children[10].value  # [10, 20]
+    assert "IoP</b> = 0.40" in shown and "unfaithful" in shown
+    inside = lines.children[4].children[7].value  # [8, 14]: grounded
+    assert "IoP</b> = 1.00" in inside and "a right answer counts for Acc@GQA" in inside
     # the sliders drive the stacks in the browser: jslinks, one per stack, from each slider's index
     assert sorted(links) == sorted(
         [(start.model_id, "index", lines.model_id, "selected_index")]
