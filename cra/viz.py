@@ -2,9 +2,10 @@
 
 Every widget callback is a plain function here that returns a figure, a string or PNG bytes, so
 tests call it directly. Figures are built with ``matplotlib.figure.Figure`` (no pyplot state): a
-chapter shows one with ``display(fig)``. Widgets link their controls in JavaScript where that is
-enough (slider positions, switching between pre-rendered questions), so the rendered book stays
-interactive without a Python kernel; numbers that need Python update only in a live notebook.
+chapter shows one with ``display(fig)``. Widgets compute what each control position shows once, in
+Python, and switch between the results with ``Stack`` widgets jslinked to the controls, so the
+rendered book stays interactive without a Python kernel (``question_explorer(prerender=False)`` aside:
+long lists, live notebook only).
 """
 
 from __future__ import annotations
@@ -45,16 +46,24 @@ def span_scores(segments: Sequence[Sequence[float]], span: Sequence[float], answ
     return {"iou": iou, "iop": iop, "grounded": grounded, "gqa": bool(answer_correct) and grounded}
 
 
-def span_summary(segments: Sequence[Sequence[float]], span: Sequence[float], answer_correct: bool = True) -> str:
-    """One line (HTML) saying what ``span`` scores and whether the answer counts for Acc@GQA."""
-    s = span_scores(segments, span, answer_correct)
-    verdict = (
-        "counts for Acc@GQA (right answer, IoP ≥ 0.5)"
-        if s["gqa"]
-        else "right answer but not grounded (IoP < 0.5): unfaithful"
-        if answer_correct
-        else "wrong answer: never counts for Acc@GQA"
-    )
+def span_summary(segments: Sequence[Sequence[float]], span: Sequence[float], answer_correct: bool | None = True) -> str:
+    """One line (HTML) saying what ``span`` scores and whether the answer counts for Acc@GQA
+    (``answer_correct=None``: what a right answer would count for)."""
+    s = span_scores(segments, span, bool(answer_correct))
+    if answer_correct is None:
+        verdict = (
+            "grounded (IoP ≥ 0.5): a right answer counts for Acc@GQA"
+            if s["grounded"]
+            else "not grounded (IoP < 0.5): a right answer would be unfaithful"
+        )
+    else:
+        verdict = (
+            "counts for Acc@GQA (right answer, IoP ≥ 0.5)"
+            if s["gqa"]
+            else "right answer but not grounded (IoP < 0.5): unfaithful"
+            if answer_correct
+            else "wrong answer: never counts for Acc@GQA"
+        )
     return (
         f"<b>prediction</b> [{span[0]:.1f}, {span[-1]:.1f}] s &nbsp; <b>IoU</b> = {s['iou']:.2f} &nbsp; "
         f"<b>IoP</b> = {s['iop']:.2f} &nbsp; → {verdict}"
@@ -158,32 +167,36 @@ def span_widget(
     segments: Sequence[Sequence[float]],
     duration: float,
     span: Sequence[float] = (0.0, 1.0),
-    answer_correct: bool = True,
+    positions: int = 21,
 ):
-    """Drag a predicted span; see IoU, IoP and whether the answer counts for Acc@GQA.
+    """Move a predicted span's start and end; see IoU, IoP and whether a right answer would count
+    for Acc@GQA.
 
-    The prediction slider sits on top of one disabled slider per evidence segment (same scale), so
-    the overlap is visible without Python; the scores and the figure (:func:`span_summary`,
-    :func:`timeline_figure`) update through Python callbacks in a live notebook.
+    Start and end sit on ``positions`` evenly spaced times over the video (and the evidence), above
+    one disabled slider per evidence segment on the same scale. The score line of every (start, end)
+    pair is computed once (:func:`span_summary`); nested ``Stack`` widgets whose indices are jslinked
+    to the two sliders switch between them in the browser, so the widget works in the static book
+    (``positions`` ** 2 / 2 lines: keep it small). Returns VBox([start, end, *evidence, lines]) where
+    ``lines.children[i].children[j]`` holds the line of the span [times[i], times[j]].
     """
     import ipywidgets as widgets
 
-    step = 0.1
-    prediction = widgets.FloatRangeSlider(
-        value=(float(span[0]), float(span[-1])),
-        min=0.0,
-        max=float(duration),
-        step=step,
-        readout_format=".1f",
-        description="prediction",
-        **_slider_style(),
+    lo = min(0.0, *(float(s) for s, _ in segments))
+    hi = max(float(duration), *(float(e) for _, e in segments))
+    times = np.linspace(lo, hi, positions)  # (P,)
+    nearest = [int(np.abs(times - t).argmin()) for t in (span[0], span[-1])]
+    start, end = (
+        widgets.SelectionSlider(
+            options=[(f"{t:.1f}", i) for i, t in enumerate(times)], value=k, description=name, **_slider_style()
+        )
+        for name, k in zip(("start (s)", "end (s)"), nearest)
     )
     evidence = [
         widgets.FloatRangeSlider(
             value=(float(s), float(e)),
-            min=min(0.0, s),
-            max=max(float(duration), e),
-            step=step,
+            min=lo,
+            max=hi,
+            step=0.1,
             readout_format=".1f",
             disabled=True,
             description=f"evidence {i + 1}",
@@ -191,18 +204,24 @@ def span_widget(
         )
         for i, (s, e) in enumerate(segments)
     ]
-    correct = widgets.Checkbox(value=bool(answer_correct), description="the answer is right")
-    summary = widgets.HTML()
-    picture = widgets.Image(format="png")
+    from ipywidgets.widgets.widget_string import HTMLStyle
 
-    def update(_change=None) -> None:
-        summary.value = span_summary(segments, prediction.value, correct.value)
-        picture.value = figure_png(timeline_figure(segments, prediction.value, duration, correct.value))
-
-    update()
-    prediction.observe(update, names="value")
-    correct.observe(update, names="value")
-    return widgets.VBox([prediction, *evidence, correct, summary, picture])
+    layout, style = widgets.Layout(), HTMLStyle()  # one of each, shared by every line
+    reversed_span = widgets.HTML("<b>end before start</b>: not a span", layout=layout, style=style)
+    per_start = []
+    for i, t_s in enumerate(times):
+        lines = [
+            widgets.HTML(span_summary(segments, (t_s, t_e), None), layout=layout, style=style)
+            if j >= i
+            else reversed_span
+            for j, t_e in enumerate(times)
+        ]
+        stack = widgets.Stack(lines, selected_index=end.index)
+        widgets.jslink((end, "index"), (stack, "selected_index"))
+        per_start.append(stack)
+    lines = widgets.Stack(per_start, selected_index=start.index)
+    widgets.jslink((start, "index"), (lines, "selected_index"))
+    return widgets.VBox([start, end, *evidence, lines])
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import ipywidgets as widgets
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -61,17 +62,37 @@ def test_overlap_maps_agree_with_best_iou_iop():
     assert len(fig.axes) == 3  # two maps and a colour bar
 
 
-def test_span_widget_callbacks_update_text_and_figure():
+def test_span_widget_holds_every_score_line_and_links_it_in_javascript(monkeypatch):
+    links = []
+
+    def jslink(source, target):
+        links.append((source[0].model_id, source[1], target[0].model_id, target[1]))
+        return real_jslink(source, target)
+
+    real_jslink = widgets.jslink
+    monkeypatch.setattr(widgets, "jslink", jslink)
     box = viz.span_widget(SEGMENTS, DURATION, span=(10.0, 20.0))
-    prediction, evidence1, evidence2, correct, summary, picture = box.children
+    start, end, evidence1, evidence2, lines = box.children
     assert evidence1.disabled and evidence1.value == (8.0, 14.0) and evidence2.value == (26.0, 30.0)
-    assert "IoP</b> = 0.40" in summary.value and bytes(picture.value).startswith(PNG)
-    before = picture.value
-    prediction.value = (9.0, 13.0)
-    assert "IoP</b> = 1.00" in summary.value and "counts for Acc@GQA" in summary.value
-    assert picture.value != before
-    correct.value = False
-    assert "wrong answer" in summary.value
+    times = [float(label) for label, _ in start.options]
+    assert times == [float(label) for label, _ in end.options] == [2.0 * k for k in range(21)]
+    assert (start.value, end.value) == (5, 10) and (lines.selected_index, lines.children[5].selected_index) == (5, 10)
+    # every (start, end) line is the package's own summary; end before start is no span
+    for i, per_end in enumerate(lines.children):
+        for j, line in enumerate(per_end.children):
+            if j >= i:
+                assert line.value == viz.span_summary(SEGMENTS, (times[i], times[j]), None)
+            else:
+                assert "not a span" in line.value
+    shown = lines.children[5].children[10].value  # [10, 20]
+    assert "IoP</b> = 0.40" in shown and "unfaithful" in shown
+    inside = lines.children[4].children[7].value  # [8, 14]: grounded
+    assert "IoP</b> = 1.00" in inside and "a right answer counts for Acc@GQA" in inside
+    # the sliders drive the stacks in the browser: jslinks, one per stack, from each slider's index
+    assert sorted(links) == sorted(
+        [(start.model_id, "index", lines.model_id, "selected_index")]
+        + [(end.model_id, "index", stack.model_id, "selected_index") for stack in lines.children]
+    )
 
 
 def test_minmax():
