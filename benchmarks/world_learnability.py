@@ -3,7 +3,7 @@
     python benchmarks/world_learnability.py [--seeds 0 1 2] [--world-seeds 0 7919] [--parts ceiling confounded blind]
 
 For each world seed, the ``ceiling`` world (``cra/configs/worlds/ceiling.yaml``: both confounders at
-0) at the sizes below: the two readers of :func:`cra.synthetic.checks.reader_accuracy` (ideal: read the
+0) of the fast study's world (``StudyConfig.world``: sizes, subject questions; ``--world-set`` changes it): the two readers of :func:`cra.synthetic.checks.reader_accuracy` (ideal: read the
 action where the question's subject is seen; whole video: no grounding), then CRA
 (:func:`cra.synthetic.learnability.train_and_measure`: ``synthetic.yaml``, frozen cached text, selection
 on val-ood) for each training seed: test-ood Acc@QA, the frame weights' mass on the evidence and its
@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-#: World sizes of the benchmark (the rest: WorldConfig defaults, and ceiling.yaml for the ceiling).
-SIZES = ("train_videos=1000", "val_videos=200", "val_ood_videos=200", "test_id_videos=300", "test_ood_videos=300")
 
 
 def fmt(runs: list[dict], split: str, key: str) -> str:
@@ -63,20 +61,26 @@ def main() -> None:
         "--parts", nargs="+", default=["ceiling", "confounded", "blind"], choices=["ceiling", "confounded", "blind"]
     )
     parser.add_argument("--set", dest="run_sets", action="append", default=[], help="extra run-config override")
+    parser.add_argument(
+        "--world-set", dest="world_sets", action="append", default=[], help="extra world override (after the study's)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
 
     import torch
 
+    from cra.study.plan import study_config
     from cra.study.worlds import blind_copy
     from cra.synthetic import WorldConfig, make_world
     from cra.synthetic.checks import reader_accuracy
     from cra.synthetic.learnability import LEARN_RUN, train_and_measure
 
     torch.set_num_threads(args.threads)
+    # the fast study's world (sizes, question form), then --world-set items
+    SIZES = [*(f"{k}={v}" for k, v in study_config("fast").world.items()), *args.world_sets]
     print(
         f"torch {torch.__version__}, {args.threads} thread(s), {os.cpu_count()} cpus; run settings: synthetic.yaml + "
-        f"{' '.join(LEARN_RUN)} {' '.join(args.run_sets)}; world sizes {' '.join(SIZES)}"
+        f"{' '.join(LEARN_RUN)} {' '.join(args.run_sets)}; world (the fast study's, then --world-set) {' '.join(SIZES)}"
     )
     with tempfile.TemporaryDirectory(prefix="learnability-") as tmp:
         tmp = Path(tmp)

@@ -16,13 +16,14 @@ import numpy as np
 from cra.data.keys import question_key
 from cra.data.nextgqa import QAFile
 
-#: NExT-QA question types kept in NExT-GQA (the descriptive group is left out).
+#: NExT-QA question types kept in NExT-GQA (its descriptive group is left out; DO names the synthetic world's subject questions).
 QUESTION_TYPES = {
     "CW": "causal: why",
     "CH": "causal: how",
     "TN": "temporal: next (after)",
     "TC": "temporal: current (while)",
     "TP": "temporal: previous (before)",
+    "DO": "descriptive: other (NExT-QA; the synthetic world's subject questions)",
 }
 
 

@@ -143,6 +143,7 @@ class GSG(nn.Module):
         sigma_param: str = "softplus",
         renorm: str = "l1",
         norm: str = "before_gate",
+        scaled_gate: bool = True,
     ):
         super().__init__()
         if norm not in GATE_NORMS:
@@ -152,6 +153,7 @@ class GSG(nn.Module):
         hidden = max(1, d_model // 2)
         # the last layer has no bias: softmax over frames ignores a shared shift, so it could never learn
         self.norm = norm
+        self.gate_scale = 1.0 / math.sqrt(d_model) if scaled_gate else 1.0
         self.score = nn.Sequential(
             nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1, bias=False)
         )
@@ -164,7 +166,8 @@ class GSG(nn.Module):
         mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device, full=False)
         v = self.video_proj(frame_states)  # (B, T, D)  v~_i
         l = self.text_proj(l_global)  # (B, D)  l~
-        gate = torch.tanh(torch.einsum("btd,bd->bt", v, l))  # (B, T)  g_i = tanh(<v~_i, l~>)
+        # (B, T)  g_i = tanh(<v~_i, l~> / sqrt(D)); released: tanh(<v~_i, l~>), saturated at +-1 for most frames
+        gate = torch.tanh(torch.einsum("btd,bd->bt", v, l) * self.gate_scale)
         if self.norm == "after_gate":  # released: LN(g_i v~_i) = sign(g_i) LN(v~_i), |g_i| cancels
             scores = self.score(gate.unsqueeze(-1) * v).squeeze(-1)  # (B, T)  s_i = MLP(LN(g_i v~_i))
         else:  # the gate scales the normalised frame: s_i = MLP'(g_i LN(v~_i))

@@ -183,7 +183,13 @@ class StudyConfig:
     mode: str = "fast"
     world: dict = overrides_of(
         WorldConfig,
-        default_factory=lambda: {"train_videos": 500, "val_videos": 125, "test_id_videos": 300, "test_ood_videos": 300},
+        default_factory=lambda: {
+            "train_videos": 1000,
+            "val_videos": 125,
+            "test_id_videos": 300,
+            "test_ood_videos": 300,
+            "question_form": "subject",
+        },
     )
     world_seed: int = 0
     seeds: list = field(default_factory=lambda: [0, 1, 2])

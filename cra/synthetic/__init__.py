@@ -18,7 +18,8 @@ confounder strengths of the split; ``p_a`` = ``answer_prob``), drawn by :func:`d
     D := w.p. p_d, action A done by an entity in no event, in its own interval
     K := for each other event, w.p. p_k, a decoy: its action done by yet another entity
     Q := "what does the <E> do after|before the <E_ref> <action_ref>"  ("someone" for the <E_ref>
-                                                         with name_reference_entity false)
+                                                         with name_reference_entity false);
+         "what does the <E> do" with question_form subject
     C := candidates: A, the partners of E and S, the actions of R, then unused actions (5, shuffled)
     V_t := noise_std * eps_t,  eps_t ~ N(0, I/D)
            + scene_scale * s[S]                          (frames outside every interval; every frame

@@ -127,7 +127,8 @@ def reader_accuracy(root: Path | str, split: str) -> dict[str, float]:
     ``ideal``: the frames where the question's subject is seen (its least-squares amount above half its
     scale; the whole video if none), then the candidate whose action is most present in them.
     ``whole video``: the candidate whose action is most present in the mean frame, leaving out the
-    action the question names: what a reader that does not ground can do.
+    action the question names (a temporal question's reference action): what a reader that does not
+    ground can do.
     """
     from cra.data.features import FeatureStore
     from cra.data.nextgqa import read_qa_csv
@@ -148,9 +149,8 @@ def reader_accuracy(root: Path | str, split: str) -> dict[str, float]:
         seen = subject > 0.5 * config.entity_scale
         on_subject = amounts[seen if seen.any() else slice(None), :c].mean(axis=0)  # (C,)
         whole = amounts[:, :c].mean(axis=0)  # (C,)
-        named = {
-            a for a, phrase in zip(vocab["actions"], vocab["action_phrases"]) if match["reference"].endswith(phrase)
-        }
+        reference = match["reference"] or ""  # a subject question names no action
+        named = {a for a, phrase in zip(vocab["actions"], vocab["action_phrases"]) if reference.endswith(phrase)}
         cand = [vocab["actions"].index(a) for a in r.candidates]
         hits["ideal"] += int(np.argmax(on_subject[cand])) == r.answer
         hits["whole video"] += (

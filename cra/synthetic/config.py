@@ -118,6 +118,14 @@ class WorldConfig:
             "found through the reference event)"
         ),
     )
+    question_form: str = field(
+        default="temporal",
+        metadata=_doc(
+            "'temporal': 'what does the <E> do after|before <reference event>' (NExT-GQA's TN/TP shape); "
+            "'subject': 'what does the <E> do' (type DO), the subject is the only visible concept named, so "
+            "text-frame similarity points at the evidence (the learnable world of the study)"
+        ),
+    )
     name_reference_entity: bool = field(
         default=True,
         metadata=_doc(
@@ -149,6 +157,11 @@ class WorldConfig:
             ),
             (self.num_actions <= self.num_scenes <= len(SCENES), f"num_scenes must be in num_actions..{len(SCENES)}"),
             (0.0 <= self.answer_prob <= 1.0, "answer_prob must be in [0, 1]"),
+            (self.question_form in ("temporal", "subject"), "question_form must be 'temporal' or 'subject'"),
+            (
+                self.question_form == "temporal" or self.entity_in_evidence,
+                "question_form 'subject' needs entity_in_evidence (else nothing in the question finds the evidence)",
+            ),
             (2 <= self.events_per_video < self.num_entities, "events_per_video must be >= 2 and < num_entities"),
             (self.events_per_video <= self.num_actions, "events_per_video must be <= num_actions"),
             (1 <= self.min_event_frames <= self.max_event_frames, "need 1 <= min_event_frames <= max_event_frames"),

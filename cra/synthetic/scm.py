@@ -22,10 +22,12 @@ from cra.synthetic.config import ACTIONS, ENTITIES, NUM_FRAMES, SCENES, SPLITS, 
 STREAMS = {"concepts": 0, "train": 1, "val": 2, "test-id": 3, "test-ood": 4, "val-ood": 5}
 #: video ids are VIDEO_ID_BASE[split] + i
 VIDEO_ID_BASE = {split: STREAMS[split] * 1_000_000 for split in SPLITS}
-#: the one question template, and its parser (the subject word is group ``entity``)
-# reference: "the <entity> <action>" or "someone <action>"
-QUESTION = "what does the {entity} do {relation} {reference}"
-QUESTION_RE = re.compile(r"^what does the (?P<entity>.+?) do (?P<relation>after|before) (?P<reference>.+)$")
+#: the question templates (``WorldConfig.question_form``) and their parser (the subject word is group
+#: ``entity``; ``relation`` and ``reference`` are None for a subject question).
+#: temporal reference: "the <entity> <action>" or "someone <action>"
+QUESTIONS = {"temporal": "what does the {entity} do {relation} {reference}", "subject": "what does the {entity} do"}
+QUESTION_TYPES = {"temporal": None, "subject": "DO"}  # csv type; temporal: TN (after) or TP (before)
+QUESTION_RE = re.compile(r"^what does the (?P<entity>.+?) do(?: (?P<relation>after|before) (?P<reference>.+))?$")
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ def generate_split(config: WorldConfig, seed: int, split: str, vocab: Vocabulary
         video_id, qid = VIDEO_ID_BASE[split] + i, "0"
         duration = int(rng.integers(config.min_duration, config.max_duration + 1))
         ref_entity, ref_action = q["events"][q["reference"]]
-        question = QUESTION.format(
+        question = QUESTIONS[config.question_form].format(
             entity=vocab.entities[q["entity"]],
             relation=q["relation"],
             reference=f"{'the ' + vocab.entities[ref_entity] if config.name_reference_entity else 'someone'} "
@@ -269,7 +271,7 @@ def generate_split(config: WorldConfig, seed: int, split: str, vocab: Vocabulary
                 "question": question,
                 "answer": q["candidates"].index(q["answer"]),
                 "qid": qid,
-                "type": "TP" if q["relation"] == "before" else "TN",
+                "type": QUESTION_TYPES[config.question_form] or ("TP" if q["relation"] == "before" else "TN"),
                 **{f"a{j}": vocab.actions[a] for j, a in enumerate(q["candidates"])},
             }
         )
