@@ -105,10 +105,11 @@ def test_the_study_config_goes_through_the_same_mechanism(tmp_path):
         "val_videos": 125,
         "test_id_videos": 300,
         "test_ood_videos": 300,
+        "question_form": "subject",
         "fps": 25.0,
     }  # --set merges into the mode's world; values typed like config values
     assert fast.seeds == [4] and fast.run == ["train.epochs=2"] and fast.world_config().fps == 25.0
-    assert study.study_config("full").world == {}  # a layer replaces the world overrides below it
+    assert study.study_config("full").world == {"question_form": "subject"}  # a layer replaces the world below it
     for item, message in [
         ("world.fps=fast", r"--set world\.fps=fast: world\.fps='fast': expected float"),
         ("world.nope=1", r"--set world\.nope=1: unknown key 'world\.nope'"),

@@ -7,9 +7,14 @@ Weights (docs/paper_notes.md §2.1-2.2):
 
     \tilde v_i = \mathrm{GELU}(W_v \mathrm{LN}(\bar x_i)),\quad
     \tilde l = \mathrm{GELU}(W_l \mathrm{LN}(l)),\quad
-    g_i = \tanh(\tilde v_i^\top \tilde l),\quad
-    w^0 = \mathrm{softmax}_i\, \mathrm{MLP}(g_i \tilde v_i),\quad
+    g_i = \tanh(\tilde v_i^\top \tilde l / \sqrt D),\quad
+    w^0 = \mathrm{softmax}_i\, \mathrm{MLP}(g_i\, \mathrm{LN}(\tilde v_i)),\quad
     w \propto k_\sigma * w^0
+
+Released (``scaled_gate=False, norm="after_gate"``): $g_i = \tanh(\tilde v_i^\top \tilde l)$ and
+$\mathrm{MLP}(\mathrm{LN}(g_i \tilde v_i))$. Since $\mathrm{LN}(g v) = \mathrm{sign}(g)\,\mathrm{LN}(v)$ (up to
+LN's epsilon), only the gate's sign reaches the score, and its gradient is zero: the frame scores cannot
+learn to depend on the question (the GSG chapter shows it).
 
 Reading an interval off the weights (window, post-hoc threshold, merge) is :mod:`cra.readouts`.
 """

@@ -146,6 +146,12 @@ VARIANTS: dict[str, Variant] = {
         sets=("model.gaussian_mask=true",),
     ),
     "no_gsg": Variant(("ablations/no_gsg",), "CRA without GSG (attention pooling instead)"),
+    "released_gate": Variant(
+        (),
+        "CRA with the released GSG gate: tanh(<v, l>) unscaled, and the score MLP's LayerNorm after the gate "
+        "(which cancels its size)",
+        sets=("model.gate_norm=after_gate", "model.scaled_gate=false"),
+    ),
     "no_smoothing": Variant(("ablations/no_smoothing",), "CRA without the Gaussian filter (w = w0)"),
     "no_cma": Variant(("ablations/no_cma",), "CRA without the cross-modal alignment loss"),
     "released_code": Variant(
