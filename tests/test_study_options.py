@@ -180,6 +180,14 @@ def test_preconditions_and_gap_closed():
     gap = {r["variant"]: r["gap_closed"] for r in gap_closed(rows, "posthoc", ["posthoc", "cra", "ceiling"], "posthoc")}
     assert gap == {"posthoc": 0.0, "cra": pytest.approx(0.2), "ceiling": 1.0}
     assert math.isnan(gap_closed(rows, "posthoc", ["nope"], "posthoc")[0]["gap_closed"])
+    # a gap within the seeds' spread, or negative, defines no share
+    for row in rows:
+        if (row["variant"], row["split"]) in {("ceiling", "test-ood"), ("posthoc", "test-ood")}:
+            row["Acc@QA_std"] = 60.0
+    assert all(math.isnan(r["gap_closed"]) for r in gap_closed(rows, "posthoc", ["posthoc", "cra"], "posthoc"))
+    rows[0]["Acc@QA_std"] = rows[-2]["Acc@QA_std"] = None
+    rows[0]["Acc@QA_mean"] = 25.0  # the ceiling below the plain model
+    assert all(math.isnan(r["gap_closed"]) for r in gap_closed(rows, "posthoc", ["posthoc", "cra"], "posthoc"))
 
 
 def test_predict_split_logs_diagnostics_and_the_mass_on_the_gsub_evidence():
