@@ -7,7 +7,7 @@ r"""The CRA model, one idea of the paper per file (a Markdown table, ready for a
 | `released_encoder.py` | `ReleasedTemporalEncoder` | the release's encoder: $\mathrm{LN}(\mathrm{GELU}(W_{in} v)) + P_{sin}$, pre-norm layers, final norm (option `temporal_encoder`) |
 | `backbone.py` | `TextHead` | $l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$, $h = W_t\,\mathrm{tokens}(q \oplus a_k)$ (5.1) |
 | `../text/encoders.py` | `build_text_encoder("word" / "roberta" / "clip")` | token vectors of $q \oplus a_k$ (6) |
-| `gsg.py` | `GSG` | $g_i = \tanh\langle \tilde v_i, \tilde l\rangle$, $w^0 = \mathrm{softmax}_i\, \mathrm{MLP}(g_i \tilde v_i)$ (2.1) |
+| `gsg.py` | `GSG` | $g_i = \tanh(\langle \tilde v_i, \tilde l\rangle / \sqrt D)$, $w^0 = \mathrm{softmax}_i\, \mathrm{MLP}(g_i\, \mathrm{LN}(\tilde v_i))$ (2.1) |
 | `gsg.py` | `GaussianSmoothing` | $w \propto k_\sigma * w^0$, one learned $\sigma > 0$ (2.2) |
 | `../readouts.py` | `interval_readouts` | $t^* = \Phi(w)$: best window, adaptive threshold, intersection (2.3) |
 | `cma.py` | `info_nce`, `cma_loss` | $\mathcal L_{CMA} = \mathcal L_{NCE}(l^+, v^+, \{v^-\}) + \mathcal L_{NCE}(v^+, l^+, \{l^-\})$ (3) |
