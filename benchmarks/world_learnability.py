@@ -3,8 +3,9 @@
     python benchmarks/world_learnability.py [--seeds 0 1 2] [--world-seeds 0 7919] [--parts ceiling confounded blind]
 
 For each world seed, the ``ceiling`` world (``cra/configs/worlds/ceiling.yaml``: both confounders at
-0) of the fast study's world (``StudyConfig.world``: sizes, subject questions; ``--world-set`` changes it): the two readers of :func:`cra.synthetic.checks.reader_accuracy` (ideal: read the
-action where the question's subject is seen; whole video: no grounding), then CRA
+0) of the fast study's world (``StudyConfig.world``: sizes, subject questions; ``--world-set`` changes
+it): the two readers of :func:`cra.synthetic.checks.reader_accuracy` (ideal: read the action where
+the question's subject is seen; whole video: no grounding), then CRA
 (:func:`cra.synthetic.learnability.train_and_measure`: ``synthetic.yaml``, frozen cached text, selection
 on val-ood) for each training seed: test-ood Acc@QA, the frame weights' mass on the evidence and its
 ratio to uniform weights', the chosen epoch and the wall and CPU time of the run. Then the default
@@ -24,7 +25,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 
 
 def fmt(runs: list[dict], split: str, key: str) -> str:

@@ -16,7 +16,8 @@ import numpy as np
 from cra.data.keys import question_key
 from cra.data.nextgqa import QAFile
 
-#: NExT-QA question types kept in NExT-GQA (its descriptive group is left out; DO names the synthetic world's subject questions).
+#: NExT-QA question types kept in NExT-GQA (its descriptive group is left out), and DO for the synthetic
+#: world's subject questions.
 QUESTION_TYPES = {
     "CW": "causal: why",
     "CH": "causal: how",

@@ -68,8 +68,8 @@ class CRAConfig:
     #   was not available to us and its numbers come from the released model) or "softmax" (released)
     gate_norm: str = "before_gate"  # score MLP input: g_i LN(v~_i) (ours: the gate's size reaches the score) or
     #   LN(g_i v~_i) (released "after_gate": = sign(g_i) LN(v~_i), so the gate gets no gradient)
-    scaled_gate: bool = True  # g_i = tanh(<v~_i, l~> / sqrt(D)) (ours: an attention-scaled logit); False: tanh(<v~_i, l~>)
-    #   (released: with D-dim GELU features the dot product is large and the tanh saturates)
+    scaled_gate: bool = True  # g_i = tanh(<v~_i, l~> / sqrt(D)) (ours: an attention-scaled logit); False:
+    #   tanh(<v~_i, l~>) (released: with D-dim GELU features the dot product is large and the tanh saturates)
     window_sizes: tuple = (1, 3, 5)  # read-out "window" (cra.readouts); windows longer than T/2 are skipped
     posthoc_thd_weight: float = 0.3  # read-out "posthoc": threshold = (1 + 0.3) * mean
     posthoc_dis: float = 10.0  # read-out "posthoc": distance scale, seconds

@@ -112,7 +112,14 @@ class CRA(nn.Module):
             self.grounding = GaussianMask(d, cfg.num_heads, cfg.dropout, cfg.gaussian_mask_sigma)
         elif cfg.use_gsg:
             self.grounding = GSG(
-                d, cfg.use_smoothing, cfg.kernel_size, cfg.sigma_init, cfg.sigma_param, cfg.renorm, cfg.gate_norm, cfg.scaled_gate
+                d,
+                cfg.use_smoothing,
+                cfg.kernel_size,
+                cfg.sigma_init,
+                cfg.sigma_param,
+                cfg.renorm,
+                cfg.gate_norm,
+                cfg.scaled_gate,
             )
         else:
             self.grounding = AttentionPooling()

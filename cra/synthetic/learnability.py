@@ -60,8 +60,9 @@ def train_and_measure(
 ) -> dict:
     """Train CRA on ``world`` (checkpoint chosen on val-ood Acc@QA) and measure the chosen checkpoint on
     test-id and test-ood: Acc@QA, mass of the frame weights on the evidence and its ratio to uniform
-    weights' mass, the mass on every frame role (:data:`cra.synthetic.truth.ROLE_NAMES`), share following the word shortcut. Returns ``{"seconds", "cpu_seconds" (this process, training and
-    loading the best checkpoint), "best_epoch", split: {...}}``."""
+    weights' mass, the mass on every frame role (:data:`cra.synthetic.truth.ROLE_NAMES`), share following
+    the word shortcut. Returns ``{"seconds", "cpu_seconds" (this process, training and loading the best
+    checkpoint), "best_epoch", split: {...}}``."""
     from cra.checkpoint import load_checkpoint
     from cra.predict import model_from_checkpoint, predict_split
     from cra.run import load_split
