@@ -8,7 +8,10 @@ batch sizes), so float32 results differ by rounding. Measured: the losses agree 
 parameters whose gradient is zero in exact arithmetic because a softmax ignores them (attention key
 biases, the bias of a score before a softmax): their gradient is pure rounding noise, which Adam's
 g / sqrt(v) turns into steps of up to ~lr, so they may drift by up to steps * lr (measured 2e-3 for
-9 steps at lr 1e-3). A gradient not averaged, CMA negatives from one rank only or a question seen
+9 steps at lr 1e-3). The back-door LayerNorm's bias is nearly such a parameter: it shifts every
+candidate text alike, so the answer softmax ignores it and its only gradient is the small one through
+l = max_k l_k into GSG's gate (measured drift 3e-6 in the accumulation test; bound steps * lr too).
+A gradient not averaged, CMA negatives from one rank only or a question seen
 twice would move the losses by far more than 1e-5 (see the CMA test below).
 """
 
@@ -247,10 +250,13 @@ def test_gradient_accumulation_equals_one_step_without_cma(tmp_path):
         weights.append(trainer.model.state_dict())
     for key, value in records[0].items():
         assert records[1][key] == pytest.approx(value, rel=1e-5), key
+    steps, lr = 3, 3e-3  # one epoch of 21 questions in batches of 8; synthetic.yaml's lr
     for key in weights[0]:
         if key.endswith(("key.bias", "word_score.bias", "in_proj_bias")):
             continue  # zero true gradient (see the module docstring)
-        torch.testing.assert_close(weights[1][key], weights[0][key], rtol=0, atol=1e-6, msg=key)
+        near_zero = key == "backdoor.norm.bias"  # a tiny true gradient (see the module docstring)
+        atol = steps * lr if near_zero else 1e-6
+        torch.testing.assert_close(weights[1][key], weights[0][key], rtol=0, atol=atol, msg=key)
     with pytest.raises(ValueError, match="micro-batch"):
         GlobalBatchSampler(21, 8, 0, parts_per_rank=6)  # the last batch (5) cannot feed 6 micro-batches
 
