@@ -110,7 +110,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     steps, lr = EPOCHS * 3, 1e-3  # 3 global batches of 8 per epoch of 21 questions; synthetic lr
     for key in wa:
         x, y = wa[key], wb[key]
-        if key.endswith(("key.bias", "word_score.bias")):  # gradient exactly zero: Adam walks on noise
+        if key.endswith(("key.bias", "word_score.bias")) or key == "backdoor.norm.bias":  # Adam walks on noise
             torch.testing.assert_close(y, x, rtol=0, atol=steps * lr, msg=key)
             continue
         if key.endswith("in_proj_bias"):  # [query; key; value] biases: the key third is like key.bias
