@@ -199,6 +199,7 @@ EXPECTED = {
             "reweight_scene",
             "reweight_xhat",
             "gsg_supervised",
+            "released_gate",
         )
     },
 }
@@ -212,6 +213,7 @@ OPTION = {
     "reweight_xhat": ("data", "reweight", "xhat"),
     "gsg_supervised": ("model", "gsg_supervision", 0.25),
     "blind": ("train", "text_mode", "finetune"),
+    "released_gate": ("model", "gate_norm", "after_gate"),
 }
 
 
@@ -225,6 +227,8 @@ def test_each_variant_switches_off_its_part(variant, tiny_world, tiny_study):
     if variant in OPTION:
         section, key, value = OPTION[variant]
         assert getattr(getattr(config, section), key) == value
+    if variant in ("released_gate", "released_code"):
+        assert model.grounding.norm == "after_gate" and model.grounding.gate_scale == 1.0
     if variant == "released_code":
         assert {k: getattr(config.model, k) for k in RELEASED_CODE} == RELEASED_CODE
         assert model.frontdoor.mode == "batch" and model.grounding.renorm == "softmax"
@@ -313,9 +317,12 @@ def test_study_settings_and_their_errors():
     fast, full = ablation.study_config("fast"), ablation.study_config("full")
     assert len(full.seeds) > len(fast.seeds) >= 2
     assert full.world_config().train_videos > fast.world_config().train_videos
-    documented = {k: v for k, v in asdict(WorldConfig()).items() if not k.endswith("_videos")}
-    for study in (fast, full):  # only split sizes differ from the documented world
-        assert {k: v for k, v in asdict(study.world_config()).items() if not k.endswith("_videos")} == documented
+    documented = {**asdict(WorldConfig()), "question_form": "subject"}
+    for study in (fast, full):  # only split sizes and the question form differ from the documented world
+        world = asdict(study.world_config())
+        assert {k: v for k, v in world.items() if not k.endswith("_videos")} == {
+            k: v for k, v in documented.items() if not k.endswith("_videos")
+        }
     study = ablation.study_config("fast", ["train.epochs=2", "seeds=[3]", "world.train_videos=50"])
     assert study.seeds == [3] and study.world_config().train_videos == 50
     assert ablation.run_config(Path("w"), None, "cra", 3, study).train.epochs == 2

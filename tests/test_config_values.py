@@ -109,7 +109,7 @@ def test_the_study_config_goes_through_the_same_mechanism(tmp_path):
         "fps": 25.0,
     }  # --set merges into the mode's world; values typed like config values
     assert fast.seeds == [4] and fast.run == ["train.epochs=2"] and fast.world_config().fps == 25.0
-    assert study.study_config("full").world == {"question_form": "subject"}  # a layer replaces the world below it
+    assert study.study_config("full").world == {"question_form": "subject", "train_videos": 2000}  # replaced
     for item, message in [
         ("world.fps=fast", r"--set world\.fps=fast: world\.fps='fast': expected float"),
         ("world.nope=1", r"--set world\.nope=1: unknown key 'world\.nope'"),

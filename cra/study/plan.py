@@ -183,8 +183,9 @@ STUDY_RUN = (
 @dataclass
 class StudyConfig:
     """Settings of the study; the defaults are fast mode. ``world`` holds only :class:`WorldConfig`
-    overrides (split sizes): the world's causal parameters stay the documented defaults
-    (data_samples/README.md) unless changed with ``--set world.k=v``."""
+    overrides (split sizes, and subject questions: the form CRA's frozen word-level text side can learn,
+    data_samples/README.md): the world's causal parameters stay the documented defaults unless changed
+    with ``--set world.k=v``."""
 
     mode: str = "fast"
     world: dict = overrides_of(
