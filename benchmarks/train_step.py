@@ -121,7 +121,7 @@ def word_tokenizer(encoder, fixed: bool):
             limit = QA_MAX if is_qa.fullmatch(text) else Q_MAX
             ids = [3 + zlib.crc32(w.encode()) % (vocab - 3) for w in _WORDS.findall(text.lower())]
             seqs.append([0] + ids[: limit - 2] + [2])
-        ids, mask = pad_ids(seqs, 1, encoder._device())
+        ids, mask = pad_ids(seqs, 1)
         if fixed:  # the released loader's fixed lengths: every row as long as its kind's maximum
             width = QA_MAX if any(is_qa.fullmatch(t) for t in texts) else Q_MAX
             pad = width - ids.shape[1]

@@ -29,6 +29,7 @@ from cra import metrics
 from cra.checkpoint import CheckpointError, load_checkpoint
 from cra.config import ConfigError, RunConfig, check_keys, from_dict
 from cra.model import CRA
+from cra.model.cra import TOKENS_KEY
 from cra.readouts import interval_readouts
 from cra.run import (
     SplitData,
@@ -118,12 +119,18 @@ def predict_split(
     enabled, dtype, _ = autocast_settings(config.train.amp, device)
     model.eval()
     out = {"qa": {}, "weights": {}, "spans": {r: {} for r in config.eval.readouts}}
+    tokenizer = model.candidate_tokenizer(keys=("qa_texts",))  # the VQA pass's texts, tokenised by the loader
     loader = make_loader(
-        split.dataset, batch_size=config.eval.batch_size, shuffle=False, num_workers=config.data.num_workers
+        split.dataset,
+        batch_size=config.eval.batch_size,
+        shuffle=False,
+        num_workers=config.data.num_workers,
+        **({} if tokenizer is None else {"collate_fn": tokenizer.collate}),
     )
     diagnostics = Diagnostics()
     for batch in tqdm(loader, desc=f"eval {split.name}", disable=not progress, leave=False, file=sys.stderr):
-        keys = ("frames", "frame_mask", "qa_texts", *(("evidence_mask",) if "evidence_mask" in batch else ()))
+        optional = ("evidence_mask", TOKENS_KEY)
+        keys = ("frames", "frame_mask", "qa_texts", *(k for k in optional if k in batch))
         inputs = to_device({k: batch[k] for k in keys}, device)  # VQA pass only
         with torch.autocast(device.type, dtype=dtype, enabled=enabled), recording(model, diagnostics):
             result = model(inputs)

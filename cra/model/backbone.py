@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from cra.model.ops import check_frame_mask, masked_softmax
-from cra.text.base import TextEncoder
+from cra.text.base import TextEncoder, TextEncoding, TokenIds
 
 __all__ = ["TemporalEncoder", "TextHead"]
 
@@ -72,21 +72,17 @@ class TextHead(nn.Module):
     def forward(
         self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
     ) -> torch.Tensor:
+        """Texts -> (N, D); ``max_length`` / ``pad_to_max_length`` as in :meth:`TextEncoder.forward`."""
         fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
         fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
-        enc = self.encoder(texts, **fixed)
+        return self.pool(self.encoder(texts, **fixed))
+
+    def encode_tokens(self, tokens: TokenIds) -> torch.Tensor:
+        """Texts tokenised ahead (:meth:`TextEncoder.tokenize_call`, e.g. in a loader worker) -> (N, D)."""
+        return self.pool(self.encoder.encode_tokens(tokens))
+
+    def pool(self, enc: TextEncoding) -> torch.Tensor:
+        """Word-attention pooling of the encoder's tokens: (N, L, token_dim) -> (N, D)."""
         h = self.proj(enc.tokens)  # (N, L, D)
         alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask if self.mask_padding else None)  # (N, L)
         return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)
-
-    def encode_groups(
-        self, groups: Sequence[Sequence[str]], name: str, **tokenization
-    ) -> tuple[torch.Tensor, list[int]]:
-        """Many lists of texts in one encoder call (one padding): -> (sum of sizes, D), sizes.
-        ``tokenization``: ``max_length`` / ``pad_to_max_length`` for :meth:`forward`."""
-        sizes = []
-        for i, group in enumerate(groups):
-            if isinstance(group, str) or not all(isinstance(t, str) for t in group):
-                raise TypeError(f"batch[{name!r}][{i}]: expected a list of strings")
-            sizes.append(len(group))
-        return self([t for group in groups for t in group], **tokenization), sizes

@@ -15,6 +15,7 @@ key                      type / shape                meaning
 ``frame_times``          float (B, T), optional      frame timestamps in seconds (for :mod:`cra.readouts`)
 ``evidence_mask``        bool (B, T), optional       true evidence frames (``mediator="true_evidence"``, supervision)
 ``evidence_supervised``  bool (B,), optional         which questions' spans supervise w (``gsg_supervision``)
+``text_tokens``          dict, optional              candidate texts tokenised ahead (:class:`CandidateTokenizer`)
 =======================  ==========================  ===========================================
 
 Other keys are ignored. The VQ pass runs when ``question_candidates`` is present; losses need
@@ -61,8 +62,64 @@ from cra.model.gsg import GSG, AttentionPooling, GroundingWeights
 from cra.model.ops import check_frame_mask
 from cra.model.released_encoder import ReleasedTemporalEncoder
 from cra.text import TextEncoder, build_text_encoder
+from cra.text.base import tokenizer_only
 
-__all__ = ["CRA", "PassOutput", "CRAOutput"]
+__all__ = ["CRA", "PassOutput", "CRAOutput", "CandidateTokenizer", "candidate_calls", "TOKENS_KEY", "CANDIDATE_KEYS"]
+
+#: the candidate groups of a batch, in the order the model encodes them
+CANDIDATE_KEYS = ("qa_texts", "question_candidates")
+#: the batch key of candidate texts tokenised ahead: {"qa_texts/question_candidates": TokenIds, ...}
+TOKENS_KEY = "text_tokens"
+
+
+def candidate_calls(config: CRAConfig, keys: list[str]) -> list[tuple[tuple[str, ...], dict]]:
+    """The text-encoder calls of a batch's candidate groups: ``[(keys, tokenization)]``. Groups
+    tokenised alike share one call (one padding); the released options tokenise each group its own
+    way (fixed padding, questions cut at ``question_max_length``), one call each."""
+    padding = dict(pad_to_max_length=config.text_padding == "max_length")
+    tokenization = {
+        k: dict(max_length=config.question_max_length if k == "question_candidates" else None, **padding) for k in keys
+    }
+    if len({tuple(sorted(t.items())) for t in tokenization.values()}) > 1:
+        return [((k,), tokenization[k]) for k in keys]
+    return [(tuple(keys), tokenization[keys[0]])] if keys else []
+
+
+def _group_shape(name: str, value) -> tuple[int, int]:
+    """(B, K) of ``batch[name]``, B lists of K strings each."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"batch[{name!r}]: expected a list of B lists of strings")
+    for i, group in enumerate(value):
+        if isinstance(group, str) or not all(isinstance(t, str) for t in group):
+            raise TypeError(f"batch[{name!r}][{i}]: expected a list of strings")
+    sizes = {len(g) for g in value}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}")
+    return len(value), sizes.pop()
+
+
+class CandidateTokenizer:
+    """Tokenises a batch's candidate texts exactly as :meth:`CRA.encode_candidates` would, so that a
+    ``DataLoader`` worker does it (:meth:`collate`) instead of the training step: adds
+    ``batch[TOKENS_KEY] = {"qa_texts/question_candidates": TokenIds}`` (CPU tensors). It holds the
+    text encoder without its weights (:func:`cra.text.base.tokenizer_only`)."""
+
+    def __init__(self, config: CRAConfig, encoder: TextEncoder, keys: tuple[str, ...] = CANDIDATE_KEYS):
+        self.config, self.encoder, self.keys = config, tokenizer_only(encoder), keys
+
+    def __call__(self, batch: dict) -> dict:
+        present = [k for k in self.keys if batch.get(k) is not None]
+        batch[TOKENS_KEY] = {
+            "/".join(keys): self.encoder.tokenize_call([t for k in keys for g in batch[k] for t in g], **tokenization)
+            for keys, tokenization in candidate_calls(self.config, present)
+        }
+        return batch
+
+    def collate(self, items) -> dict:
+        """:func:`cra.data.dataset.collate`, then tokenise (a ``DataLoader``'s ``collate_fn``)."""
+        from cra.data.dataset import collate
+
+        return self(collate(items))
 
 
 @dataclass
@@ -135,37 +192,38 @@ class CRA(nn.Module):
 
     # ---- pieces ------------------------------------------------------------------------------
 
-    def _tokenization(self, key: str) -> dict:
-        """Token limit and padding of one candidate group (``question_candidates`` may have its own)."""
-        cfg = self.config
-        limit = cfg.question_max_length if key == "question_candidates" else None
-        return dict(max_length=limit, pad_to_max_length=cfg.text_padding == "max_length")
-
-    def encode_candidates(self, *groups_by_key: tuple[str, list]) -> list[torch.Tensor]:
+    def encode_candidates(self, *groups_by_key: tuple[str, list], tokens: dict | None = None) -> list[torch.Tensor]:
         """Text embeddings (B, K, D) for each (key, B lists of K strings): one encoder call, or one per
-        group when the groups are tokenized differently (released: fixed padding, questions cut at 30)."""
-        if len({tuple(sorted(self._tokenization(k).items())) for k, _ in groups_by_key}) > 1:
-            return [e for group in groups_by_key for e in self.encode_candidates(group)]
-        groups, names, counts = [], [], []
-        for name, value in groups_by_key:
-            if not isinstance(value, (list, tuple)):
-                raise TypeError(f"batch[{name!r}]: expected a list of B lists of strings")
-            sizes = {len(g) for g in value}
-            if len(sizes) != 1 or 0 in sizes:
-                raise ValueError(
-                    f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}"
-                )
-            groups.extend(value)
-            names.append(name)
-            counts.append((len(value), sizes.pop()))
-        emb, _ = self.text.encode_groups(groups, "/".join(names), **self._tokenization(names[0]))  # (sum B*K, D)
-        if self.backdoor is not None:
-            emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
-        out, offset = [], 0
-        for B, K in counts:
-            out.append(emb[offset : offset + B * K].view(B, K, -1))
-            offset += B * K
+        group when the groups are tokenized differently (:func:`candidate_calls`). ``tokens``: the
+        calls tokenised ahead (``batch["text_tokens"]``, :class:`CandidateTokenizer`); a call not
+        there is tokenised here."""
+        groups = dict(groups_by_key)
+        shapes = {name: _group_shape(name, value) for name, value in groups_by_key}  # name -> (B, K)
+        out = []
+        for keys, tokenization in candidate_calls(self.config, list(groups)):
+            call = "/".join(keys)
+            texts = [t for k in keys for group in groups[k] for t in group]
+            ahead = (tokens or {}).get(call)
+            if ahead is None:
+                emb = self.text(texts, **tokenization)  # (sum B*K, D)
+            elif len(ahead.ids) != len(texts):
+                raise ValueError(f"batch[{TOKENS_KEY!r}][{call!r}]: {len(ahead.ids)} rows for {len(texts)} texts")
+            else:
+                emb = self.text.encode_tokens(ahead)
+            if self.backdoor is not None:
+                emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
+            offset = 0
+            for k in keys:
+                B, K = shapes[k]
+                out.append(emb[offset : offset + B * K].view(B, K, -1))
+                offset += B * K
         return out
+
+    def candidate_tokenizer(self, keys: tuple[str, ...] = CANDIDATE_KEYS) -> "CandidateTokenizer | None":
+        """A :class:`CandidateTokenizer` for this model's text encoder (``None`` when the encoder cannot
+        tokenise apart from its weights, e.g. the frozen/cached mode)."""
+        encoder = self.text.encoder
+        return CandidateTokenizer(self.config, encoder, keys) if encoder.separate_tokenization else None
 
     def mediator_weights(
         self,
@@ -251,7 +309,7 @@ class CRA(nn.Module):
             if "question_answer" not in batch:
                 raise ValueError("batch['question_answer'] is required with batch['question_candidates']")
             texts.append(("question_candidates", batch["question_candidates"]))
-        embs = self.encode_candidates(*texts)
+        embs = self.encode_candidates(*texts, tokens=batch.get(TOKENS_KEY))
 
         cand = embs[0]  # (B, K, D)
         vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values, evidence)  # l = max_k l_k

@@ -26,6 +26,8 @@ __all__ = ["CachedTextEncoder"]
 class CachedTextEncoder(TextEncoder):
     """A frozen ``encoder`` whose outputs are computed once per distinct text and kept."""
 
+    separate_tokenization = False  # keyed by text: texts are tokenised only on a cache miss
+
     def __init__(self, encoder: TextEncoder, chunk_size: int = 256, cache_dtype: torch.dtype | None = None):
         super().__init__()
         self.encoder = encoder.requires_grad_(False).eval()
