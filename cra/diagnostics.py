@@ -94,7 +94,7 @@ class Diagnostics:
             self._add("backdoor_logprior_std", log_prior.std().expand(1))
         if model.frontdoor is not None and "frontdoor" in self._captured:
             fd = model.frontdoor
-            m, x, frame_states, frame_mask = self._captured["frontdoor"]
+            m, x, frame_states, frame_mask = self._captured["frontdoor"][:4]
             alpha, _ = fd.in_sample_attention(m, x, frame_states, frame_mask)
             n = frame_mask.sum(1) if fd.mode == "in_sample" else torch.full((alpha.shape[0],), alpha.shape[1])
             self._add("frontdoor_entropy", _entropy_ratio(alpha.float(), n.to(alpha.device)))

@@ -280,9 +280,11 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
         from cra.text.cached import CachedTextEncoder
 
         encoder = CachedTextEncoder(encoder)
-    return CRA(
+    model = CRA(
         m, encoder, Z_l=dictionaries.get("Z_l"), X_hat=dictionaries.get("X_hat"), Z_prior=dictionaries.get("Z_prior")
     )
+    model.fewer_products = config.train.fewer_products
+    return model
 
 
 def text_bucket_size(config: RunConfig) -> int | None:

@@ -189,6 +189,19 @@ class CRA(nn.Module):
         self.answer_proj = (
             nn.Linear(d, d) if cfg.answer_projection else None
         )  # W_a, the "Linear" before the dot product
+        self.fewer_products = False
+
+    @property
+    def fewer_products(self) -> bool:
+        """The same math with fewer matrix products (``train.fewer_products``; float rounding differs, ~1e-7
+        relative): the text head projects after its word attention (:class:`TextHead`), and the products of
+        the frames that do not depend on the text (GSG's :meth:`~cra.model.gsg.GSG.frame_terms`, the
+        front-door's frame keys) are computed once per video for both passes."""
+        return self.text.pool_first
+
+    @fewer_products.setter
+    def fewer_products(self, on: bool) -> None:
+        self.text.pool_first = bool(on)
 
     # ---- pieces ------------------------------------------------------------------------------
 
@@ -231,10 +244,13 @@ class CRA(nn.Module):
         frame_mask: torch.Tensor,
         l_global: torch.Tensor,
         evidence: torch.Tensor | None = None,
+        terms: dict | None = None,
     ) -> GroundingWeights:
         """w0, w (B, T): learned grounding, or (``config.mediator``) the true evidence or uniform weights."""
         mode = self.config.mediator
         if mode == "learned":
+            if terms and "grounding" in terms:
+                return self.grounding(frame_states, l_global, frame_mask, terms=terms["grounding"])
             return self.grounding(frame_states, l_global, frame_mask)
         if mode == "true_evidence":
             if evidence is None:
@@ -257,18 +273,34 @@ class CRA(nn.Module):
         text_emb: torch.Tensor,
         l_global: torch.Tensor,
         evidence: torch.Tensor | None = None,
+        terms: dict | None = None,
     ) -> PassOutput:
-        weights = self.mediator_weights(frame_states, frame_mask, l_global, evidence)  # w0, w: (B, T)
+        """``terms``: :meth:`frame_terms` of ``frame_states`` (with :attr:`fewer_products`)."""
+        weights = self.mediator_weights(frame_states, frame_mask, l_global, evidence, terms)  # w0, w: (B, T)
         valid = frame_mask.to(frame_states.dtype)
         pooled = torch.einsum("bt,btd->bd", weights.w, frame_states)  # (B, D)  sum_i w_i x_i
         mean = torch.einsum("bt,btd->bd", valid, frame_states) / valid.sum(1, keepdim=True)  # (B, D)
         v_grounded, v_mean = self.pool_proj(pooled), self.pool_proj(mean)
         m = v_grounded
         if self.frontdoor is not None:
-            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask)  # m' = LN(m + W_o[h1; h2])
+            items = (terms or {}).get("frontdoor")
+            extra = {} if items is None else {"items": items}
+            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask, **extra)  # m' = LN(m + W_o[h1; h2])
         v_final = m if self.answer_proj is None else self.answer_proj(m)  # (B, D)
         logits = torch.einsum("bkd,bd->bk", text_emb, v_final)  # (B, K)  <l_k, v_final>
         return PassOutput(logits, text_emb, l_global, weights.w0, weights.w, v_grounded, v_mean, v_final)
+
+    def frame_terms(self, frame_states: torch.Tensor) -> dict | None:
+        """The products of the frames that no pass's text changes, computed once per video when
+        :attr:`fewer_products` is on (else ``None``): GSG's ``frame_terms``, the front-door's keys."""
+        if not self.fewer_products:
+            return None
+        terms = {}
+        if isinstance(self.grounding, GSG) and self.config.mediator == "learned":
+            terms["grounding"] = self.grounding.frame_terms(frame_states)
+        if self.frontdoor is not None and self.frontdoor.mode == "in_sample":
+            terms["frontdoor"] = self.frontdoor.key_x(frame_states)  # (B, T, D)
+        return terms
 
     # ---- forward and loss --------------------------------------------------------------------
 
@@ -312,15 +344,20 @@ class CRA(nn.Module):
         embs = self.encode_candidates(*texts, tokens=batch.get(TOKENS_KEY))
 
         cand = embs[0]  # (B, K, D)
-        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values, evidence)  # l = max_k l_k
+        terms = self.frame_terms(frame_states)
+        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values, evidence, terms)  # l = max_k l_k
         vq = None
         if has_vq:
             questions = embs[1]  # (B, K_q, D)
             true_q = self._index(batch, "question_answer", questions.shape[1], questions.device, checked)
             l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
             # released: the VQ pass runs the video encoder again (its own dropout mask; the same in eval)
-            vq_states = frame_states if self.config.shared_backbone_pass else self.backbone(frames, mask)
-            vq = self.video_pass(vq_states, mask, questions, l_true, evidence)
+            if self.config.shared_backbone_pass:
+                vq_states, vq_terms = frame_states, terms
+            else:
+                vq_states = self.backbone(frames, mask)
+                vq_terms = self.frame_terms(vq_states)
+            vq = self.video_pass(vq_states, mask, questions, l_true, evidence, vq_terms)
         return CRAOutput(vqa, vq, frame_states, mask)
 
     @staticmethod
