@@ -52,7 +52,30 @@ import torch
 
 QA_MAX, Q_MAX = 38, 30
 ABLATIONS = ("no_gsg", "no_smoothing", "no_cma", "no_backdoor", "no_frontdoor", "no_eci")
-DEFAULT_VARIANTS = ("full", "one_batch", "reference", "bf16", "frozen_cached", *(f"ablation:{a}" for a in ABLATIONS))
+FEWER = "train.fewer_products=true"
+#: variant -> (config layers, --set overrides) beyond the shared ones (``ablation:<name>`` is built in run_variant)
+VARIANTS = {
+    "full": ([], []),
+    "fewer": ([], [FEWER]),
+    "checkpointed": ([], ["train.text_checkpointing=true"]),
+    "fewer_checkpointed": ([], [FEWER, "train.text_checkpointing=true"]),
+    "one_batch": ([], ["train.text_bucket_size=null"]),
+    "reference": ([], ["train.text_bucket_size=null"]),
+    "bf16": ([], []),
+    "frozen_cached": (["variants/frozen_text"], []),
+    "frozen_cached_fewer": (["variants/frozen_text"], [FEWER]),
+}
+DEFAULT_VARIANTS = (
+    "full",
+    "fewer",
+    "checkpointed",
+    "one_batch",
+    "reference",
+    "bf16",
+    "frozen_cached",
+    "frozen_cached_fewer",
+    *(f"ablation:{a}" for a in ABLATIONS),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -149,16 +172,16 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
     from cra.text.roberta import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
     from cra.train import make_optimizer
 
-    layers = ["variants/frozen_text"] if variant == "frozen_cached" else []
     if variant.startswith("ablation:"):
-        layers = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"]
+        layers, extra = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"], []
+    else:
+        layers, extra = VARIANTS[variant]
     overrides = [
         "model.text_encoder_kwargs={pretrained: null, max_length: 38}",
         "data.confounders=null",
         f"train.device={device}",
+        *extra,
     ]
-    if variant in ("one_batch", "reference"):
-        overrides.append("train.text_bucket_size=null")
     config, _ = load_run_config(layers, overrides)
     torch.manual_seed(0)
     import warnings
@@ -231,10 +254,47 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
+def run_child(variant: str, B: int, args) -> dict | None:
+    """One variant at one batch size in a fresh process: its row, or None (the error is printed)."""
+    cmd = [sys.executable, __file__, "--child", variant, str(B), "--repeats", str(args.repeats), "--device", args.device]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    if done.returncode:
+        print(f"{variant} B={B}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_rows(runs: list[dict]) -> dict:
+    """One row from the rounds of a variant: the median of each time, the largest peak memory."""
+    row = dict(runs[0])
+    for key in ("step_s", "cpu_s", "load"):
+        row[key] = statistics.median(r[key] for r in runs)
+    row["samples_per_s"] = row["B"] / row["step_s"]
+    row["peak_mib"] = max(r["peak_mib"] for r in runs)
+    row["rounds"] = len(runs)
+    return row
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Add, per row, the reference's step / this step (wall and CPU) and this peak / the reference's
+    peak at the same B (``None`` without a reference row)."""
+    reference = {r["B"]: r for r in rows if r["variant"] == "reference"}
+    for r in rows:
+        ref = reference.get(r["B"])
+        r["speedup_wall"] = ref["step_s"] / r["step_s"] if ref else None
+        r["speedup_cpu"] = ref["cpu_s"] / r["cpu_s"] if ref else None
+        r["memory_ratio"] = r["peak_mib"] / ref["peak_mib"] if ref else None
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every variant this many times, interleaved; report medians"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
@@ -249,46 +309,40 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_variant(args.child[0], int(args.child[1]), args.repeats, device)))
         return
-    rows = []
-    for B in args.batch:
-        for variant in args.variants:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                variant,
-                str(B),
-                "--repeats",
-                str(args.repeats),
-                "--device",
-                args.device,
-            ] + (["--threads", str(args.threads)] if args.threads else [])
-            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-            if done.returncode:
-                print(f"{variant} B={B}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-                continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(
-                f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, load "
-                f"{row['load']:.1f})  "
-                f"{row['samples_per_s']:7.2f} samples/s  "
-                f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}",
-                flush=True,
-            )
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for round_ in range(args.rounds):
+        for B in args.batch:
+            for variant in args.variants:
+                row = run_child(variant, B, args)
+                if row is None:
+                    continue
+                runs.setdefault((variant, B), []).append(row)
+                print(
+                    f"round {round_ + 1}  {variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, "
+                    f"load {row['load']:.1f})  {row['samples_per_s']:7.2f} samples/s  "
+                    f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}",
+                    flush=True,
+                )
+    rows = with_ratios([median_rows(r) for r in runs.values()])
     print(
         f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps "
-        f"after 1 warm-up\n"
+        f"after 1 warm-up, median over {args.rounds} interleaved round(s); x ref: the reference step's time "
+        f"(or peak memory) over this one's\n"
     )
     print(
-        "| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |"
+        "| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step "
+        "| wall x ref | CPU x ref | memory / ref |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def ratio(x):
+        return "" if x is None else f"{x:.2f}"
+
     for r in rows:
         print(
             f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['cpu_s']:.2f} | {r['load']:.1f} | "
-            f"{r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
-            f"{r['text_tokens_per_step']} |"
+            f"{r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | {r['text_tokens_per_step']} | "
+            f"{ratio(r['speedup_wall'])} | {ratio(r['speedup_cpu'])} | {ratio(r['memory_ratio'])} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

@@ -101,7 +101,7 @@ def split_durations(split: SplitData, video_ids: Sequence[str]) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_split(
-    model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False
+    model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False, dist=None
 ) -> dict:
     """Answers, per-frame weights ``w`` and spans (seconds) of every read-out for every question.
 
@@ -110,6 +110,7 @@ def predict_split(
     frame times and gsub; diagnostics: :mod:`cra.diagnostics`, mass on the evidence when the split has gsub).
     Weights are the float32 model outputs as Python floats; spans are float64 seconds, read out as
     ``cra evaluate`` reads the written weights (so the two agree exactly for videos without padding).
+    ``dist`` (several processes, each predicting its share): the diagnostics are those of every share.
     """
     from tqdm.auto import tqdm
 
@@ -150,7 +151,7 @@ def predict_split(
             out["weights"][key] = w[b].tolist()
             for r, s in spans.items():
                 out["spans"][r][key] = s[b].tolist()
-    out["diagnostics"] = diagnostics.summary()
+    out["diagnostics"] = (diagnostics if dist is None else diagnostics.gathered(dist)).summary()
     return out
 
 
@@ -201,7 +202,7 @@ def evaluate(
     from cra import distributed
 
     share = torch.utils.data.Subset(split.dataset, distributed.shard_indices(len(split.dataset), dist))
-    part = predict_split(model, replace(split, dataset=share), config, device, progress and dist.is_main)
+    part = predict_split(model, replace(split, dataset=share), config, device, progress and dist.is_main, dist)
     keys = [r.key for r in split.dataset.records]
     return score_predictions(distributed.gather_predictions(part, keys, dist), split)
 

@@ -276,6 +276,8 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
             f"model.text_encoder_kwargs={m.text_encoder_kwargs!r} for text_encoder {m.text_encoder!r}: {err}"
         ) from None
     encoder.bucket_size = text_bucket_size(config)
+    if config.train.text_checkpointing:
+        encoder.activation_checkpointing(True)
     if config.train.text_mode == "frozen_cached":
         from cra.text.cached import CachedTextEncoder
 

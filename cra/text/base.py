@@ -108,6 +108,11 @@ class TextEncoder(nn.Module):
     def encode_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
         raise NotImplementedError
 
+    def activation_checkpointing(self, on: bool = True) -> None:
+        """Recompute the layers' activations in the backward pass instead of keeping them (less memory,
+        one more forward of the encoder; the same results, dropout masks included)."""
+        raise NotImplementedError(f"the {self.name!r} text encoder has no activation checkpointing")
+
     def tokenize_to(self, texts: Sequence[str], max_length: int | None, pad_to_max_length: bool):
         """:meth:`tokenize` with another token limit and, with ``pad_to_max_length``, every text padded
         to exactly that many tokens (the released code's fixed-length padding)."""

@@ -119,6 +119,12 @@ class RobertaTextEncoder(TextEncoder):
         seqs = [self.byte_tokenizer(t, length) for t in texts]
         return pad_ids(seqs, ByteTokenizer.pad_id, length=length if pad_to_max_length else None)
 
+    def activation_checkpointing(self, on: bool = True) -> None:
+        if on:  # torch.utils.checkpoint, non-reentrant: RNG state kept, so dropout masks repeat exactly
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            self.model.gradient_checkpointing_disable()
+
     def encode_ids(self, ids, mask):
         tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
         pooled = tokens[:, 0] if self.pooling == "first" else masked_mean(tokens, mask)
