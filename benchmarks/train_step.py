@@ -1,6 +1,6 @@
 """One CRA training step at the paper's shapes: samples/s and peak memory, on CPU or CUDA.
 
-    PYTHONPATH=. python benchmarks/train_step.py [--batch 8 32] [--repeats 3] [--device auto]
+    PYTHONPATH=. python benchmarks/train_step.py [--batch 8 32] [--repeats 3] [--rounds 1] [--device auto]
                                                  [--variants full reference frozen_cached ...]
 
 Shapes: T = 32 frames of D = 768 features, K = 5 candidates and K_q = 5 question candidates per
@@ -18,17 +18,25 @@ Variants (each runs in its own process, so that its peak memory is its own):
 
 * ``full``: the package's step (fine-tuned RoBERTa): the step's 2 x B x 5 texts are encoded in
   length-sorted chunks (``train.text_bucket_size``, 16 on CPU), each padded to its own longest text;
+* ``fewer``: ``full`` with ``train.fewer_products`` (the same math with fewer matrix products; equal
+  fidelity: tests/test_model.py checks logits, losses and gradients against the plain path);
+* ``checkpointed`` / ``fewer_checkpointed``: with ``train.text_checkpointing`` (RoBERTa's activations
+  recomputed in the backward pass: the memory it saves and the time it costs);
 * ``one_batch``: the same, all texts in one batch padded to the longest;
 * ``reference``: a same-machine stand-in for the released code's step: one batch with every text
   padded to 38 tokens (the released loader pads QA texts to 38 and questions to 30, so this computes
   somewhat more text) and torch's default (unfused) Adam;
 * ``bf16``: ``full`` under CPU/CUDA bfloat16 autocast (not equal fidelity: lower precision);
 * ``frozen_cached``: text encoder frozen and its outputs cached (warm cache), the CPU fast mode;
+* ``frozen_cached_fewer``: ``frozen_cached`` with ``train.fewer_products``;
 * ``ablation:<name>``: ``frozen_cached`` with a packaged ablation (``no_gsg``, ``no_cma``, ...).
 
 Step times are the median of ``--repeats`` steps after one warm-up step, with the process's CPU time
 (user + system, all threads) for the same step and the 1-minute load average: on a shared machine
-the wall time grows with the load, the CPU time much less. Peak memory is the
+the wall time grows with the load, the CPU time less (threads that wait for a descheduled sibling
+spin, which counts as CPU time). ``--rounds R`` runs the list of variants R times, interleaved, and
+reports medians; the last columns divide the ``reference`` row's step time (wall, CPU) by each row's
+and each row's peak memory by the reference's, at the same B. Peak memory is the
 process's peak resident set size on CPU (it includes the Python interpreter and libraries) and
 ``torch.cuda.max_memory_allocated`` on CUDA.
 """

@@ -129,8 +129,9 @@ class Trainer:
     warm-up/decay of ``train_config``, which needs a ``Dataset``; ``None``: constant),
     ``reseed_each_epoch`` (``False`` leaves the global generators to the caller) adapt it to a
     hand-made experiment. ``tokenize_in_loader``: a ``Dataset``'s candidate texts are tokenised in the
-    ``DataLoader`` (:class:`cra.model.cra.CandidateTokenizer`; the same ids as the step would make). ``run_config``: what checkpoints record (default: ``model.config`` and
-    ``train_config``). ``resume``: continue from ``run_dir/last.pt``. The model stays on its device.
+    ``DataLoader`` (:class:`cra.model.cra.CandidateTokenizer`; the same ids as the step would make).
+    ``run_config``: what checkpoints record (default: ``model.config`` and ``train_config``).
+    ``resume``: continue from ``run_dir/last.pt``. The model stays on its device.
 
     A hand-made run (the CMA chapter does this)::
 

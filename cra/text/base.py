@@ -19,9 +19,9 @@ almost all of a training step's time goes, so no text is padded to a fixed lengt
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
-import copy
 from typing import NamedTuple, Sequence
 
 import torch
