@@ -39,6 +39,32 @@ reports medians; the last columns divide the ``reference`` row's step time (wall
 and each row's peak memory by the reference's, at the same B. Peak memory is the
 process's peak resident set size on CPU (it includes the Python interpreter and libraries) and
 ``torch.cuda.max_memory_allocated`` on CUDA.
+
+Measured 2026-12-01 on the project's shared 2-core CPU machine while other jobs ran (load average
+2-7). With 2 threads the times followed the other jobs (one ``--threads 2`` run printed 50.378 s for
+``full`` and 11.498 s for ``fewer`` at B = 8, minutes apart), so these runs use 1 thread, where the CPU
+time is the step's own work. B = 8, printed by
+``nice -n 5 python benchmarks/train_step.py --batch 8 --repeats 2 --threads 1 --rounds 2 --variants
+reference full fewer checkpointed frozen_cached frozen_cached_fewer``:
+
+| variant | B | step (s) | CPU time (s) | load | peak memory (MiB) | wall x ref | CPU x ref | memory / ref |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| reference | 8 | 36.929 | 28.00 | 2.4 | 7568 | 1.00 | 1.00 | 1.00 |
+| full | 8 | 13.238 | 13.15 | 2.2 | 5333 | 2.79 | 2.13 | 0.70 |
+| fewer | 8 | 12.858 | 12.76 | 2.2 | 5357 | 2.87 | 2.19 | 0.71 |
+| checkpointed | 8 | 17.147 | 17.05 | 2.0 | 4047 | 2.15 | 1.64 | 0.53 |
+| frozen_cached | 8 | 0.531 | 0.53 | 2.0 | 1512 | 69.51 | 52.93 | 0.20 |
+| frozen_cached_fewer | 8 | 0.493 | 0.49 | 2.0 | 1494 | 74.96 | 56.98 | 0.20 |
+
+(columns of the printed table; the reference computes 3040 text tokens a step, the others 1520. The
+reference's wall time includes waits for the CPU: its CPU time is the fair comparison.) The fast
+mode at B = 32, ``... --batch 32 --repeats 2 --threads 1 --rounds 3 --variants frozen_cached
+frozen_cached_fewer``:
+
+| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| frozen_cached | 32 | 2.101 | 2.05 | 6.1 | 15.23 | 1844 | 5360 |
+| frozen_cached_fewer | 32 | 1.588 | 1.51 | 5.9 | 20.15 | 1712 | 5360 |
 """
 
 from __future__ import annotations
@@ -264,7 +290,17 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
 # --------------------------------------------------------------------------------------------
 def run_child(variant: str, B: int, args) -> dict | None:
     """One variant at one batch size in a fresh process: its row, or None (the error is printed)."""
-    cmd = [sys.executable, __file__, "--child", variant, str(B), "--repeats", str(args.repeats), "--device", args.device]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        str(B),
+        "--repeats",
+        str(args.repeats),
+        "--device",
+        args.device,
+    ]
     cmd += ["--threads", str(args.threads)] if args.threads else []
     done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
     if done.returncode:
@@ -326,7 +362,8 @@ def main() -> None:
                     continue
                 runs.setdefault((variant, B), []).append(row)
                 print(
-                    f"round {round_ + 1}  {variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, "
+                    f"round {round_ + 1}  {variant:>22}  B={B:<3} step {row['step_s']:7.3f} s "
+                    f"(CPU {row['cpu_s']:7.2f} s, "
                     f"load {row['load']:.1f})  {row['samples_per_s']:7.2f} samples/s  "
                     f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}",
                     flush=True,
