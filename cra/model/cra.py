@@ -283,9 +283,8 @@ class CRA(nn.Module):
         v_grounded, v_mean = self.pool_proj(pooled), self.pool_proj(mean)
         m = v_grounded
         if self.frontdoor is not None:
-            items = (terms or {}).get("frontdoor")
-            extra = {} if items is None else {"items": items}
-            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask, **extra)  # m' = LN(m + W_o[h1; h2])
+            items = (terms or {}).get("frontdoor")  # (B, T, D) or None
+            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask, items=items)  # m' = LN(m + W_o[h1; h2])
         v_final = m if self.answer_proj is None else self.answer_proj(m)  # (B, D)
         logits = torch.einsum("bkd,bd->bk", text_emb, v_final)  # (B, K)  <l_k, v_final>
         return PassOutput(logits, text_emb, l_global, weights.w0, weights.w, v_grounded, v_mean, v_final)
