@@ -1,6 +1,6 @@
 """One CRA training step at the paper's shapes: samples/s and peak memory, on CPU or CUDA.
 
-    PYTHONPATH=. python benchmarks/train_step.py [--batch 8 32] [--repeats 3] [--device auto]
+    PYTHONPATH=. python benchmarks/train_step.py [--batch 8 32] [--repeats 3] [--rounds 1] [--device auto]
                                                  [--variants full reference frozen_cached ...]
 
 Shapes: T = 32 frames of D = 768 features, K = 5 candidates and K_q = 5 question candidates per
@@ -18,19 +18,64 @@ Variants (each runs in its own process, so that its peak memory is its own):
 
 * ``full``: the package's step (fine-tuned RoBERTa): the step's 2 x B x 5 texts are encoded in
   length-sorted chunks (``train.text_bucket_size``, 16 on CPU), each padded to its own longest text;
+* ``fewer``: ``full`` with ``train.fewer_products`` (the same math with fewer matrix products; equal
+  fidelity: tests/test_model.py checks logits, losses and gradients against the plain path);
+* ``checkpointed`` / ``fewer_checkpointed``: with ``train.text_checkpointing`` (RoBERTa's activations
+  recomputed in the backward pass: the memory it saves and the time it costs);
 * ``one_batch``: the same, all texts in one batch padded to the longest;
 * ``reference``: a same-machine stand-in for the released code's step: one batch with every text
   padded to 38 tokens (the released loader pads QA texts to 38 and questions to 30, so this computes
   somewhat more text) and torch's default (unfused) Adam;
 * ``bf16``: ``full`` under CPU/CUDA bfloat16 autocast (not equal fidelity: lower precision);
 * ``frozen_cached``: text encoder frozen and its outputs cached (warm cache), the CPU fast mode;
+* ``frozen_cached_fewer``: ``frozen_cached`` with ``train.fewer_products``;
 * ``ablation:<name>``: ``frozen_cached`` with a packaged ablation (``no_gsg``, ``no_cma``, ...).
 
 Step times are the median of ``--repeats`` steps after one warm-up step, with the process's CPU time
 (user + system, all threads) for the same step and the 1-minute load average: on a shared machine
-the wall time grows with the load, the CPU time much less. Peak memory is the
+the wall time grows with the load, the CPU time less (threads that wait for a descheduled sibling
+spin, which counts as CPU time). ``--rounds R`` runs the list of variants R times, interleaved, and
+reports medians; the last columns divide the ``reference`` row's step time (wall, CPU) by each row's
+and each row's peak memory by the reference's, at the same B. Peak memory is the
 process's peak resident set size on CPU (it includes the Python interpreter and libraries) and
 ``torch.cuda.max_memory_allocated`` on CUDA.
+
+Measured 2026-12-01 on the project's shared 2-core CPU machine while other jobs ran (load average
+2-7). With 2 threads the times followed the other jobs (one ``--threads 2`` run printed 50.378 s for
+``full`` and 11.498 s for ``fewer`` at B = 8, minutes apart), so these runs use 1 thread, where the CPU
+time is the step's own work. B = 8, printed by
+``nice -n 5 python benchmarks/train_step.py --batch 8 --repeats 2 --threads 1 --rounds 2 --variants
+reference full fewer checkpointed frozen_cached frozen_cached_fewer``:
+
+| variant | B | step (s) | CPU time (s) | load | peak memory (MiB) | wall x ref | CPU x ref | memory / ref |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| reference | 8 | 36.929 | 28.00 | 2.4 | 7568 | 1.00 | 1.00 | 1.00 |
+| full | 8 | 13.238 | 13.15 | 2.2 | 5333 | 2.79 | 2.13 | 0.70 |
+| fewer | 8 | 12.858 | 12.76 | 2.2 | 5357 | 2.87 | 2.19 | 0.71 |
+| checkpointed | 8 | 17.147 | 17.05 | 2.0 | 4047 | 2.15 | 1.64 | 0.53 |
+| frozen_cached | 8 | 0.531 | 0.53 | 2.0 | 1512 | 69.51 | 52.93 | 0.20 |
+| frozen_cached_fewer | 8 | 0.493 | 0.49 | 2.0 | 1494 | 74.96 | 56.98 | 0.20 |
+
+(columns of the printed table; the reference computes 3040 text tokens a step, the others 1520. The
+reference's wall time includes waits for the CPU: its CPU time is the fair comparison.) B = 32,
+``... --batch 32 --repeats 2 --threads 1 --rounds 1 --variants reference full fewer checkpointed``:
+
+| variant | B | step (s) | CPU time (s) | load | peak memory (MiB) | wall x ref | CPU x ref | memory / ref |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|
+| reference | 32 | 262.765 | 118.22 | 7.0 | 12763 | 1.00 | 1.00 | 1.00 |
+| full | 32 | 75.040 | 49.01 | 4.3 | 9198 | 3.50 | 2.41 | 0.72 |
+| fewer | 32 | 62.767 | 44.08 | 4.3 | 9149 | 4.19 | 2.68 | 0.72 |
+| checkpointed | 32 | 78.251 | 67.42 | 4.5 | 4811 | 3.36 | 1.75 | 0.38 |
+
+(text tokens computed per step: 12160 for the reference, 5360 for the others.) With the fine-tuned
+encoder ``fewer`` saves only the text head's projection, small next to RoBERTa-base's arithmetic, so
+its difference from ``full`` here is mostly the machine's noise. The fast mode at B = 32,
+``... --batch 32 --repeats 2 --threads 1 --rounds 3 --variants frozen_cached frozen_cached_fewer``:
+
+| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |
+|---|---:|---:|---:|---:|---:|---:|---:|
+| frozen_cached | 32 | 2.101 | 2.05 | 6.1 | 15.23 | 1844 | 5360 |
+| frozen_cached_fewer | 32 | 1.588 | 1.51 | 5.9 | 20.15 | 1712 | 5360 |
 """
 
 from __future__ import annotations
@@ -52,7 +97,30 @@ import torch
 
 QA_MAX, Q_MAX = 38, 30
 ABLATIONS = ("no_gsg", "no_smoothing", "no_cma", "no_backdoor", "no_frontdoor", "no_eci")
-DEFAULT_VARIANTS = ("full", "one_batch", "reference", "bf16", "frozen_cached", *(f"ablation:{a}" for a in ABLATIONS))
+FEWER = "train.fewer_products=true"
+#: variant -> (config layers, --set overrides) beyond the shared ones (``ablation:<name>`` is built in run_variant)
+VARIANTS = {
+    "full": ([], []),
+    "fewer": ([], [FEWER]),
+    "checkpointed": ([], ["train.text_checkpointing=true"]),
+    "fewer_checkpointed": ([], [FEWER, "train.text_checkpointing=true"]),
+    "one_batch": ([], ["train.text_bucket_size=null"]),
+    "reference": ([], ["train.text_bucket_size=null"]),
+    "bf16": ([], []),
+    "frozen_cached": (["variants/frozen_text"], []),
+    "frozen_cached_fewer": (["variants/frozen_text"], [FEWER]),
+}
+DEFAULT_VARIANTS = (
+    "full",
+    "fewer",
+    "checkpointed",
+    "one_batch",
+    "reference",
+    "bf16",
+    "frozen_cached",
+    "frozen_cached_fewer",
+    *(f"ablation:{a}" for a in ABLATIONS),
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -121,7 +189,7 @@ def word_tokenizer(encoder, fixed: bool):
             limit = QA_MAX if is_qa.fullmatch(text) else Q_MAX
             ids = [3 + zlib.crc32(w.encode()) % (vocab - 3) for w in _WORDS.findall(text.lower())]
             seqs.append([0] + ids[: limit - 2] + [2])
-        ids, mask = pad_ids(seqs, 1, encoder._device())
+        ids, mask = pad_ids(seqs, 1)
         if fixed:  # the released loader's fixed lengths: every row as long as its kind's maximum
             width = QA_MAX if any(is_qa.fullmatch(t) for t in texts) else Q_MAX
             pad = width - ids.shape[1]
@@ -149,16 +217,16 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
     from cra.text.roberta import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
     from cra.train import make_optimizer
 
-    layers = ["variants/frozen_text"] if variant == "frozen_cached" else []
     if variant.startswith("ablation:"):
-        layers = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"]
+        layers, extra = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"], []
+    else:
+        layers, extra = VARIANTS[variant]
     overrides = [
         "model.text_encoder_kwargs={pretrained: null, max_length: 38}",
         "data.confounders=null",
         f"train.device={device}",
+        *extra,
     ]
-    if variant in ("one_batch", "reference"):
-        overrides.append("train.text_bucket_size=null")
     config, _ = load_run_config(layers, overrides)
     torch.manual_seed(0)
     import warnings
@@ -231,10 +299,57 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
+def run_child(variant: str, B: int, args) -> dict | None:
+    """One variant at one batch size in a fresh process: its row, or None (the error is printed)."""
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        str(B),
+        "--repeats",
+        str(args.repeats),
+        "--device",
+        args.device,
+    ]
+    cmd += ["--threads", str(args.threads)] if args.threads else []
+    done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
+    if done.returncode:
+        print(f"{variant} B={B}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def median_rows(runs: list[dict]) -> dict:
+    """One row from the rounds of a variant: the median of each time, the largest peak memory."""
+    row = dict(runs[0])
+    for key in ("step_s", "cpu_s", "load"):
+        row[key] = statistics.median(r[key] for r in runs)
+    row["samples_per_s"] = row["B"] / row["step_s"]
+    row["peak_mib"] = max(r["peak_mib"] for r in runs)
+    row["rounds"] = len(runs)
+    return row
+
+
+def with_ratios(rows: list[dict]) -> list[dict]:
+    """Add, per row, the reference's step / this step (wall and CPU) and this peak / the reference's
+    peak at the same B (``None`` without a reference row)."""
+    reference = {r["B"]: r for r in rows if r["variant"] == "reference"}
+    for r in rows:
+        ref = reference.get(r["B"])
+        r["speedup_wall"] = ref["step_s"] / r["step_s"] if ref else None
+        r["speedup_cpu"] = ref["cpu_s"] / r["cpu_s"] if ref else None
+        r["memory_ratio"] = r["peak_mib"] / ref["peak_mib"] if ref else None
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every variant this many times, interleaved; report medians"
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS))
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
@@ -249,46 +364,41 @@ def main() -> None:
     if args.child:
         print(json.dumps(run_variant(args.child[0], int(args.child[1]), args.repeats, device)))
         return
-    rows = []
-    for B in args.batch:
-        for variant in args.variants:
-            cmd = [
-                sys.executable,
-                __file__,
-                "--child",
-                variant,
-                str(B),
-                "--repeats",
-                str(args.repeats),
-                "--device",
-                args.device,
-            ] + (["--threads", str(args.threads)] if args.threads else [])
-            done = subprocess.run(cmd, capture_output=True, text=True, env=os.environ)
-            if done.returncode:
-                print(f"{variant} B={B}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
-                continue
-            row = json.loads(done.stdout.strip().splitlines()[-1])
-            rows.append(row)
-            print(
-                f"{variant:>22}  B={B:<3} step {row['step_s']:7.3f} s (CPU {row['cpu_s']:7.2f} s, load "
-                f"{row['load']:.1f})  "
-                f"{row['samples_per_s']:7.2f} samples/s  "
-                f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}",
-                flush=True,
-            )
+    runs: dict[tuple[str, int], list[dict]] = {}
+    for round_ in range(args.rounds):
+        for B in args.batch:
+            for variant in args.variants:
+                row = run_child(variant, B, args)
+                if row is None:
+                    continue
+                runs.setdefault((variant, B), []).append(row)
+                print(
+                    f"round {round_ + 1}  {variant:>22}  B={B:<3} step {row['step_s']:7.3f} s "
+                    f"(CPU {row['cpu_s']:7.2f} s, "
+                    f"load {row['load']:.1f})  {row['samples_per_s']:7.2f} samples/s  "
+                    f"peak {row['peak_mib']:7.0f} MiB  tokens {row['text_tokens_per_step']}",
+                    flush=True,
+                )
+    rows = with_ratios([median_rows(r) for r in runs.values()])
     print(
         f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps "
-        f"after 1 warm-up\n"
+        f"after 1 warm-up, median over {args.rounds} interleaved round(s); x ref: the reference step's time "
+        f"(or peak memory) over this one's\n"
     )
     print(
-        "| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step |"
+        "| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step "
+        "| wall x ref | CPU x ref | memory / ref |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def ratio(x):
+        return "" if x is None else f"{x:.2f}"
+
     for r in rows:
         print(
             f"| {r['variant']} | {r['B']} | {r['step_s']:.3f} | {r['cpu_s']:.2f} | {r['load']:.1f} | "
-            f"{r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | "
-            f"{r['text_tokens_per_step']} |"
+            f"{r['samples_per_s']:.2f} | {r['peak_mib']:.0f} | {r['text_tokens_per_step']} | "
+            f"{ratio(r['speedup_wall'])} | {ratio(r['speedup_cpu'])} | {ratio(r['memory_ratio'])} |"
         )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

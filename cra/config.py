@@ -159,6 +159,8 @@ class TrainConfig:
     deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
+    text_checkpointing: bool = False  # recompute the text encoder's activations in backward: less memory, more time
+    fewer_products: bool = False  # the same math with fewer matrix products (CRA.fewer_products; rounding differs)
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
     # best.pt is replaced when the val metric is ">" the best so far (ours) or ">=" (released)

@@ -70,6 +70,31 @@ class Diagnostics:
     def summary(self) -> dict[str, float]:
         return {k: self.sums[k] / self.counts[k] for k in DIAGNOSTIC_KEYS if self.counts.get(k)}
 
+    @classmethod
+    def merged(cls, parts: list["Diagnostics"]) -> "Diagnostics":
+        """The sums and counts of ``parts`` (e.g. shares of one split) added: their summary is the split's."""
+        out = cls()
+        for part in parts:
+            for k, v in part.sums.items():
+                out.sums[k] = out.sums.get(k, 0.0) + v
+            for k, n in part.counts.items():
+                out.counts[k] = out.counts.get(k, 0) + n
+        return out
+
+    def gathered(self, info) -> "Diagnostics":
+        """:meth:`merged` over every process (:class:`cra.distributed.DistInfo`; itself with one): the
+        split's measures when each rank scored its share. Every rank must call it."""
+        from cra import distributed
+
+        if not info.enabled:
+            return self
+        parts = []
+        for sums, counts in distributed.all_gather_objects((self.sums, self.counts), info):
+            part = Diagnostics()
+            part.sums, part.counts = sums, counts
+            parts.append(part)
+        return Diagnostics.merged(parts)
+
     @torch.no_grad()
     def update(self, model, out, evidence: torch.Tensor | None = None) -> None:
         """Measures of one batch: ``out`` the model's :class:`~cra.model.cra.CRAOutput` of a forward run
@@ -94,7 +119,7 @@ class Diagnostics:
             self._add("backdoor_logprior_std", log_prior.std().expand(1))
         if model.frontdoor is not None and "frontdoor" in self._captured:
             fd = model.frontdoor
-            m, x, frame_states, frame_mask = self._captured["frontdoor"]
+            m, x, frame_states, frame_mask = self._captured["frontdoor"][:4]
             alpha, _ = fd.in_sample_attention(m, x, frame_states, frame_mask)
             n = frame_mask.sum(1) if fd.mode == "in_sample" else torch.full((alpha.shape[0],), alpha.shape[1])
             self._add("frontdoor_entropy", _entropy_ratio(alpha.float(), n.to(alpha.device)))

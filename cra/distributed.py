@@ -247,9 +247,12 @@ def all_gather_objects(obj, info: DistInfo) -> list:
 
 def gather_predictions(part: dict, expected_keys: list[str], info: DistInfo) -> dict:
     """Merge every rank's :func:`cra.predict.predict_split` output; each key of ``expected_keys``
-    must have been predicted by exactly one rank (else ``RuntimeError`` naming the keys)."""
+    must have been predicted by exactly one rank (else ``RuntimeError`` naming the keys). The
+    diagnostics are taken as they are (``predict_split(..., dist=info)`` already gathered them)."""
     parts = all_gather_objects(part, info)
     merged = {"qa": {}, "weights": {}, "spans": {r: {} for r in part["spans"]}}
+    if "diagnostics" in part:
+        merged["diagnostics"] = part["diagnostics"]
     seen: dict[str, int] = {}
     for p in parts:
         for key in p["qa"]:

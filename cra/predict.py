@@ -29,6 +29,7 @@ from cra import metrics
 from cra.checkpoint import CheckpointError, load_checkpoint
 from cra.config import ConfigError, RunConfig, check_keys, from_dict
 from cra.model import CRA
+from cra.model.cra import TOKENS_KEY
 from cra.readouts import interval_readouts
 from cra.run import (
     SplitData,
@@ -100,7 +101,7 @@ def split_durations(split: SplitData, video_ids: Sequence[str]) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_split(
-    model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False
+    model: CRA, split: SplitData, config: RunConfig, device: torch.device, progress: bool = False, dist=None
 ) -> dict:
     """Answers, per-frame weights ``w`` and spans (seconds) of every read-out for every question.
 
@@ -109,6 +110,7 @@ def predict_split(
     frame times and gsub; diagnostics: :mod:`cra.diagnostics`, mass on the evidence when the split has gsub).
     Weights are the float32 model outputs as Python floats; spans are float64 seconds, read out as
     ``cra evaluate`` reads the written weights (so the two agree exactly for videos without padding).
+    ``dist`` (several processes, each predicting its share): the diagnostics are those of every share.
     """
     from tqdm.auto import tqdm
 
@@ -118,12 +120,18 @@ def predict_split(
     enabled, dtype, _ = autocast_settings(config.train.amp, device)
     model.eval()
     out = {"qa": {}, "weights": {}, "spans": {r: {} for r in config.eval.readouts}}
+    tokenizer = model.candidate_tokenizer(keys=("qa_texts",))  # the VQA pass's texts, tokenised by the loader
     loader = make_loader(
-        split.dataset, batch_size=config.eval.batch_size, shuffle=False, num_workers=config.data.num_workers
+        split.dataset,
+        batch_size=config.eval.batch_size,
+        shuffle=False,
+        num_workers=config.data.num_workers,
+        **({} if tokenizer is None else {"collate_fn": tokenizer.collate}),
     )
     diagnostics = Diagnostics()
     for batch in tqdm(loader, desc=f"eval {split.name}", disable=not progress, leave=False, file=sys.stderr):
-        keys = ("frames", "frame_mask", "qa_texts", *(("evidence_mask",) if "evidence_mask" in batch else ()))
+        optional = ("evidence_mask", TOKENS_KEY)
+        keys = ("frames", "frame_mask", "qa_texts", *(k for k in optional if k in batch))
         inputs = to_device({k: batch[k] for k in keys}, device)  # VQA pass only
         with torch.autocast(device.type, dtype=dtype, enabled=enabled), recording(model, diagnostics):
             result = model(inputs)
@@ -143,7 +151,7 @@ def predict_split(
             out["weights"][key] = w[b].tolist()
             for r, s in spans.items():
                 out["spans"][r][key] = s[b].tolist()
-    out["diagnostics"] = diagnostics.summary()
+    out["diagnostics"] = (diagnostics if dist is None else diagnostics.gathered(dist)).summary()
     return out
 
 
@@ -194,7 +202,7 @@ def evaluate(
     from cra import distributed
 
     share = torch.utils.data.Subset(split.dataset, distributed.shard_indices(len(split.dataset), dist))
-    part = predict_split(model, replace(split, dataset=share), config, device, progress and dist.is_main)
+    part = predict_split(model, replace(split, dataset=share), config, device, progress and dist.is_main, dist)
     keys = [r.key for r in split.dataset.records]
     return score_predictions(distributed.gather_predictions(part, keys, dist), split)
 

@@ -276,13 +276,17 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
             f"model.text_encoder_kwargs={m.text_encoder_kwargs!r} for text_encoder {m.text_encoder!r}: {err}"
         ) from None
     encoder.bucket_size = text_bucket_size(config)
+    if config.train.text_checkpointing:
+        encoder.activation_checkpointing(True)
     if config.train.text_mode == "frozen_cached":
         from cra.text.cached import CachedTextEncoder
 
         encoder = CachedTextEncoder(encoder)
-    return CRA(
+    model = CRA(
         m, encoder, Z_l=dictionaries.get("Z_l"), X_hat=dictionaries.get("X_hat"), Z_prior=dictionaries.get("Z_prior")
     )
+    model.fewer_products = config.train.fewer_products
+    return model
 
 
 def text_bucket_size(config: RunConfig) -> int | None:

@@ -54,6 +54,7 @@ from cra.checkpoint import load_checkpoint, rng_state, set_rng_state
 from cra.config import RunConfig, TrainConfig, to_dict
 from cra.distributed import SINGLE, DistInfo
 from cra.model import CRA
+from cra.model.cra import TOKENS_KEY
 from cra.run import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -96,8 +97,13 @@ def selection_value(scores: dict, train: TrainConfig) -> float:
 
 
 def slice_batch(batch: dict, start: int, stop: int) -> dict:
-    """Rows ``start:stop`` of a batch (tensors and lists alike)."""
-    return {k: v[start:stop] if torch.is_tensor(v) or isinstance(v, list) else v for k, v in batch.items()}
+    """Rows ``start:stop`` of a batch (tensors and lists alike); texts tokenised ahead are left out
+    (their padding is the whole batch's), so the slice's texts are tokenised in the step."""
+    return {
+        k: v[start:stop] if torch.is_tensor(v) or isinstance(v, list) else v
+        for k, v in batch.items()
+        if k != TOKENS_KEY
+    }
 
 
 def _check_run_dir(run_dir: Path | None, resume: bool) -> None:
@@ -122,8 +128,10 @@ class Trainer:
     (default :func:`make_optimizer`), ``lr_factor`` (step -> factor of the learning rate; default the
     warm-up/decay of ``train_config``, which needs a ``Dataset``; ``None``: constant),
     ``reseed_each_epoch`` (``False`` leaves the global generators to the caller) adapt it to a
-    hand-made experiment. ``run_config``: what checkpoints record (default: ``model.config`` and
-    ``train_config``). ``resume``: continue from ``run_dir/last.pt``. The model stays on its device.
+    hand-made experiment. ``tokenize_in_loader``: a ``Dataset``'s candidate texts are tokenised in the
+    ``DataLoader`` (:class:`cra.model.cra.CandidateTokenizer`; the same ids as the step would make).
+    ``run_config``: what checkpoints record (default: ``model.config`` and ``train_config``).
+    ``resume``: continue from ``run_dir/last.pt``. The model stays on its device.
 
     A hand-made run (the CMA chapter does this)::
 
@@ -145,6 +153,7 @@ class Trainer:
         reseed_each_epoch: bool = True,
         run_config: RunConfig | None = None,
         num_workers: int = 0,
+        tokenize_in_loader: bool = True,
         resume: bool = False,
         log: Callable | None = print,
         lock: runfolder.RunLock | None = None,
@@ -155,6 +164,7 @@ class Trainer:
         self.run_config = run_config if run_config is not None else RunConfig(model=model.config, train=t)
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.reseed_each_epoch, self.num_workers = reseed_each_epoch, num_workers
+        self.tokenize_in_loader = tokenize_in_loader
         self.dist = dist
         if dist.enabled and callable(train_data):
             raise ValueError(
@@ -340,11 +350,13 @@ class Trainer:
         sampler = distributed.GlobalBatchSampler(
             len(self.train_data), t.batch_size, epoch_seed, self.dist, parts_per_rank=t.accumulate
         )
+        # texts tokenised by the loader (in its workers when num_workers > 0), not in the step
+        tokenizer = self.model.candidate_tokenizer() if self.tokenize_in_loader and t.accumulate == 1 else None
         loader = torch.utils.data.DataLoader(
             self.train_data,
             batch_sampler=sampler,
             num_workers=self.num_workers,
-            collate_fn=collate,
+            collate_fn=collate if tokenizer is None else tokenizer.collate,
             generator=torch.Generator().manual_seed(epoch_seed),
             pin_memory=self.device.type == "cuda",
         )

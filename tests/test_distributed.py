@@ -105,6 +105,9 @@ def assert_same_run(a: Path, b: Path) -> None:
             assert y["train"][key] == pytest.approx(value, rel=1e-5), key
         assert x["val"]["n"] == y["val"]["n"] == 21  # every val question scored, once
         assert x["val"]["qa_acc"] == y["val"]["qa_acc"]
+        assert x["val"]["diagnostics"].keys() == y["val"]["diagnostics"].keys()  # gathered over the ranks' shares
+        for key, value in x["val"]["diagnostics"].items():
+            assert y["val"]["diagnostics"][key] == pytest.approx(value, rel=1e-4, abs=1e-6), key
     wa = torch.load(a / "last.pt", weights_only=True)["model"]
     wb = torch.load(b / "last.pt", weights_only=True)["model"]
     steps, lr = EPOCHS * 3, 1e-3  # 3 global batches of 8 per epoch of 21 questions; synthetic lr
@@ -232,6 +235,21 @@ def test_cma_with_gathered_negatives_equals_the_global_batch_loss():
     # negatives from the local rows only would give another loss: the choice matters
     local = sum(cma_loss(text[s], video[s])["total"] * (s.stop - s.start) / 7 for s in (slice(0, 4), slice(4, 7)))
     assert abs(float(local - whole)) > 1e-3
+
+
+def test_diagnostics_of_the_shares_merge_into_the_split_s():
+    from cra.diagnostics import Diagnostics
+
+    whole, first, second = Diagnostics(), Diagnostics(), Diagnostics()
+    values = torch.arange(10.0)
+    whole._add("w_entropy", values)
+    first._add("w_entropy", values[:3])
+    second._add("w_entropy", values[3:])
+    second._add("cos_vt_vbar", values[3:])  # a measure only one share has
+    merged = Diagnostics.merged([first, second]).summary()
+    assert merged["w_entropy"] == whole.summary()["w_entropy"] == 4.5  # not the mean of the shares' means
+    assert merged["cos_vt_vbar"] == second.summary()["cos_vt_vbar"]
+    assert first.gathered(distributed.SINGLE) is first
 
 
 def test_gradient_accumulation_equals_one_step_without_cma(tmp_path):

@@ -268,3 +268,38 @@ def test_given_dictionaries_are_used():
     torch.testing.assert_close(model.backdoor.Z_l, Z_l)
     torch.testing.assert_close(model.frontdoor.X_hat, X_hat)
     assert "backdoor.Z_l" not in dict(model.named_parameters())
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(), dict(RELEASED_CODE), dict(RELEASED_CODE, shared_backbone_pass=True), dict(mask_word_attention=False)],
+    ids=["ours", "released", "released-shared-pass", "unmasked-words"],
+)
+def test_fewer_products_gives_the_same_logits_losses_and_gradients(changes):
+    """``fewer_products`` reorders the same math (text head projected after pooling, frame terms once per
+    video): logits, losses and gradients equal the plain path's to float32 rounding (1e-5)."""
+    torch.manual_seed(0)
+    plain = CRA(tiny_config(**changes)).train()
+    fast = CRA(tiny_config(**changes)).train()
+    fast.load_state_dict(plain.state_dict())
+    fast.fewer_products = True
+    batch = make_batch(4, 8, 5)
+    outputs, grads = [], []
+    for model in (plain, fast):
+        torch.manual_seed(1)  # the released configs keep dropout: the same masks in both runs
+        out = model(batch)
+        losses = model.losses(batch, out)
+        losses["loss"].backward()
+        outputs.append((out, losses))
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    (a, la), (b, lb) = outputs
+    for pass_a, pass_b in ((a.vqa, b.vqa), (a.vq, b.vq)):
+        torch.testing.assert_close(pass_b.logits, pass_a.logits, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(pass_b.w, pass_a.w, rtol=1e-5, atol=1e-6)
+    for key, value in la.items():
+        torch.testing.assert_close(lb[key], value, rtol=1e-5, atol=1e-6, msg=key)
+    assert grads[0].keys() == grads[1].keys()
+    for name, g in grads[0].items():
+        torch.testing.assert_close(grads[1][name], g, rtol=1e-4, atol=1e-5, msg=name)
+    assert fast.frame_terms(a.frame_states) and plain.frame_terms(a.frame_states) is None  # the switch is read
+    assert fast.text.pool_first and not plain.text.pool_first

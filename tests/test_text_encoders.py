@@ -117,3 +117,25 @@ def test_wordllama_pretrained_offline_matches_the_package():
     cup, mug, dog = torch.nn.functional.normalize(encoder.encode(["a cup", "a mug", "a dog"]), dim=-1)
     assert float(cup @ mug) > float(cup @ dog) + 0.1
     torch.testing.assert_close(encoder.encode(["cup cup"]), encoder.encode(["cup"]))
+
+
+def test_roberta_activation_checkpointing_gives_the_same_outputs_and_gradients():
+    from cra.text.roberta import ROBERTA_TINY_CONFIG, RobertaTextEncoder
+
+    torch.manual_seed(0)
+    encoder = RobertaTextEncoder(pretrained=None, config=ROBERTA_TINY_CONFIG).train()  # dropout on
+    texts = ["why did the boy run </s> to catch the ball", "a", "what is on the table </s> a cup"]
+    results = []
+    for on in (False, True):
+        encoder.activation_checkpointing(on)
+        encoder.zero_grad()
+        torch.manual_seed(1)
+        out = encoder(texts)
+        (out.tokens * out.mask[..., None]).pow(2).sum().backward()
+        results.append((out.tokens.detach(), {n: p.grad.clone() for n, p in encoder.named_parameters()}))
+    assert encoder.model.is_gradient_checkpointing
+    assert torch.equal(results[1][0], results[0][0])
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, rtol=1e-5, atol=1e-6, msg=name)
+    with pytest.raises(NotImplementedError, match="word"):
+        build_text_encoder("word", dim=16, num_heads=2).activation_checkpointing()

@@ -188,9 +188,15 @@ def collate(items: Sequence[dict]) -> dict:
 
 
 def make_loader(
-    dataset: NextGQADataset, batch_size: int = 64, shuffle: bool = False, num_workers: int = 0, **kwargs
+    dataset: NextGQADataset,
+    batch_size: int = 64,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    collate_fn=collate,
+    **kwargs,
 ) -> torch.utils.data.DataLoader:
-    """A ``DataLoader`` over ``dataset`` with :func:`collate`."""
+    """A ``DataLoader`` over ``dataset`` with :func:`collate` (or ``collate_fn``, e.g.
+    :meth:`cra.model.cra.CandidateTokenizer.collate`)."""
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate, **kwargs
+        dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, collate_fn=collate_fn, **kwargs
     )

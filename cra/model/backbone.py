@@ -4,10 +4,18 @@ text head that turns each candidate text into one vector.
 Video:  $\bar x = \mathrm{Transformer}(\mathrm{Dropout}(\mathrm{LN}(W_{in} v) + P))$, with learned
 temporal position embeddings $P$ (docs/paper_notes.md §2.1, §6).
 
-Text:   tokens of a candidate text (question and answer, joined by ``data.qa_template``) from a
-:class:`cra.text.base.TextEncoder`, a linear map to $D$, then word-attention pooling
+Text:   tokens $t_j$ of a candidate text (question and answer, joined by ``data.qa_template``) from a
+:class:`cra.text.base.TextEncoder`, a linear map $h_j = W t_j + b$ to $D$, then word-attention pooling
 $l_k = \sum_j \mathrm{softmax}_j(u^\top h_j)\, h_j$ over the real tokens (docs/paper_notes.md §5.1), or
 over every position, padding included, as the released code does (``mask_word_attention=False``).
+``pool_first`` computes the same thing with the map after the pooling,
+
+.. math::
+
+    u^\top h_j = (W^\top u)^\top t_j + u^\top b,\qquad
+    l_k = W \Big(\sum_j \alpha_j t_j\Big) + b \sum_j \alpha_j ,
+
+one $D \times D$ product per text instead of one per token (float rounding differs, ~1e-7).
 
 The released code's temporal encoder is :class:`cra.model.released_encoder.ReleasedTemporalEncoder`.
 """
@@ -20,7 +28,7 @@ import torch
 from torch import nn
 
 from cra.model.ops import check_frame_mask, masked_softmax
-from cra.text.base import TextEncoder
+from cra.text.base import TextEncoder, TextEncoding, TokenIds
 
 __all__ = ["TemporalEncoder", "TextHead"]
 
@@ -62,31 +70,36 @@ class TemporalEncoder(nn.Module):
 class TextHead(nn.Module):
     """Texts -> one D-vector each: encoder tokens, linear to D, word-attention pooling."""
 
-    def __init__(self, encoder: TextEncoder, d_model: int, mask_padding: bool = True):
+    def __init__(self, encoder: TextEncoder, d_model: int, mask_padding: bool = True, pool_first: bool = False):
         super().__init__()
         self.encoder = encoder
-        self.proj = nn.Linear(encoder.token_dim, d_model)
+        self.proj = nn.Linear(encoder.token_dim, d_model)  # W, b
         self.word_score = nn.Linear(d_model, 1)  # u
         self.mask_padding = mask_padding
+        self.pool_first = pool_first  # the same math, the projection after the pooling (module docstring)
 
     def forward(
         self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
     ) -> torch.Tensor:
+        """Texts -> (N, D); ``max_length`` / ``pad_to_max_length`` as in :meth:`TextEncoder.forward`."""
         fixed = {"max_length": max_length} if max_length is not None else {}  # only what differs from the
         fixed |= {"pad_to_max_length": True} if pad_to_max_length else {}  # default: any encoder accepts that call
-        enc = self.encoder(texts, **fixed)
-        h = self.proj(enc.tokens)  # (N, L, D)
-        alpha = masked_softmax(self.word_score(h).squeeze(-1), enc.mask if self.mask_padding else None)  # (N, L)
-        return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)
+        return self.pool(self.encoder(texts, **fixed))
 
-    def encode_groups(
-        self, groups: Sequence[Sequence[str]], name: str, **tokenization
-    ) -> tuple[torch.Tensor, list[int]]:
-        """Many lists of texts in one encoder call (one padding): -> (sum of sizes, D), sizes.
-        ``tokenization``: ``max_length`` / ``pad_to_max_length`` for :meth:`forward`."""
-        sizes = []
-        for i, group in enumerate(groups):
-            if isinstance(group, str) or not all(isinstance(t, str) for t in group):
-                raise TypeError(f"batch[{name!r}][{i}]: expected a list of strings")
-            sizes.append(len(group))
-        return self([t for group in groups for t in group], **tokenization), sizes
+    def encode_tokens(self, tokens: TokenIds) -> torch.Tensor:
+        """Texts tokenised ahead (:meth:`TextEncoder.tokenize_call`, e.g. in a loader worker) -> (N, D)."""
+        return self.pool(self.encoder.encode_tokens(tokens))
+
+    def pool(self, enc: TextEncoding) -> torch.Tensor:
+        """Word-attention pooling of the encoder's tokens: (N, L, token_dim) -> (N, D)."""
+        mask = enc.mask if self.mask_padding else None
+        if not self.pool_first:
+            h = self.proj(enc.tokens)  # (N, L, D)
+            alpha = masked_softmax(self.word_score(h).squeeze(-1), mask)  # (N, L)
+            return torch.einsum("nl,nld->nd", alpha, h)  # (N, D)
+        W, b = self.proj.weight, self.proj.bias  # (D, token_dim), (D,)
+        u, c = self.word_score.weight[0], self.word_score.bias  # (D,), (1,)
+        scores = enc.tokens @ (W.t() @ u) + (u @ b + c)  # (N, L)  u^T h_j = (W^T u)^T t_j + u^T b + c
+        alpha = masked_softmax(scores, mask)  # (N, L)
+        pooled = torch.einsum("nl,nlt->nt", alpha, enc.tokens)  # (N, token_dim)  sum_j alpha_j t_j
+        return pooled @ W.t() + alpha.sum(1, keepdim=True) * b  # (N, D)  W (sum_j alpha_j t_j) + b sum_j alpha_j

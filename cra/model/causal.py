@@ -212,19 +212,20 @@ class FrontDoor(nn.Module):
         self.out = nn.Linear(2 * d_model, d_model)  # W_o
         self.norm = nn.LayerNorm(d_model)
 
-    def in_sample_attention(self, m, x, frame_states, frame_mask):
-        """alpha over the frames of the video (B, T) or over the batch (B, B), and the items (.., D)."""
+    def in_sample_attention(self, m, x, frame_states, frame_mask, items=None):
+        """alpha over the frames of the video (B, T) or over the batch (B, B), and the items (.., D).
+        ``items``: ``key_x(frame_states)`` computed once by the caller (in-sample mode)."""
         q = self.query_m(m)  # (B, D)
         scale = math.sqrt(m.shape[-1])
         if self.mode == "in_sample":
-            items = self.key_x(frame_states)  # (B, T, D) the mediator values of this video
+            items = self.key_x(frame_states) if items is None else items  # (B, T, D) the mediator values of this video
             return masked_softmax(torch.einsum("bd,btd->bt", q, items) / scale, frame_mask), items  # (B, T)
         items = self.key_x(x)  # (B, D) the other videos of the batch
         return (q @ items.T / scale).softmax(-1), items  # (B, B)
 
-    def in_sample(self, m, x, frame_states, frame_mask):
+    def in_sample(self, m, x, frame_states, frame_mask, items=None):
         """h_1 ~ E[m | x]: (B, D)."""
-        alpha, items = self.in_sample_attention(m, x, frame_states, frame_mask)
+        alpha, items = self.in_sample_attention(m, x, frame_states, frame_mask, items)
         if self.mode == "in_sample":
             return self.in_out(torch.einsum("bt,btd->bd", alpha, items))
         return self.in_out(alpha @ items)
@@ -246,9 +247,11 @@ class FrontDoor(nn.Module):
         x: torch.Tensor,
         frame_states: torch.Tensor | None = None,
         frame_mask: torch.Tensor | None = None,
+        items: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``items``: ``key_x(frame_states)`` (B, T, D), computed once by a caller with several passes."""
         if self.mode == "in_sample" and frame_states is None:
             raise ValueError("FrontDoor(mode='in_sample') needs frame_states (B, T, D)")
-        h1 = self.in_sample(m, x, frame_states, frame_mask)
+        h1 = self.in_sample(m, x, frame_states, frame_mask, items)
         h2 = self.cross_sample(x)
         return self.norm(m + self.out(torch.cat([h1, h2], -1)))

@@ -15,6 +15,7 @@ key                      type / shape                meaning
 ``frame_times``          float (B, T), optional      frame timestamps in seconds (for :mod:`cra.readouts`)
 ``evidence_mask``        bool (B, T), optional       true evidence frames (``mediator="true_evidence"``, supervision)
 ``evidence_supervised``  bool (B,), optional         which questions' spans supervise w (``gsg_supervision``)
+``text_tokens``          dict, optional              candidate texts tokenised ahead (:class:`CandidateTokenizer`)
 =======================  ==========================  ===========================================
 
 Other keys are ignored. The VQ pass runs when ``question_candidates`` is present; losses need
@@ -61,8 +62,64 @@ from cra.model.gsg import GSG, AttentionPooling, GroundingWeights
 from cra.model.ops import check_frame_mask
 from cra.model.released_encoder import ReleasedTemporalEncoder
 from cra.text import TextEncoder, build_text_encoder
+from cra.text.base import tokenizer_only
 
-__all__ = ["CRA", "PassOutput", "CRAOutput"]
+__all__ = ["CRA", "PassOutput", "CRAOutput", "CandidateTokenizer", "candidate_calls", "TOKENS_KEY", "CANDIDATE_KEYS"]
+
+#: the candidate groups of a batch, in the order the model encodes them
+CANDIDATE_KEYS = ("qa_texts", "question_candidates")
+#: the batch key of candidate texts tokenised ahead: {"qa_texts/question_candidates": TokenIds, ...}
+TOKENS_KEY = "text_tokens"
+
+
+def candidate_calls(config: CRAConfig, keys: list[str]) -> list[tuple[tuple[str, ...], dict]]:
+    """The text-encoder calls of a batch's candidate groups: ``[(keys, tokenization)]``. Groups
+    tokenised alike share one call (one padding); the released options tokenise each group its own
+    way (fixed padding, questions cut at ``question_max_length``), one call each."""
+    padding = dict(pad_to_max_length=config.text_padding == "max_length")
+    tokenization = {
+        k: dict(max_length=config.question_max_length if k == "question_candidates" else None, **padding) for k in keys
+    }
+    if len({tuple(sorted(t.items())) for t in tokenization.values()}) > 1:
+        return [((k,), tokenization[k]) for k in keys]
+    return [(tuple(keys), tokenization[keys[0]])] if keys else []
+
+
+def _group_shape(name: str, value) -> tuple[int, int]:
+    """(B, K) of ``batch[name]``, B lists of K strings each."""
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"batch[{name!r}]: expected a list of B lists of strings")
+    for i, group in enumerate(value):
+        if isinstance(group, str) or not all(isinstance(t, str) for t in group):
+            raise TypeError(f"batch[{name!r}][{i}]: expected a list of strings")
+    sizes = {len(g) for g in value}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}")
+    return len(value), sizes.pop()
+
+
+class CandidateTokenizer:
+    """Tokenises a batch's candidate texts exactly as :meth:`CRA.encode_candidates` would, so that a
+    ``DataLoader`` worker does it (:meth:`collate`) instead of the training step: adds
+    ``batch[TOKENS_KEY] = {"qa_texts/question_candidates": TokenIds}`` (CPU tensors). It holds the
+    text encoder without its weights (:func:`cra.text.base.tokenizer_only`)."""
+
+    def __init__(self, config: CRAConfig, encoder: TextEncoder, keys: tuple[str, ...] = CANDIDATE_KEYS):
+        self.config, self.encoder, self.keys = config, tokenizer_only(encoder), keys
+
+    def __call__(self, batch: dict) -> dict:
+        present = [k for k in self.keys if batch.get(k) is not None]
+        batch[TOKENS_KEY] = {
+            "/".join(keys): self.encoder.tokenize_call([t for k in keys for g in batch[k] for t in g], **tokenization)
+            for keys, tokenization in candidate_calls(self.config, present)
+        }
+        return batch
+
+    def collate(self, items) -> dict:
+        """:func:`cra.data.dataset.collate`, then tokenise (a ``DataLoader``'s ``collate_fn``)."""
+        from cra.data.dataset import collate
+
+        return self(collate(items))
 
 
 @dataclass
@@ -139,40 +196,54 @@ class CRA(nn.Module):
         self.answer_proj = (
             nn.Linear(d, d) if cfg.answer_projection else None
         )  # W_a, the "Linear" before the dot product
+        self.fewer_products = False
+
+    @property
+    def fewer_products(self) -> bool:
+        """The same math with fewer matrix products (``train.fewer_products``; float rounding differs, ~1e-7
+        relative): the text head projects after its word attention (:class:`TextHead`), and the products of
+        the frames that do not depend on the text (GSG's :meth:`~cra.model.gsg.GSG.frame_terms`, the
+        front-door's frame keys) are computed once per video for both passes."""
+        return self.text.pool_first
+
+    @fewer_products.setter
+    def fewer_products(self, on: bool) -> None:
+        self.text.pool_first = bool(on)
 
     # ---- pieces ------------------------------------------------------------------------------
 
-    def _tokenization(self, key: str) -> dict:
-        """Token limit and padding of one candidate group (``question_candidates`` may have its own)."""
-        cfg = self.config
-        limit = cfg.question_max_length if key == "question_candidates" else None
-        return dict(max_length=limit, pad_to_max_length=cfg.text_padding == "max_length")
-
-    def encode_candidates(self, *groups_by_key: tuple[str, list]) -> list[torch.Tensor]:
+    def encode_candidates(self, *groups_by_key: tuple[str, list], tokens: dict | None = None) -> list[torch.Tensor]:
         """Text embeddings (B, K, D) for each (key, B lists of K strings): one encoder call, or one per
-        group when the groups are tokenized differently (released: fixed padding, questions cut at 30)."""
-        if len({tuple(sorted(self._tokenization(k).items())) for k, _ in groups_by_key}) > 1:
-            return [e for group in groups_by_key for e in self.encode_candidates(group)]
-        groups, names, counts = [], [], []
-        for name, value in groups_by_key:
-            if not isinstance(value, (list, tuple)):
-                raise TypeError(f"batch[{name!r}]: expected a list of B lists of strings")
-            sizes = {len(g) for g in value}
-            if len(sizes) != 1 or 0 in sizes:
-                raise ValueError(
-                    f"batch[{name!r}]: every sample needs the same non-zero number of texts, got {sorted(sizes)}"
-                )
-            groups.extend(value)
-            names.append(name)
-            counts.append((len(value), sizes.pop()))
-        emb, _ = self.text.encode_groups(groups, "/".join(names), **self._tokenization(names[0]))  # (sum B*K, D)
-        if self.backdoor is not None:
-            emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
-        out, offset = [], 0
-        for B, K in counts:
-            out.append(emb[offset : offset + B * K].view(B, K, -1))
-            offset += B * K
+        group when the groups are tokenized differently (:func:`candidate_calls`). ``tokens``: the
+        calls tokenised ahead (``batch["text_tokens"]``, :class:`CandidateTokenizer`); a call not
+        there is tokenised here."""
+        groups = dict(groups_by_key)
+        shapes = {name: _group_shape(name, value) for name, value in groups_by_key}  # name -> (B, K)
+        out = []
+        for keys, tokenization in candidate_calls(self.config, list(groups)):
+            call = "/".join(keys)
+            texts = [t for k in keys for group in groups[k] for t in group]
+            ahead = (tokens or {}).get(call)
+            if ahead is None:
+                emb = self.text(texts, **tokenization)  # (sum B*K, D)
+            elif len(ahead.ids) != len(texts):
+                raise ValueError(f"batch[{TOKENS_KEY!r}][{call!r}]: {len(ahead.ids)} rows for {len(texts)} texts")
+            else:
+                emb = self.text.encode_tokens(ahead)
+            if self.backdoor is not None:
+                emb = self.backdoor(emb)  # l' = LN(l + Attn(l, Z_l))
+            offset = 0
+            for k in keys:
+                B, K = shapes[k]
+                out.append(emb[offset : offset + B * K].view(B, K, -1))
+                offset += B * K
         return out
+
+    def candidate_tokenizer(self, keys: tuple[str, ...] = CANDIDATE_KEYS) -> "CandidateTokenizer | None":
+        """A :class:`CandidateTokenizer` for this model's text encoder (``None`` when the encoder cannot
+        tokenise apart from its weights, e.g. the frozen/cached mode)."""
+        encoder = self.text.encoder
+        return CandidateTokenizer(self.config, encoder, keys) if encoder.separate_tokenization else None
 
     def mediator_weights(
         self,
@@ -180,10 +251,13 @@ class CRA(nn.Module):
         frame_mask: torch.Tensor,
         l_global: torch.Tensor,
         evidence: torch.Tensor | None = None,
+        terms: dict | None = None,
     ) -> GroundingWeights:
         """w0, w (B, T): learned grounding, or (``config.mediator``) the true evidence or uniform weights."""
         mode = self.config.mediator
         if mode == "learned":
+            if terms and "grounding" in terms:
+                return self.grounding(frame_states, l_global, frame_mask, terms=terms["grounding"])
             return self.grounding(frame_states, l_global, frame_mask)
         if mode == "true_evidence":
             if evidence is None:
@@ -206,18 +280,33 @@ class CRA(nn.Module):
         text_emb: torch.Tensor,
         l_global: torch.Tensor,
         evidence: torch.Tensor | None = None,
+        terms: dict | None = None,
     ) -> PassOutput:
-        weights = self.mediator_weights(frame_states, frame_mask, l_global, evidence)  # w0, w: (B, T)
+        """``terms``: :meth:`frame_terms` of ``frame_states`` (with :attr:`fewer_products`)."""
+        weights = self.mediator_weights(frame_states, frame_mask, l_global, evidence, terms)  # w0, w: (B, T)
         valid = frame_mask.to(frame_states.dtype)
         pooled = torch.einsum("bt,btd->bd", weights.w, frame_states)  # (B, D)  sum_i w_i x_i
         mean = torch.einsum("bt,btd->bd", valid, frame_states) / valid.sum(1, keepdim=True)  # (B, D)
         v_grounded, v_mean = self.pool_proj(pooled), self.pool_proj(mean)
         m = v_grounded
         if self.frontdoor is not None:
-            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask)  # m' = LN(m + W_o[h1; h2])
+            items = (terms or {}).get("frontdoor")  # (B, T, D) or None
+            m = self.frontdoor(v_grounded, v_mean, frame_states, frame_mask, items=items)  # m' = LN(m + W_o[h1; h2])
         v_final = m if self.answer_proj is None else self.answer_proj(m)  # (B, D)
         logits = torch.einsum("bkd,bd->bk", text_emb, v_final)  # (B, K)  <l_k, v_final>
         return PassOutput(logits, text_emb, l_global, weights.w0, weights.w, v_grounded, v_mean, v_final)
+
+    def frame_terms(self, frame_states: torch.Tensor) -> dict | None:
+        """The products of the frames that no pass's text changes, computed once per video when
+        :attr:`fewer_products` is on (else ``None``): GSG's ``frame_terms``, the front-door's keys."""
+        if not self.fewer_products:
+            return None
+        terms = {}
+        if isinstance(self.grounding, GSG) and self.config.mediator == "learned":
+            terms["grounding"] = self.grounding.frame_terms(frame_states)
+        if self.frontdoor is not None and self.frontdoor.mode == "in_sample":
+            terms["frontdoor"] = self.frontdoor.key_x(frame_states)  # (B, T, D)
+        return terms
 
     # ---- forward and loss --------------------------------------------------------------------
 
@@ -258,18 +347,23 @@ class CRA(nn.Module):
             if "question_answer" not in batch:
                 raise ValueError("batch['question_answer'] is required with batch['question_candidates']")
             texts.append(("question_candidates", batch["question_candidates"]))
-        embs = self.encode_candidates(*texts)
+        embs = self.encode_candidates(*texts, tokens=batch.get(TOKENS_KEY))
 
         cand = embs[0]  # (B, K, D)
-        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values, evidence)  # l = max_k l_k
+        terms = self.frame_terms(frame_states)
+        vqa = self.video_pass(frame_states, mask, cand, cand.max(1).values, evidence, terms)  # l = max_k l_k
         vq = None
         if has_vq:
             questions = embs[1]  # (B, K_q, D)
             true_q = self._index(batch, "question_answer", questions.shape[1], questions.device, checked)
             l_true = questions[torch.arange(B, device=questions.device), true_q]  # (B, D)
             # released: the VQ pass runs the video encoder again (its own dropout mask; the same in eval)
-            vq_states = frame_states if self.config.shared_backbone_pass else self.backbone(frames, mask)
-            vq = self.video_pass(vq_states, mask, questions, l_true, evidence)
+            if self.config.shared_backbone_pass:
+                vq_states, vq_terms = frame_states, terms
+            else:
+                vq_states = self.backbone(frames, mask)
+                vq_terms = self.frame_terms(vq_states)
+            vq = self.video_pass(vq_states, mask, questions, l_true, evidence, vq_terms)
         return CRAOutput(vqa, vq, frame_states, mask)
 
     @staticmethod

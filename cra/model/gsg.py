@@ -165,16 +165,33 @@ class GSG(nn.Module):
         self.smoothing = GaussianSmoothing(kernel_size, sigma_init, sigma_param) if use_smoothing else None
         self.renorm = renorm
 
-    def forward(
-        self, frame_states: torch.Tensor, l_global: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> GroundingWeights:
-        mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device, full=False)
+    def frame_terms(self, frame_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The products that do not depend on the text, for a caller that scores one video several
+        times (both passes): v~ (B, T, D) and, with ``before_gate``, W_1 LN(v~) (B, T, D/2), no bias.
+        Given to :meth:`forward`, the score is computed as g_i (W_1 LN(v~_i)) + b_1 = W_1 (g_i LN(v~_i)) + b_1."""
         v = self.video_proj(frame_states)  # (B, T, D)  v~_i
+        if self.norm == "after_gate":
+            return v, None
+        return v, F.linear(self.score[0](v), self.score[1].weight)  # (B, T, D/2)
+
+    def forward(
+        self,
+        frame_states: torch.Tensor,
+        l_global: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        terms: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+    ) -> GroundingWeights:
+        """``terms``: :meth:`frame_terms` of ``frame_states``, computed once by the caller."""
+        mask = check_frame_mask(mask, frame_states.shape[:2], frame_states.device, full=False)
+        v, first = terms if terms is not None else (self.video_proj(frame_states), None)  # (B, T, D)  v~_i
         l = self.text_proj(l_global)  # (B, D)  l~
         # (B, T)  g_i = tanh(<v~_i, l~> / sqrt(D)); released: tanh(<v~_i, l~>), saturated at +-1 for most frames
         gate = torch.tanh(torch.einsum("btd,bd->bt", v, l) * self.gate_scale)
         if self.norm == "after_gate":  # released: LN(g_i v~_i) = sign(g_i) LN(v~_i), |g_i| cancels
             scores = self.score(gate.unsqueeze(-1) * v).squeeze(-1)  # (B, T)  s_i = MLP(LN(g_i v~_i))
+        elif first is not None:  # the same, with W_1 LN(v~_i) of frame_terms: g_i (W_1 LN(v~_i)) + b_1
+            hidden = gate.unsqueeze(-1) * first + self.score[1].bias  # (B, T, D/2)
+            scores = self.score[3](self.score[2](hidden)).squeeze(-1)  # (B, T)
         else:  # the gate scales the normalised frame: s_i = MLP'(g_i LN(v~_i))
             layer_norm, mlp = self.score[0], self.score[1:]
             scores = mlp(gate.unsqueeze(-1) * layer_norm(v)).squeeze(-1)  # (B, T)

@@ -11,13 +11,18 @@ almost all of a training step's time goes, so no text is padded to a fixed lengt
 :class:`TextEncoder` gives ``tokenize`` and ``encode_ids``; ``forward`` (length buckets) and
 ``encode`` (pooled vectors, no gradient, eval mode) come from here. Empty strings are valid input
 (a missing graph node is an empty string) and get a vector too.
+
+``forward(texts)`` is two halves that may run in different processes:
+``tokenize_call(texts) -> TokenIds`` (CPU tensors, from the encoder's non-module attributes only, so
+:func:`tokenizer_only` can send it to ``DataLoader`` workers) and ``encode_tokens(TokenIds)``.
 """
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -30,6 +35,14 @@ class TextEncoding:
     pooled: torch.Tensor  # (N, dim)
     tokens: torch.Tensor  # (N, L, token_dim)
     mask: torch.Tensor  # (N, L) bool, True = real token
+
+
+class TokenIds(NamedTuple):
+    """One encoder call's tokenised texts (CPU until the step moves them): what ``forward`` encodes."""
+
+    ids: torch.Tensor  # (N, L) long
+    mask: torch.Tensor  # (N, L) bool, True = real token
+    bucketed: bool  # encoded in length buckets (the default tokenization) or as one padded batch
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:
@@ -49,7 +62,7 @@ def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def pad_ids(
-    sequences: list[list[int]], pad_id: int, device: torch.device, length: int | None = None
+    sequences: list[list[int]], pad_id: int, device: torch.device | None = None, length: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad token-id lists to the longest one (or to ``length``): -> ids (N, L) long, mask (N, L) bool."""
     length = length or max((len(s) for s in sequences), default=1)
@@ -59,7 +72,15 @@ def pad_ids(
     mask = torch.zeros_like(ids, dtype=torch.bool)
     for row, seq in enumerate(sequences):
         mask[row, : len(seq)] = True
-    return ids.to(device), mask.to(device)
+    return (ids, mask) if device is None else (ids.to(device), mask.to(device))
+
+
+def tokenizer_only(encoder: "TextEncoder") -> "TextEncoder":
+    """A shallow copy of ``encoder`` without parameters, buffers or submodules: enough for
+    :meth:`TextEncoder.tokenize_call` (which reads only plain attributes), light to send to a worker."""
+    light = copy.copy(encoder)
+    light.__dict__.update(_parameters={}, _buffers={}, _modules={})
+    return light
 
 
 class TextEncoder(nn.Module):
@@ -76,38 +97,59 @@ class TextEncoder(nn.Module):
     def _device(self) -> torch.device:
         return next(self.parameters()).device
 
+    #: ``tokenize_call`` is separate from the weights (``False``: only ``forward(texts)`` works).
+    separate_tokenization: bool = True
+
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids (N, L) long and mask (N, L) bool, L = the longest text of this batch."""
+        """ids (N, L) long and mask (N, L) bool (CPU), L = the longest text of this batch; reads no
+        parameter (see :func:`tokenizer_only`)."""
         raise NotImplementedError
 
     def encode_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
         raise NotImplementedError
+
+    def activation_checkpointing(self, on: bool = True) -> None:
+        """Recompute the layers' activations in the backward pass instead of keeping them (less memory,
+        one more forward of the encoder; the same results, dropout masks included)."""
+        raise NotImplementedError(f"the {self.name!r} text encoder has no activation checkpointing")
 
     def tokenize_to(self, texts: Sequence[str], max_length: int | None, pad_to_max_length: bool):
         """:meth:`tokenize` with another token limit and, with ``pad_to_max_length``, every text padded
         to exactly that many tokens (the released code's fixed-length padding)."""
         raise NotImplementedError(f"the {self.name!r} text encoder has no fixed-length tokenization")
 
-    def forward(
+    def tokenize_call(
         self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
-    ) -> TextEncoding:
-        """Encode ``texts``; ``max_length`` / ``pad_to_max_length`` override the token limit and the
-        dynamic padding (see :meth:`tokenize_to`; such calls are not bucketed)."""
-        if max_length is not None or pad_to_max_length:
-            ids, mask = self.tokenize_to(_check_texts(texts), max_length, pad_to_max_length)
-            return self.encode_ids(ids, mask)
+    ) -> TokenIds:
+        """The first half of :meth:`forward`: ``texts`` tokenised on the CPU. ``max_length`` /
+        ``pad_to_max_length`` override the token limit and the dynamic padding (see
+        :meth:`tokenize_to`; such calls are not bucketed)."""
         texts = _check_texts(texts)
+        if max_length is not None or pad_to_max_length:
+            return TokenIds(*self.tokenize_to(texts, max_length, pad_to_max_length), False)
         if not texts:
-            device = self._device()
+            return TokenIds(torch.zeros(0, 1, dtype=torch.long), torch.zeros(0, 1, dtype=torch.bool), False)
+        return TokenIds(*self.tokenize(texts), True)
+
+    def encode_tokens(self, tokens: TokenIds) -> TextEncoding:
+        """The second half of :meth:`forward`: encode tokenised texts (moved to the encoder's device)."""
+        device = self._device()
+        ids, mask = tokens.ids.to(device, non_blocking=True), tokens.mask.to(device, non_blocking=True)
+        if not len(ids):
             return TextEncoding(
                 torch.zeros(0, self.dim, device=device),
                 torch.zeros(0, 1, self.token_dim, device=device),
                 torch.zeros(0, 1, dtype=torch.bool, device=device),
             )
-        ids, mask = self.tokenize(texts)
-        if self.bucket_size is None or len(texts) <= self.bucket_size:
+        if not tokens.bucketed or self.bucket_size is None or len(ids) <= self.bucket_size:
             return self.encode_ids(ids, mask)
         return self._encode_bucketed(ids, mask)
+
+    def forward(
+        self, texts: Sequence[str], max_length: int | None = None, pad_to_max_length: bool = False
+    ) -> TextEncoding:
+        """Encode ``texts``: :meth:`encode_tokens` of :meth:`tokenize_call`."""
+        return self.encode_tokens(self.tokenize_call(texts, max_length, pad_to_max_length))
 
     def _encode_bucketed(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
         """:meth:`encode_ids` on chunks of similar length, each trimmed to its own longest text

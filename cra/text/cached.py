@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from cra.text.base import TextEncoder, TextEncoding, _check_texts
 
@@ -25,6 +26,8 @@ __all__ = ["CachedTextEncoder"]
 
 class CachedTextEncoder(TextEncoder):
     """A frozen ``encoder`` whose outputs are computed once per distinct text and kept."""
+
+    separate_tokenization = False  # keyed by text: texts are tokenised only on a cache miss
 
     def __init__(self, encoder: TextEncoder, chunk_size: int = 256, cache_dtype: torch.dtype | None = None):
         super().__init__()
@@ -78,13 +81,10 @@ class CachedTextEncoder(TextEncoder):
             return self.encoder(texts)
         self._fill(texts, max_length, pad_to_max_length)
         entries = [self._cache[(t, max_length, pad_to_max_length)] for t in texts]
-        length = max(tok.shape[0] for tok, _, _ in entries)
         first = entries[0][0]
         dtype = first.dtype if self.cache_dtype is None else torch.float32
-        tokens = torch.zeros(len(texts), length, self.token_dim, dtype=dtype, device=first.device)  # (N, L, D)
-        mask = torch.zeros(len(texts), length, dtype=torch.bool, device=first.device)  # (N, L)
-        for i, (tok, _, real) in enumerate(entries):
-            tokens[i, : tok.shape[0]] = tok
-            mask[i, :real] = True
+        tokens = pad_sequence([tok for tok, _, _ in entries], batch_first=True).to(dtype)  # (N, L, D), zero padding
+        real = torch.tensor([n for _, _, n in entries], device=first.device)  # (N,)
+        mask = torch.arange(tokens.shape[1], device=first.device) < real[:, None]  # (N, L)
         pooled = torch.stack([p for _, p, _ in entries]).to(dtype)  # (N, dim)
         return TextEncoding(pooled, tokens, mask)

@@ -81,8 +81,7 @@ class OpenClipTextEncoder(TextEncoder):
         ids = self.tokenizer(list(texts))  # (N, 77), 0-padded, <end_of_text> has the largest id
         mask = ids != 0
         length = int(mask.sum(1).max())
-        device = self._device()
-        return ids[:, :length].to(device), mask[:, :length].to(device)
+        return ids[:, :length], mask[:, :length]
 
     def encode_ids(self, ids, mask):
         t = self.tower

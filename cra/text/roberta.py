@@ -106,7 +106,6 @@ class RobertaTextEncoder(TextEncoder):
     def tokenize_to(self, texts, max_length, pad_to_max_length):
         """``max_length`` counts BPE tokens like the constructor's (times ``byte_length_factor`` for the
         byte fallback); with ``pad_to_max_length`` every text has exactly that many ids."""
-        device = self._device()
         length = self.max_length if max_length is None else min(max_length * self._factor, self._positions)
         if self.hf_tokenizer is not None:
             enc = self.hf_tokenizer(
@@ -116,9 +115,15 @@ class RobertaTextEncoder(TextEncoder):
                 max_length=length,
                 return_tensors="pt",
             )
-            return enc["input_ids"].to(device), enc["attention_mask"].bool().to(device)
+            return enc["input_ids"], enc["attention_mask"].bool()
         seqs = [self.byte_tokenizer(t, length) for t in texts]
-        return pad_ids(seqs, ByteTokenizer.pad_id, device, length if pad_to_max_length else None)
+        return pad_ids(seqs, ByteTokenizer.pad_id, length=length if pad_to_max_length else None)
+
+    def activation_checkpointing(self, on: bool = True) -> None:
+        if on:  # torch.utils.checkpoint, non-reentrant: RNG state kept, so dropout masks repeat exactly
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            self.model.gradient_checkpointing_disable()
 
     def encode_ids(self, ids, mask):
         tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)

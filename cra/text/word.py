@@ -68,7 +68,7 @@ class WordEncoder(TextEncoder):
     def tokenize_to(self, texts, max_length, pad_to_max_length):
         length = min(max_length or self.max_length, self.max_length)
         seqs = [[self.word_id(w) for w in split_words(t)][:length] or [self.EMPTY] for t in texts]
-        return pad_ids(seqs, self.PAD, self._device(), length if pad_to_max_length else None)
+        return pad_ids(seqs, self.PAD, length=length if pad_to_max_length else None)
 
     def encode_ids(self, ids, mask):
         positions = torch.arange(ids.shape[1], device=ids.device)

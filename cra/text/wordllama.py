@@ -78,7 +78,7 @@ class WordLlamaTextEncoder(TextEncoder):
         encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
         # ids beyond the table are clamped to its last row, as wordllama.embed does
         seqs = [[min(i, self.empty_id - 1) for i in enc.ids] or [self.empty_id] for enc in encodings]
-        return pad_ids(seqs, self.empty_id, self._device())
+        return pad_ids(seqs, self.empty_id)
 
     def encode_ids(self, ids, mask):
         tokens = self.embedding(ids)  # (N, L, D)
