@@ -9,15 +9,16 @@ you change them), ``data.|model.|train.|eval.<key>`` (the run config of every tr
 ``sweep_strengths=[0.0,0.8]``, ``jobs=2``, ``threads=1``, ``clusters=16``, ``readout=posthoc``).
 Values are YAML; an unknown key or a value of the wrong type is an error naming the ``--set``.
 
-Fast mode (the default, used by the book): ``python -m cra ablation --out runs/ablation-fast`` trains 33
-small models (9 variants x 3 seeds on a 500-video world, plus the sweep) in about 3.5 minutes on
-one core of a busy 2-core machine.
+Fast mode (the default, used by the book): ``python -m cra ablation --out runs/ablation-fast --set jobs=2``
+trains 55 small models (18 variants x 3 seeds on a 1,000-video world of subject questions, plus the
+sweep); measured: 15.5 minutes for 52 of them with two processes on a shared 2-core machine
+(data_samples/README.md).
 
-Full mode: ``python -m cra ablation --out runs/ablation-full --mode full --set jobs=2`` uses the
-default world sizes (1,200 training videos), 15 epochs, 5 seeds and three sweep axes (both, language
-only, visual only) x 6 strengths x 2 seeds: 105 models of about 30-50 s each on one core, so roughly
-70 minutes on one core or half that with two free cores (an estimate from single full-size models,
-not a measured full run).
+Full mode: ``python -m cra ablation --out runs/ablation-full --mode full --set jobs=2`` uses 2,000
+training videos, 15 epochs, 5 seeds and three sweep axes (both, language only, visual only) x 6
+strengths x 2 seeds: 148 models, each about five times a fast one (an estimate, not a measured full
+run: roughly 1.5-2 hours with two free cores). ``--work DIR`` keeps every trained model, so an
+interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
