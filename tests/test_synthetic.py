@@ -460,3 +460,22 @@ def test_readme_states_every_parameter_of_the_sample():
     for name, value, _ in meta["world_config"].describe():
         assert re.search(rf"\|\s*`{name}`\s*\|\s*`?{re.escape(str(value))}`?\s*\|", readme), name
     assert f"--seed {meta['seed']}" in readme
+
+
+def test_subject_questions_name_only_the_subject():
+    temporal = synthetic.generate_split(SMALL, 3, "train")
+    subject = synthetic.generate_split(WorldConfig(**{**SMALL.__dict__, "question_form": "subject"}), 3, "train")
+    for a, b in zip(temporal.rows, subject.rows):
+        entry = temporal.truth[question_key(a["video_id"], a["qid"])]
+        assert b["question"] == f"what does the {entry['entity']} do" and b["type"] == "DO"
+        assert a["type"] in ("TN", "TP")
+        match = synthetic.QUESTION_RE.match(b["question"])
+        assert match["entity"] == entry["entity"] and match["relation"] is None and match["reference"] is None
+        assert {k: v for k, v in a.items() if k not in ("question", "type")} == {
+            k: v for k, v in b.items() if k not in ("question", "type")
+        }
+    assert np.array_equal(temporal.features, subject.features)  # the same draws: only the text changes
+    with pytest.raises(ValueError, match="needs entity_in_evidence"):
+        WorldConfig(question_form="subject", entity_in_evidence=False)
+    with pytest.raises(ValueError, match="question_form must be"):
+        WorldConfig(question_form="why")

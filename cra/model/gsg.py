@@ -155,10 +155,10 @@ class GSG(nn.Module):
             raise ValueError(f"GSG norm={norm!r}: expected one of {GATE_NORMS}")
         self.video_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_v
         self.text_proj = nn.Sequential(nn.LayerNorm(d_model), nn.Linear(d_model, d_model), nn.GELU())  # W_l
-        hidden = max(1, d_model // 2)
-        # the last layer has no bias: softmax over frames ignores a shared shift, so it could never learn
         self.norm = norm
         self.gate_scale = 1.0 / math.sqrt(d_model) if scaled_gate else 1.0
+        hidden = max(1, d_model // 2)
+        # the last layer has no bias: softmax over frames ignores a shared shift, so it could never learn
         self.score = nn.Sequential(
             nn.LayerNorm(d_model), nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, 1, bias=False)
         )
