@@ -96,7 +96,8 @@ def load_by_path(name: str, path: Path):
     return module
 
 
-def patch_cuda_and_pretrained():
+def patch_cuda_and_pretrained(roberta: dict = TINY_ROBERTA):
+    """CPU run and a random RoBERTa built from ``RobertaConfig(**roberta)`` (see the module docstring)."""
     import transformers
 
     torch.Tensor.cuda = lambda self, *a, **k: self
@@ -109,7 +110,7 @@ def patch_cuda_and_pretrained():
 
     torch.Tensor.to = to
     transformers.RobertaConfig.from_pretrained = classmethod(
-        lambda cls, path, **kw: transformers.RobertaConfig(**TINY_ROBERTA, **kw)
+        lambda cls, path, **kw: transformers.RobertaConfig(**roberta, **kw)
     )
     transformers.RobertaModel.from_pretrained = classmethod(lambda cls, path, config=None, **kw: cls(config))
 
