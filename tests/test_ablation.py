@@ -129,6 +129,23 @@ def test_a_study_resumes_from_its_work_folder(tmp_path):
     assert any(line.startswith("  [1/1] w0/cra/seed0") for line in logs)
 
 
+def test_a_study_cut_short_writes_the_rows_it_has(tmp_path):
+    """Seed-major training order, then --finished-only: the tables of the finished models, labelled partial."""
+    study = ablation.study_config("fast", TINY + ["variants=[cra]", "sweep_strengths=[]", "seeds=[0]"])
+    ablation.run_study(tmp_path / "a", study, work=tmp_path / "work", log=lambda *_: None)
+    study.seeds = [0, 1]  # the planned study: seed 1 is not trained yet
+    logs = []
+    cut = ablation.run_study(tmp_path / "b", study, work=tmp_path / "work", finished_only=True, log=logs.append)
+    assert any("1 model(s) not trained yet" in line for line in logs)
+    assert cut["meta"]["partial"] == {"models_finished": 1, "models_planned": 2, "seeds": {"cra": [0]}}
+    assert {r["seed"] for r in cut["runs"]} == {0} and all(r["seeds"] == 1 for r in cut["summary"])
+    assert not (tmp_path / "work" / "results" / "w0_cra_seed1.pkl").exists()  # nothing was trained
+    with pytest.raises(ValueError, match="--work"):
+        ablation.run_study(tmp_path / "c", study, finished_only=True)
+    full = ablation.run_study(tmp_path / "d", study, work=tmp_path / "work", log=lambda *_: None)
+    assert full["meta"]["partial"] is None and full["meta"]["models_trained"] == 2
+
+
 def test_a_run_is_deterministic_for_its_seed_and_differs_across_seeds(tiny_world, tiny_study, tmp_path):
     world, conf = tiny_world
     first = ablation.train_and_score(job(world, conf, "cra", 0, tiny_study, tmp_path / "a"))

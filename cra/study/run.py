@@ -73,9 +73,13 @@ def model_identity(job: Mapping[str, Any]) -> dict:
     return {**job, "study": {k: job["study"].get(k) for k in MODEL_SETTINGS}}
 
 
-def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None) -> dict:
+def _run_jobs(
+    jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None, train: bool = True
+) -> dict:
     """Every job's result; with ``done`` (a kept ``--work`` folder), a job finished there by an earlier
-    call with the same job settings is read back instead of trained again (an interrupted study resumes)."""
+    call with the same job settings is read back instead of trained again (an interrupted study resumes).
+    Jobs are trained seed by seed (every variant's seed 0 first), so a study cut short holds complete
+    rows with fewer seeds; ``train=False`` returns only the finished jobs' results."""
     results, todo = {}, []
     for job in jobs:
         saved = done / f"{job['key'].replace('/', '_')}.pkl" if done else None
@@ -87,6 +91,10 @@ def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | Non
         todo.append(job)
     if len(todo) < len(jobs):
         log(f"  {len(jobs) - len(todo)} model(s) already trained in {done}: read back")
+    if not train:
+        log(f"  {len(todo)} model(s) not trained yet: left out (--finished-only)")
+        return results
+    todo.sort(key=lambda job: job["seed"])  # stable: the planned order within a seed
 
     def finish(i: int, job: dict, r: dict) -> None:
         results[job["key"]] = r
@@ -112,12 +120,17 @@ def run_study(
     *,
     work: Path | str | None = None,
     keep_work: bool = False,
+    finished_only: bool = False,
     log: Callable = print,
 ) -> dict:
     """Run the ablation and the sweep, write :data:`OUTPUT_FILES` into ``out``; returns the results.
 
     ``work`` keeps worlds, dictionaries (and with ``keep_work`` checkpoints) and each finished model's
-    scores; run again with the same ``work``, the study resumes: finished models are read back."""
+    scores; run again with the same ``work``, the study resumes: finished models are read back.
+    ``finished_only`` (with ``work``) trains nothing and writes the tables of the models finished so far
+    (a long study's results committed as they come); ``meta["partial"]`` then counts what is missing."""
+    if finished_only and not work:
+        raise ValueError("study: finished_only reads finished models from a --work folder; give one")
     import torch
 
     from cra.text.semantic_graph import load_parser
@@ -195,8 +208,15 @@ def run_study(
             for v in study.sweep_variants
             for s in study.sweep_seeds
         }
-        log(f"training {len(jobs)} models ({study.jobs} process(es), {study.threads} thread(s) each)")
-        results = _run_jobs(jobs, study.jobs, log, work_dir / "results" if work else None)
+        log(
+            f"{'reading the finished ones of' if finished_only else 'training'} {len(jobs)} models "
+            f"({study.jobs} process(es), {study.threads} thread(s) each)"
+        )
+        results = _run_jobs(jobs, study.jobs, log, work_dir / "results" if work else None, train=not finished_only)
+        # a study cut short (finished_only) keeps the rows of the models it has, each with its own seed count
+        ablation_labels = {k: label for k, label in ablation_labels.items() if label in results}
+        sweep_labels = {k: label for k, label in sweep_labels.items() if label in results}
+        trained = {variant for variant, _ in ablation_labels}
 
         # ---- ablation table ------------------------------------------------------------------------
         readouts = run_config(main_world, main_conf, "cra", 0, study).eval.readouts
@@ -216,7 +236,7 @@ def run_study(
                         }
                     )
         if study.random_span:
-            for seed in study.seeds:
+            for seed in [s for s in study.seeds if ("cra", s) in ablation_labels]:
                 answers = results[ablation_labels[("cra", seed)]]["answers"]
                 rows = random_span_rows(main_world, answers, seed, readouts)
                 for split in SPLITS:
@@ -233,7 +253,7 @@ def run_study(
                             }
                         )
         summary = summarise(runs, ("variant", "split", "readout"), METRICS + FAITH + DIAG)
-        order = [*study.variants, *([RANDOM_SPAN] if study.random_span else [])]
+        order = [*(v for v in study.variants if v in trained), *([RANDOM_SPAN] if study.random_span else [])]
 
         # ---- sweep ---------------------------------------------------------------------------------
         sweep_runs = []
@@ -256,10 +276,10 @@ def run_study(
         from cra.synthetic import load_truth, uniform_mass
 
         checks, gap, reader_rows = [], [], {}
-        if {"ceiling", "blind"} <= set(study.variants):
+        if {"ceiling", "blind"} <= trained:
             checks = preconditions(summary, study.readout, 100 * uniform_mass(load_truth(main_world, "test-ood")))
-        if "ceiling" in study.variants:
-            gap = gap_closed(summary, study.readout, study.variants, study.plain)
+        if {"ceiling", study.plain} <= trained:
+            gap = gap_closed(summary, study.readout, [v for v in study.variants if v in trained], study.plain)
         reader_rows = readers(main_world, SPLITS)
 
         wall = time.perf_counter() - start
@@ -272,7 +292,14 @@ def run_study(
             "variant_settings": variant_settings(study.variants),
             "selection": "checkpoint of the best val-ood Acc@QA (runs.csv: selected_on)",
             "random_span": "uniform random spans (two frames, sorted) with CRA's answers of the same seed",
-            "models_trained": len(jobs),
+            "models_trained": len(results),
+            "partial": None
+            if len(results) == len(jobs)
+            else {
+                "models_finished": len(results),
+                "models_planned": len(jobs),
+                "seeds": {v: [s for s in study.seeds if (v, s) in ablation_labels] for v in study.variants},
+            },
             "wall_seconds": round(wall, 1),
             "torch": torch.__version__,
             "run_config_example": run_config_dict(main_world, main_conf, study),
@@ -309,7 +336,7 @@ def run_study(
         log(format_table(summary, study.readout, order))
         log("\nsweep (read-out " + study.readout + "):")
         log(format_sweep(sweep_summary))
-        log(f"\nwrote {', '.join(OUTPUT_FILES)} to {out}; {len(jobs)} models; wall time {wall:.1f} s")
+        log(f"\nwrote {', '.join(OUTPUT_FILES)} to {out}; {len(results)} of {len(jobs)} models; wall time {wall:.1f} s")
         return {
             "summary": summary,
             "runs": runs,
