@@ -73,9 +73,7 @@ def model_identity(job: Mapping[str, Any]) -> dict:
     return {**job, "study": {k: job["study"].get(k) for k in MODEL_SETTINGS}}
 
 
-def _run_jobs(
-    jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None, train: bool = True
-) -> dict:
+def _run_jobs(jobs: list[dict], n_parallel: int, log: Callable, done: Path | None = None, train: bool = True) -> dict:
     """Every job's result; with ``done`` (a kept ``--work`` folder), a job finished there by an earlier
     call with the same job settings is read back instead of trained again (an interrupted study resumes).
     Jobs are trained seed by seed (every variant's seed 0 first), so a study cut short holds complete
