@@ -119,19 +119,22 @@ QA_MAX, Q_MAX = 38, 30
 ABLATIONS = ("no_gsg", "no_smoothing", "no_cma", "no_backdoor", "no_frontdoor", "no_eci")
 FEWER = "train.fewer_products=true"
 #: variant -> (config layers, --set overrides) beyond the shared ones (``ablation:<name>`` is built in run_variant)
+UNPACKED = "model.text_encoder_kwargs.packed=false"
 VARIANTS = {
     "full": ([], []),
+    "unpacked": ([], [UNPACKED]),
     "fewer": ([], [FEWER]),
     "checkpointed": ([], ["train.text_checkpointing=true"]),
     "fewer_checkpointed": ([], [FEWER, "train.text_checkpointing=true"]),
-    "one_batch": ([], ["train.text_bucket_size=null"]),
-    "reference": ([], ["train.text_bucket_size=null"]),
+    "one_batch": ([], ["train.text_bucket_size=null", UNPACKED]),
+    "reference": ([], ["train.text_bucket_size=null", UNPACKED]),
     "bf16": ([], []),
     "frozen_cached": (["variants/frozen_text"], []),
     "frozen_cached_fewer": (["variants/frozen_text"], [FEWER]),
 }
 DEFAULT_VARIANTS = (
     "full",
+    "unpacked",
     "fewer",
     "checkpointed",
     "one_batch",
@@ -220,8 +223,10 @@ def word_tokenizer(encoder, fixed: bool):
     return tokenize
 
 
-def computed_tokens(mask: torch.Tensor, bucket_size: int | None) -> int:
-    """Token positions the encoder computes (padding included) for one call with this mask."""
+def computed_tokens(mask: torch.Tensor, bucket_size: int | None, packed: bool = False) -> int:
+    """Token positions the encoder's token-wise layers compute (padding included) for one call with this mask."""
+    if packed:  # padding-free: the real tokens only
+        return int(mask.sum())
     lengths = mask.sum(1).sort().values
     if bucket_size is None or len(lengths) <= bucket_size:
         return mask.numel()
@@ -279,10 +284,13 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start, usage = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+        if variant != "reference":  # cra.train frees the last step's gradients before the forward pass
+            optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=dtype, enabled=enabled):
             out = model(batch)
             loss = model.losses(batch, out)["loss"]
-        optimizer.zero_grad(set_to_none=True)
+        if variant == "reference":  # the released loop: the loss, then zero_grad, then backward
+            optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 12.0)
         optimizer.step()
@@ -293,7 +301,7 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
             after = resource.getrusage(resource.RUSAGE_SELF)
             cpu.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
         texts = [t for g in batch["qa_texts"] + batch["question_candidates"] for t in g]
-        tokens = computed_tokens(roberta.tokenize(texts)[1], roberta.bucket_size)
+        tokens = computed_tokens(roberta.tokenize(texts)[1], roberta.bucket_size, roberta.packs_tokens)
     step = statistics.median(times)
     peak = (
         torch.cuda.max_memory_allocated(device)

@@ -159,6 +159,7 @@ class TrainConfig:
     deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
+    #   (moot for RoBERTa, which computes only the real tokens: model.text_encoder_kwargs.packed, default true)
     text_checkpointing: bool = False  # recompute the text encoder's activations in backward: less memory, more time
     fewer_products: bool = False  # the same math with fewer matrix products (CRA.fewer_products; rounding differs)
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)

@@ -99,6 +99,8 @@ class TextEncoder(nn.Module):
 
     #: ``tokenize_call`` is separate from the weights (``False``: only ``forward(texts)`` works).
     separate_tokenization: bool = True
+    #: ``encode_ids`` computes only the real tokens (padding-free), so length buckets gain nothing
+    packs_tokens: bool = False
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """ids (N, L) long and mask (N, L) bool (CPU), L = the longest text of this batch; reads no
@@ -141,7 +143,7 @@ class TextEncoder(nn.Module):
                 torch.zeros(0, 1, self.token_dim, device=device),
                 torch.zeros(0, 1, dtype=torch.bool, device=device),
             )
-        if not tokens.bucketed or self.bucket_size is None or len(ids) <= self.bucket_size:
+        if not tokens.bucketed or self.bucket_size is None or self.packs_tokens or len(ids) <= self.bucket_size:
             return self.encode_ids(ids, mask)
         return self._encode_bucketed(ids, mask)
 

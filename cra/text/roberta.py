@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import warnings
 
+import torch
+from torch.nn import functional as F
+from torch.utils.checkpoint import checkpoint
+
 from cra.text.base import TextEncoder, TextEncoding, ensure_torchvision_importable, masked_mean, pad_ids
 
 
@@ -47,6 +51,11 @@ class ByteTokenizer:
 class RobertaTextEncoder(TextEncoder):
     """RoBERTa token states; pooled = the ``<s>`` state (``pooling="first"``) or the token mean.
 
+    ``packed`` (default): the encoder runs on the batch's real tokens only: every token-wise layer
+    (embeddings, projections, feed-forward, LayerNorm) on the (T, D) packed tokens, attention per text
+    on a padded (N, L) view (:func:`packed_forward`); the same outputs as Hugging Face's padded forward
+    (within float rounding; dropout draws its masks in another order), so length buckets are not needed.
+
     ``pretrained`` is a Hugging Face name or local folder. Weights are looked up on disk only
     (``local_files_only=True`` unless changed); when they are absent and ``allow_random`` is true the
     model is built from ``RobertaConfig(**config)`` with random weights and :class:`ByteTokenizer`,
@@ -65,8 +74,11 @@ class RobertaTextEncoder(TextEncoder):
         local_files_only: bool = True,
         allow_random: bool = True,
         byte_length_factor: int = 4,
+        packed: bool = True,
     ):
         super().__init__()
+        self.packs_tokens = bool(packed)
+        self._checkpointing = False
         transformers = import_transformers()
         if pooling not in ("first", "mean"):
             raise ValueError(f"pooling={pooling!r}: expected 'first' or 'mean'")
@@ -120,12 +132,52 @@ class RobertaTextEncoder(TextEncoder):
         return pad_ids(seqs, ByteTokenizer.pad_id, length=length if pad_to_max_length else None)
 
     def activation_checkpointing(self, on: bool = True) -> None:
+        self._checkpointing = on  # the packed path's own layer loop reads this
         if on:  # torch.utils.checkpoint, non-reentrant: RNG state kept, so dropout masks repeat exactly
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         else:
             self.model.gradient_checkpointing_disable()
 
     def encode_ids(self, ids, mask):
-        tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
+        if self.packs_tokens:
+            tokens = packed_forward(self.model, ids, mask, self._checkpointing and self.training)  # (N, L, D)
+        else:
+            tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
         pooled = tokens[:, 0] if self.pooling == "first" else masked_mean(tokens, mask)
         return TextEncoding(pooled, tokens, mask)
+
+
+def packed_forward(model, ids: torch.Tensor, mask: torch.Tensor, checkpointing: bool = False) -> torch.Tensor:
+    """A Hugging Face ``RobertaModel``'s last hidden states, computed on the real tokens only.
+
+    ids, mask (N, L), right-padded. The T = mask.sum() real tokens are gathered into a (T, D) matrix
+    once; embeddings, the Q/K/V and output projections, the feed-forward layers, dropout and LayerNorm
+    act on it (one matrix product per layer and projection whatever the lengths), and only the
+    attention scores softmax(Q K^T / sqrt(d_h)) V use a padded (N, H, L, d_h) view with the padding
+    masked out. Returns (N, L, D) with zeros at padding (the module's own forward leaves values there
+    that every consumer masks). ``checkpointing``: each layer's activations recomputed in backward."""
+    N, L = mask.shape
+    flat = mask.reshape(-1).nonzero().squeeze(1)  # (T,) positions of the real tokens in the (N*L) grid
+    emb = model.embeddings
+    positions = (mask.long().cumsum(1) + emb.padding_idx).reshape(-1)[flat]  # (T,) RoBERTa: pad_id + 1, + 2, ...
+    x = emb.word_embeddings(ids.reshape(-1)[flat]) + emb.position_embeddings(positions)  # (T, D)
+    x = emb.dropout(emb.LayerNorm(x + emb.token_type_embeddings.weight[0]))  # token type 0 throughout
+    key_mask = mask[:, None, None, :]  # (N, 1, 1, L): True where a key is a real token
+
+    def padded(t: torch.Tensor, heads: int) -> torch.Tensor:  # (T, D) -> (N, H, L, d_h), zeros at padding
+        grid = t.new_zeros(N * L, t.shape[1]).index_copy(0, flat, t)
+        return grid.view(N, L, heads, -1).transpose(1, 2)
+
+    def layer_forward(x: torch.Tensor, layer) -> torch.Tensor:  # (T, D) -> (T, D): one RobertaLayer
+        att = layer.attention.self
+        heads = att.num_attention_heads
+        q, k, v = (padded(proj(x), heads) for proj in (att.query, att.key, att.value))
+        p = att.dropout.p if att.training else 0.0
+        context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p)  # (N, H, L, d_h)
+        context = context.transpose(1, 2).reshape(N * L, -1).index_select(0, flat)  # (T, D)
+        h = layer.attention.output(context, x)  # LayerNorm(dropout(W_o c) + x)
+        return layer.output(layer.intermediate(h), h)  # LayerNorm(dropout(W_2 gelu(W_1 h)) + h)
+
+    for layer in model.encoder.layer:
+        x = checkpoint(layer_forward, x, layer, use_reentrant=False) if checkpointing else layer_forward(x, layer)
+    return x.new_zeros(N * L, x.shape[1]).index_copy(0, flat, x).view(N, L, -1)
