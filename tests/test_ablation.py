@@ -134,14 +134,23 @@ def test_a_study_cut_short_writes_the_rows_it_has(tmp_path):
     study = ablation.study_config("fast", TINY + ["variants=[cra]", "sweep_strengths=[]", "seeds=[0]"])
     ablation.run_study(tmp_path / "a", study, work=tmp_path / "work", log=lambda *_: None)
     study.seeds = [0, 1]  # the planned study: seed 1 is not trained yet
+    written = (tmp_path / "work" / "world0" / "world" / "world.json").stat().st_mtime_ns
     logs = []
     cut = ablation.run_study(tmp_path / "b", study, work=tmp_path / "work", finished_only=True, log=logs.append)
     assert any("1 model(s) not trained yet" in line for line in logs)
     assert cut["meta"]["partial"] == {"models_finished": 1, "models_planned": 2, "seeds": {"cra": [0]}}
     assert {r["seed"] for r in cut["runs"]} == {0} and all(r["seeds"] == 1 for r in cut["summary"])
     assert not (tmp_path / "work" / "results" / "w0_cra_seed1.pkl").exists()  # nothing was trained
+    world_json = tmp_path / "work" / "world0" / "world" / "world.json"
+    assert world_json.stat().st_mtime_ns == written  # nor the world rewritten (a study may be training there)
     with pytest.raises(ValueError, match="--work"):
         ablation.run_study(tmp_path / "c", study, finished_only=True)
+    from cra.study.worlds import existing_world
+
+    with pytest.raises(ValueError, match="another world"):
+        existing_world(tmp_path / "work" / "world0", study.world_config(), study.world_seed + 1)
+    with pytest.raises(FileNotFoundError, match="no prepared world"):
+        existing_world(tmp_path / "work" / "world9", study.world_config(), study.world_seed)
     full = ablation.run_study(tmp_path / "d", study, work=tmp_path / "work", log=lambda *_: None)
     assert full["meta"]["partial"] is None and full["meta"]["models_trained"] == 2
 

@@ -93,3 +93,29 @@ def test_changed_settings_are_refused(tmp_path):
     (folder / "sweep.json").unlink()
     with pytest.raises(FileNotFoundError, match="sweep.json"):
         load_results(folder)
+
+
+FULL = samples_dir() / "ablation_full"
+
+
+@pytest.mark.skipif(not (FULL / "results.json").is_file(), reason="no full-mode study saved in data_samples")
+def test_saved_full_study_matches_the_code_and_says_what_it_holds():
+    """The full-mode files (possibly a run cut short: meta.partial) against the code's full mode; a partial
+    study's rows hold exactly the seeds it says, a complete one every planned model."""
+    study = load_results(FULL)
+    meta = study["meta"]
+    assert meta["command_mode"] == "full" and not study["stale"], study["stale"]
+    partial = meta.get("partial")
+    seeds_of = {}
+    for r in study["runs"]:
+        if r["variant"] != RANDOM_SPAN:
+            seeds_of.setdefault(r["variant"], set()).add(r["seed"])
+    if partial is None:
+        assert all(seeds_of[v] == set(meta["study"]["seeds"]) for v in meta["study"]["variants"])
+    else:
+        assert meta["models_trained"] == partial["models_finished"] < partial["models_planned"]
+        assert {v: sorted(s) for v, s in seeds_of.items()} == {v: s for v, s in partial["seeds"].items() if s}
+    for r in study["summary"]:
+        if r["variant"] != RANDOM_SPAN:
+            assert r["seeds"] == len(seeds_of[r["variant"]])
+    assert {r["selected_on"] for r in study["runs"] if r["variant"] != RANDOM_SPAN} == {"val-ood"}

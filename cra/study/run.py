@@ -18,7 +18,7 @@ from cra.study.plots import plot_ablation, plot_sweep
 from cra.study.preconditions import format_gap, format_preconditions, gap_closed, preconditions, readers
 from cra.study.report import OUTPUT_FILES, SWEEP_COLUMNS, csv_bytes, format_sweep, format_table, json_bytes, save_figure
 from cra.study.scoring import cached_truth, random_span_rows, split_rows
-from cra.study.worlds import blind_copy, prepare_world
+from cra.study.worlds import blind_copy, existing_world, prepare_world
 
 __all__ = ["train_and_score", "run_study", "run_config_dict"]
 
@@ -126,7 +126,8 @@ def run_study(
     ``work`` keeps worlds, dictionaries (and with ``keep_work`` checkpoints) and each finished model's
     scores; run again with the same ``work``, the study resumes: finished models are read back.
     ``finished_only`` (with ``work``) trains nothing and writes the tables of the models finished so far
-    (a long study's results committed as they come); ``meta["partial"]`` then counts what is missing."""
+    (a long study's results committed as they come), reading ``work`` without writing to it (so it can
+    run while the study trains there); ``meta["partial"]`` then counts what is missing."""
     if finished_only and not work:
         raise ValueError("study: finished_only reads finished models from a --work folder; give one")
     import torch
@@ -148,8 +149,14 @@ def run_study(
             key = tuple(sorted((k, v) for k, v in asdict(config).items()))
             if key not in worlds:
                 folder = work_dir / f"world{len(worlds)}"
-                worlds[key] = prepare_world(folder, config, study.world_seed, study.clusters, nlp)
+                if finished_only:  # read only: a study may still be training from this folder
+                    worlds[key] = existing_world(folder, config, study.world_seed)
+                else:
+                    worlds[key] = prepare_world(folder, config, study.world_seed, study.clusters, nlp)
             return key, *worlds[key]
+
+        def blind_of(world: Path, out: Path) -> Path:
+            return out if finished_only and (out / "world.json").is_file() else blind_copy(world, out)
 
         t = time.perf_counter()
         main_key, main_world, main_conf = world_for({})
@@ -158,7 +165,7 @@ def run_study(
             for v in study.variants
         }
         blind_world = (
-            blind_copy(main_world, work_dir / "world-blind")
+            blind_of(main_world, work_dir / "world-blind")
             if any(VARIANTS[v].blind for v in {*study.variants, *study.sweep_variants})
             else None
         )
@@ -180,7 +187,7 @@ def run_study(
             label = f"w{list(worlds).index(world_key)}/{variant}/seed{seed}"
             data_world = blind_world if VARIANTS[variant].blind and world_key == main_key else world
             if VARIANTS[variant].blind and world_key != main_key:
-                data_world = blind_copy(world, Path(str(world) + "-blind"))
+                data_world = blind_of(world, Path(str(world) + "-blind"))
             jobs.append(
                 {
                     "key": label,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["prepare_world", "blind_copy"]
+__all__ = ["prepare_world", "existing_world", "blind_copy"]
 
 
 def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) -> tuple[Path, Path]:
@@ -42,6 +42,22 @@ def prepare_world(root: Path, world_config, seed: int, clusters: int, nlp=None) 
         return build_text_encoder(name, **kwargs)
 
     conf = save_confounders(Path(build.out), build_confounders(build, factory, nlp=nlp))
+    return world, conf
+
+
+def existing_world(root: Path, world_config, seed: int) -> tuple[Path, Path]:
+    """(world, dictionary file) that :func:`prepare_world` wrote into ``root`` earlier, read only; an
+    error naming the folder when it is absent or holds another world (config or seed)."""
+    import json
+    from dataclasses import asdict
+
+    world, conf = Path(root) / "world", Path(root) / "confounders.pt"
+    meta_file = world / "world.json"
+    if not meta_file.is_file() or not conf.is_file():
+        raise FileNotFoundError(f"{root}: no prepared world (world/world.json and confounders.pt): run the study first")
+    meta = json.loads(meta_file.read_text())
+    if meta.get("seed") != seed or meta.get("config") != json.loads(json.dumps(asdict(world_config))):
+        raise ValueError(f"{meta_file}: holds another world (seed or config) than this study's; rerun the study")
     return world, conf
 
 
