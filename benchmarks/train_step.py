@@ -21,7 +21,8 @@ Variants (each runs in its own process, so that its peak memory is its own):
 * ``fewer``: ``full`` with ``train.fewer_products`` (the same math with fewer matrix products; equal
   fidelity: tests/test_model.py checks logits, losses and gradients against the plain path);
 * ``checkpointed`` / ``fewer_checkpointed``: with ``train.text_checkpointing`` (RoBERTa's activations
-  recomputed in the backward pass: the memory it saves and the time it costs);
+  recomputed in the backward pass: the memory it saves and the time it costs); ``checkpointed:n``: only
+  the first n of its 12 layers;
 * ``one_batch``: the same, all texts in one batch padded to the longest;
 * ``reference``: a same-machine stand-in for the released code's step: one batch with every text
   padded to 38 tokens (the released loader pads QA texts to 38 and questions to 30, so this computes
@@ -244,6 +245,8 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
 
     if variant.startswith("ablation:"):
         layers, extra = ["variants/frozen_text", f"ablations/{variant.split(':', 1)[1]}"], []
+    elif variant.startswith("checkpointed:"):  # the first n of RoBERTa's 12 layers recomputed in backward
+        layers, extra = [], [f"train.text_checkpointing={int(variant.split(':', 1)[1])}"]
     else:
         layers, extra = VARIANTS[variant]
     overrides = [

@@ -160,7 +160,8 @@ class TrainConfig:
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
     #   (moot for RoBERTa, which computes only the real tokens: model.text_encoder_kwargs.packed, default true)
-    text_checkpointing: bool = False  # recompute the text encoder's activations in backward: less memory, more time
+    text_checkpointing: bool | int = False  # recompute the text encoder's activations in backward: less memory,
+    #   more time; true: every layer, n: the first n layers (packed RoBERTa), a memory and a time in between
     fewer_products: bool = False  # the same math with fewer matrix products (CRA.fewer_products; rounding differs)
     select_metric: str = "Acc@QA"  # a cra.metrics column, on the val split (released: val QA accuracy)
     select_readout: str = "posthoc"  # the read-out whose metrics a grounding select_metric uses
@@ -189,6 +190,10 @@ class TrainConfig:
         ):
             raise ValueError(
                 f"train.text_bucket_size={self.text_bucket_size!r}: expected 'auto', null or a positive integer"
+            )
+        if not isinstance(self.text_checkpointing, int) or self.text_checkpointing < 0:
+            raise ValueError(
+                f"train.text_checkpointing={self.text_checkpointing!r}: expected true, false or a number of layers"
             )
         for name in ("epochs", "batch_size", "accumulate"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:

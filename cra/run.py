@@ -277,7 +277,10 @@ def build_model(config: RunConfig, dictionaries: dict | None = None) -> CRA:
         ) from None
     encoder.bucket_size = text_bucket_size(config)
     if config.train.text_checkpointing:
-        encoder.activation_checkpointing(True)
+        try:
+            encoder.activation_checkpointing(config.train.text_checkpointing)  # true, or a number of layers
+        except ValueError as err:
+            raise ConfigError(f"train.text_checkpointing={config.train.text_checkpointing!r}: {err}") from None
     if config.train.text_mode == "frozen_cached":
         from cra.text.cached import CachedTextEncoder
 

@@ -177,3 +177,43 @@ def test_roberta_packed_forward_equals_the_padded_module():
     packed.encode_ids = lambda ids, mask: calls.append(ids.shape) or RobertaTextEncoder.encode_ids(packed, ids, mask)
     packed(texts)
     assert len(calls) == 1
+
+
+def test_roberta_checkpointing_some_layers_gives_the_same_outputs_and_gradients():
+    from cra.config import ConfigError, load_run_config
+    from cra.run import build_model
+    from cra.text.roberta import RobertaTextEncoder
+
+    torch.manual_seed(0)
+    config = {**ROBERTA_TINY_CONFIG, "num_hidden_layers": 3}
+    encoder = RobertaTextEncoder(pretrained=None, config=config).train()  # dropout on
+    texts = ["why did the boy run </s> to catch the ball", "a", "what is on the table </s> a cup"]
+    results = []
+    for on in (False, 1, 2, True):
+        encoder.activation_checkpointing(on)
+        encoder.zero_grad()
+        torch.manual_seed(1)
+        out = encoder(texts)
+        (out.tokens * out.mask[..., None]).pow(2).sum().backward()
+        results.append((out.tokens.detach(), {n: p.grad.clone() for n, p in encoder.named_parameters()}))
+    for tokens, grads in results[1:]:
+        assert torch.equal(tokens, results[0][0])
+        for name, grad in results[0][1].items():
+            torch.testing.assert_close(grads[name], grad, rtol=1e-5, atol=1e-6, msg=name)
+    for bad in (4, -1, "2"):
+        with pytest.raises(ValueError, match="checkpointing"):
+            encoder.activation_checkpointing(bad)
+    with pytest.raises(ValueError, match="packed"):
+        RobertaTextEncoder(pretrained=None, config=config, packed=False).activation_checkpointing(1)
+    # the config: a number of layers goes through to the encoder, a bad one is refused
+    kwargs = "model.text_encoder_kwargs={pretrained: null, config: {vocab_size: 260, hidden_size: 32, "
+    kwargs += "num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64}}"
+    base = [kwargs, "data.confounders=null", "model.text_encoder=roberta"]
+    run, _ = load_run_config([], [*base, "train.text_checkpointing=1"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert build_model(run).text.encoder._checkpointed_layers == 1
+        with pytest.raises(ConfigError, match="text_checkpointing"):
+            build_model(load_run_config([], [*base, "train.text_checkpointing=3"])[0])
+    with pytest.raises((ConfigError, ValueError), match="text_checkpointing"):
+        load_run_config([], [*base, "train.text_checkpointing=-1"])

@@ -110,9 +110,10 @@ class TextEncoder(nn.Module):
     def encode_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> TextEncoding:
         raise NotImplementedError
 
-    def activation_checkpointing(self, on: bool = True) -> None:
+    def activation_checkpointing(self, on: bool | int = True) -> None:
         """Recompute the layers' activations in the backward pass instead of keeping them (less memory,
-        one more forward of the encoder; the same results, dropout masks included)."""
+        one more forward of the encoder; the same results, dropout masks included); an integer: that
+        many layers, where the encoder supports it."""
         raise NotImplementedError(f"the {self.name!r} text encoder has no activation checkpointing")
 
     def tokenize_to(self, texts: Sequence[str], max_length: int | None, pad_to_max_length: bool):

@@ -78,7 +78,7 @@ class RobertaTextEncoder(TextEncoder):
     ):
         super().__init__()
         self.packs_tokens = bool(packed)
-        self._checkpointing = False
+        self._checkpointed_layers = 0  # the packed path recomputes this many layers (from the first) in backward
         transformers = import_transformers()
         if pooling not in ("first", "mean"):
             raise ValueError(f"pooling={pooling!r}: expected 'first' or 'mean'")
@@ -131,23 +131,35 @@ class RobertaTextEncoder(TextEncoder):
         seqs = [self.byte_tokenizer(t, length) for t in texts]
         return pad_ids(seqs, ByteTokenizer.pad_id, length=length if pad_to_max_length else None)
 
-    def activation_checkpointing(self, on: bool = True) -> None:
-        self._checkpointing = on  # the packed path's own layer loop reads this
-        if on:  # torch.utils.checkpoint, non-reentrant: RNG state kept, so dropout masks repeat exactly
+    def activation_checkpointing(self, on: bool | int = True) -> None:
+        """``True``: every layer; an integer n: the first n layers (packed forward only), for a memory
+        between none and all at a part of the time (each checkpointed layer runs its forward twice)."""
+        layers = self.model.config.num_hidden_layers
+        if on is True or on is False:
+            n = layers if on else 0
+        elif isinstance(on, int) and 0 <= on <= layers:
+            if not self.packs_tokens and on not in (0, layers):
+                raise ValueError(f"checkpointing {on} of {layers} layers needs the packed forward (packed=true)")
+            n = on
+        else:
+            raise ValueError(f"activation checkpointing {on!r}: expected true, false or 0..{layers} layers")
+        self._checkpointed_layers = n  # the packed path's own layer loop reads this
+        if n:  # torch.utils.checkpoint, non-reentrant: RNG state kept, so dropout masks repeat exactly
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         else:
             self.model.gradient_checkpointing_disable()
 
     def encode_ids(self, ids, mask):
         if self.packs_tokens:
-            tokens = packed_forward(self.model, ids, mask, self._checkpointing and self.training)  # (N, L, D)
+            checkpointed = self._checkpointed_layers if self.training else 0
+            tokens = packed_forward(self.model, ids, mask, checkpointed)  # (N, L, D)
         else:
             tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
         pooled = tokens[:, 0] if self.pooling == "first" else masked_mean(tokens, mask)
         return TextEncoding(pooled, tokens, mask)
 
 
-def packed_forward(model, ids: torch.Tensor, mask: torch.Tensor, checkpointing: bool = False) -> torch.Tensor:
+def packed_forward(model, ids: torch.Tensor, mask: torch.Tensor, checkpointed_layers: int = 0) -> torch.Tensor:
     """A Hugging Face ``RobertaModel``'s last hidden states, computed on the real tokens only.
 
     ids, mask (N, L), right-padded. The T = mask.sum() real tokens are gathered into a (T, D) matrix
@@ -155,7 +167,8 @@ def packed_forward(model, ids: torch.Tensor, mask: torch.Tensor, checkpointing: 
     act on it (one matrix product per layer and projection whatever the lengths), and only the
     attention scores softmax(Q K^T / sqrt(d_h)) V use a padded (N, H, L, d_h) view with the padding
     masked out. Returns (N, L, D) with zeros at padding (the module's own forward leaves values there
-    that every consumer masks). ``checkpointing``: each layer's activations recomputed in backward."""
+    that every consumer masks). ``checkpointed_layers``: the first n layers' activations are recomputed
+    in backward instead of kept."""
     N, L = mask.shape
     flat = mask.reshape(-1).nonzero().squeeze(1)  # (T,) positions of the real tokens in the (N*L) grid
     emb = model.embeddings
@@ -178,6 +191,9 @@ def packed_forward(model, ids: torch.Tensor, mask: torch.Tensor, checkpointing: 
         h = layer.attention.output(context, x)  # LayerNorm(dropout(W_o c) + x)
         return layer.output(layer.intermediate(h), h)  # LayerNorm(dropout(W_2 gelu(W_1 h)) + h)
 
-    for layer in model.encoder.layer:
-        x = checkpoint(layer_forward, x, layer, use_reentrant=False) if checkpointing else layer_forward(x, layer)
+    for i, layer in enumerate(model.encoder.layer):
+        if i < checkpointed_layers:  # non-reentrant: the RNG state is kept, so dropout masks repeat exactly
+            x = checkpoint(layer_forward, x, layer, use_reentrant=False)
+        else:
+            x = layer_forward(x, layer)
     return x.new_zeros(N * L, x.shape[1]).index_copy(0, flat, x).view(N, L, -1)
