@@ -154,6 +154,7 @@ def test_roberta_packed_forward_equals_the_padded_module():
     padded = RobertaTextEncoder(pretrained=None, config=config, packed=False).train()
     padded.load_state_dict(packed.state_dict())
     assert packed.packs_tokens and not padded.packs_tokens
+    packed.bucket_size = 2  # attention in buckets of two texts of similar length (tokens stay packed)
     texts = ["why did the boy run </s> to catch the ball that rolled away", "", "a </s> b", "what is on it"]
     results = []
     for encoder in (packed, padded):
@@ -171,7 +172,14 @@ def test_roberta_packed_forward_equals_the_padded_module():
             # here); the key bias's true gradient is 0 (softmax ignores a shift shared by all keys): both ~1e-9
             assert float((grads_a[name] - grad).norm()) < 1e-5 * float(grad.norm()) + 1e-6, name
     assert {n for n, g in grads_a.items() if g is not None} == {n for n, g in grads_b.items() if g is not None}
-    # bucketing is moot for a packed encoder: one call, whatever bucket_size says
+    # attention in buckets of texts of similar length: the same outputs (eval: no dropout)
+    packed.eval()
+    with torch.no_grad():
+        whole = packed(texts).tokens
+        for size in (1, 2, 3):
+            packed.bucket_size = size
+            torch.testing.assert_close(packed(texts).tokens, whole, atol=1e-5, rtol=1e-5)
+    # and one encode_ids call, whatever bucket_size says: the buckets are inside the packed forward
     packed.bucket_size = 1
     calls = []
     packed.encode_ids = lambda ids, mask: calls.append(ids.shape) or RobertaTextEncoder.encode_ids(packed, ids, mask)
@@ -217,3 +225,17 @@ def test_roberta_checkpointing_some_layers_gives_the_same_outputs_and_gradients(
             build_model(load_run_config([], [*base, "train.text_checkpointing=3"])[0])
     with pytest.raises((ConfigError, ValueError), match="text_checkpointing"):
         load_run_config([], [*base, "train.text_checkpointing=-1"])
+
+
+def test_feed_forward_that_recomputes_gelu_has_the_true_gradients():
+    from cra.text.roberta import FeedForward
+
+    g = torch.Generator().manual_seed(0)
+    args = [
+        torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)
+        for shape in ((5, 4), (16, 4), (16,), (4, 16), (4,))
+    ]  # h, W_1, b_1, W_2, b_2
+    assert torch.autograd.gradcheck(FeedForward.apply, args)
+    h, w1, b1, w2, b2 = args
+    expected = torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(h, w1, b1)), w2, b2)
+    torch.testing.assert_close(FeedForward.apply(*args), expected)

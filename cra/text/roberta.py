@@ -152,48 +152,97 @@ class RobertaTextEncoder(TextEncoder):
     def encode_ids(self, ids, mask):
         if self.packs_tokens:
             checkpointed = self._checkpointed_layers if self.training else 0
-            tokens = packed_forward(self.model, ids, mask, checkpointed)  # (N, L, D)
+            tokens = packed_forward(self.model, ids, mask, checkpointed, self.bucket_size)  # (N, L, D)
         else:
             tokens = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state  # (N, L, D)
         pooled = tokens[:, 0] if self.pooling == "first" else masked_mean(tokens, mask)
         return TextEncoding(pooled, tokens, mask)
 
 
-def packed_forward(model, ids: torch.Tensor, mask: torch.Tensor, checkpointed_layers: int = 0) -> torch.Tensor:
+def packed_forward(
+    model, ids: torch.Tensor, mask: torch.Tensor, checkpointed_layers: int = 0, bucket_size: int | None = None
+) -> torch.Tensor:
     """A Hugging Face ``RobertaModel``'s last hidden states, computed on the real tokens only.
 
     ids, mask (N, L), right-padded. The T = mask.sum() real tokens are gathered into a (T, D) matrix
-    once; embeddings, the Q/K/V and output projections, the feed-forward layers, dropout and LayerNorm
-    act on it (one matrix product per layer and projection whatever the lengths), and only the
-    attention scores softmax(Q K^T / sqrt(d_h)) V use a padded (N, H, L, d_h) view with the padding
-    masked out. Returns (N, L, D) with zeros at padding (the module's own forward leaves values there
-    that every consumer masks). ``checkpointed_layers``: the first n layers' activations are recomputed
-    in backward instead of kept."""
+    once (texts in order of length); embeddings, the Q/K/V and output projections, the feed-forward
+    layers, dropout and LayerNorm act on it (one matrix product per layer and projection whatever the
+    lengths), and only the attention softmax(Q K^T / sqrt(d_h)) V uses padded (n, H, L_b, d_h) views:
+    one per bucket of ``bucket_size`` texts of similar length (all texts in one when ``None``), each
+    padded to its own longest text, the padding masked out. Returns (N, L, D) with zeros at padding
+    (the module's own forward leaves values there that every consumer masks). ``checkpointed_layers``:
+    the first n layers' activations are recomputed in backward instead of kept."""
     N, L = mask.shape
-    flat = mask.reshape(-1).nonzero().squeeze(1)  # (T,) positions of the real tokens in the (N*L) grid
+    lengths = mask.sum(1)  # (N,)
+    order = torch.argsort(lengths, stable=True)  # texts by length: a bucket's tokens are contiguous
+    sorted_mask = mask[order]  # (N, L)
+    flat = sorted_mask.reshape(-1).nonzero().squeeze(1)  # (T,) the real tokens in the sorted (N*L) grid
     emb = model.embeddings
-    positions = (mask.long().cumsum(1) + emb.padding_idx).reshape(-1)[flat]  # (T,) RoBERTa: pad_id + 1, + 2, ...
-    x = emb.word_embeddings(ids.reshape(-1)[flat]) + emb.position_embeddings(positions)  # (T, D)
+    positions = (sorted_mask.long().cumsum(1) + emb.padding_idx).reshape(-1)[flat]  # (T,) pad_id + 1, + 2, ...
+    x = emb.word_embeddings(ids[order].reshape(-1)[flat]) + emb.position_embeddings(positions)  # (T, D)
     x = emb.dropout(emb.LayerNorm(x + emb.token_type_embeddings.weight[0]))  # token type 0 throughout
-    key_mask = mask[:, None, None, :]  # (N, 1, 1, L): True where a key is a real token
 
-    def padded(t: torch.Tensor, heads: int) -> torch.Tensor:  # (T, D) -> (N, H, L, d_h), zeros at padding
-        grid = t.new_zeros(N * L, t.shape[1]).index_copy(0, flat, t)
-        return grid.view(N, L, heads, -1).transpose(1, 2)
+    buckets = []  # (first token, last token + 1, texts n, width L_b, real tokens in the (n*L_b) grid, key mask)
+    start = 0
+    for rows in torch.arange(N, device=mask.device).split(bucket_size or N):
+        width = int(lengths[order[rows[-1]]])  # the bucket's longest text (sorted: its last)
+        bucket_mask = sorted_mask[rows[0] : rows[-1] + 1, :width]  # (n, L_b)
+        count = int(bucket_mask.sum())
+        local = bucket_mask.reshape(-1).nonzero().squeeze(1)
+        buckets.append((start, start + count, len(rows), width, local, bucket_mask[:, None, None, :]))
+        start += count
+
+    def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, p: float) -> torch.Tensor:
+        """(T, D) x 3 -> (T, D): softmax(q k^T / sqrt(d_h)) v within each text, bucket by bucket."""
+        out = []
+        for first, last, n, width, local, key_mask in buckets:
+
+            def grid(t: torch.Tensor) -> torch.Tensor:  # (tokens, D) -> (n, H, L_b, d_h), zeros at padding
+                g = t.new_zeros(n * width, t.shape[1]).index_copy(0, local, t[first:last])
+                return g.view(n, width, heads, -1).transpose(1, 2)
+
+            c = F.scaled_dot_product_attention(grid(q), grid(k), grid(v), attn_mask=key_mask, dropout_p=p)
+            out.append(c.transpose(1, 2).reshape(n * width, -1).index_select(0, local))  # (tokens, D)
+        return torch.cat(out)
+
+    exact_gelu = model.config.hidden_act == "gelu"  # nn.functional.gelu: the feed-forward below may recompute it
 
     def layer_forward(x: torch.Tensor, layer) -> torch.Tensor:  # (T, D) -> (T, D): one RobertaLayer
         att = layer.attention.self
-        heads = att.num_attention_heads
-        q, k, v = (padded(proj(x), heads) for proj in (att.query, att.key, att.value))
         p = att.dropout.p if att.training else 0.0
-        context = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, dropout_p=p)  # (N, H, L, d_h)
-        context = context.transpose(1, 2).reshape(N * L, -1).index_select(0, flat)  # (T, D)
+        context = attention(att.query(x), att.key(x), att.value(x), att.num_attention_heads, p)
         h = layer.attention.output(context, x)  # LayerNorm(dropout(W_o c) + x)
-        return layer.output(layer.intermediate(h), h)  # LayerNorm(dropout(W_2 gelu(W_1 h)) + h)
+        out = layer.output
+        if exact_gelu and torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type):
+            first, second = layer.intermediate.dense, out.dense
+            y = FeedForward.apply(h, first.weight, first.bias, second.weight, second.bias)  # W_2 gelu(W_1 h)
+            return out.LayerNorm(out.dropout(y) + h)
+        return out(layer.intermediate(h), h)  # LayerNorm(dropout(W_2 gelu(W_1 h)) + h)
 
     for i, layer in enumerate(model.encoder.layer):
         if i < checkpointed_layers:  # non-reentrant: the RNG state is kept, so dropout masks repeat exactly
             x = checkpoint(layer_forward, x, layer, use_reentrant=False)
         else:
             x = layer_forward(x, layer)
-    return x.new_zeros(N * L, x.shape[1]).index_copy(0, flat, x).view(N, L, -1)
+    place = order[flat // L] * L + flat % L  # (T,) each token's position in the original (N*L) grid
+    return x.new_zeros(N * L, x.shape[1]).index_copy(0, place, x).view(N, L, -1)
+
+
+class FeedForward(torch.autograd.Function):
+    """y = W_2 gelu(W_1 h + b_1) + b_2 that keeps only h and u = W_1 h + b_1 for backward and recomputes
+    gelu(u) there (an elementwise pass): a (T, 4D) activation less per layer than autograd's own, which
+    keeps gelu(u) as well; the same gradients (float32; under autocast the module path runs instead)."""
+
+    @staticmethod
+    def forward(ctx, h, w1, b1, w2, b2):  # h (T, D), w1 (4D, D), w2 (D, 4D)
+        u = F.linear(h, w1, b1)  # (T, 4D)
+        ctx.save_for_backward(h, u, w1, w2)
+        return F.linear(F.gelu(u), w2, b2)  # (T, D)
+
+    @staticmethod
+    def backward(ctx, grad_y):  # (T, D)
+        h, u, w1, w2 = ctx.saved_tensors
+        grad_g = grad_y @ w2  # (T, 4D)
+        grad_w2 = grad_y.t() @ F.gelu(u)  # (D, 4D), gelu(u) recomputed
+        grad_u = torch.ops.aten.gelu_backward(grad_g, u)  # (T, 4D)
+        return grad_u @ w1, grad_u.t() @ h, grad_u.sum(0), grad_w2, grad_y.sum(0)
