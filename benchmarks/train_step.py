@@ -41,10 +41,12 @@ and each row's peak memory by the reference's, at the same B. Peak memory is the
 process's peak resident set size on CPU (it includes the Python interpreter and libraries) and
 ``torch.cuda.max_memory_allocated`` on CUDA.
 
-Measured 2026-12-01 on the project's shared 2-core CPU machine while other jobs ran (load average
-2-7). With 2 threads the times followed the other jobs (one ``--threads 2`` run printed 50.378 s for
-``full`` and 11.498 s for ``fewer`` at B = 8, minutes apart), so these runs use 1 thread, where the CPU
-time is the step's own work. B = 8, printed by
+Measured 2026-12-01 (first runs: before RoBERTa's padding-free forward, so their ``full``,
+``fewer`` and ``checkpointed`` rows are today's ``unpacked`` path with length buckets; the runs against
+the authors' own step at the end are of the current code) on the project's shared 2-core CPU machine
+while other jobs ran (load average 2-7). With 2 threads the times followed the other jobs (one
+``--threads 2`` run printed 50.378 s for ``full`` and 11.498 s for ``fewer`` at B = 8, minutes apart), so
+these runs use 1 thread, where the CPU time is the step's own work. B = 8, printed by
 ``nice -n 5 python benchmarks/train_step.py --batch 8 --repeats 2 --threads 1 --rounds 2 --variants
 reference full fewer checkpointed frozen_cached frozen_cached_fewer``:
 
@@ -97,6 +99,49 @@ time and 5422 / 6815 = 0.80 of its peak memory. A second authors' run right afte
 load (4.0 against 3.06), printed ``"cpu_s": 22.185``, ``"peak_mib": 6700``: 22.185 / 20.965 = 1.06,
 so one run's CPU time moves by some 6 % with the machine's load and these ratios are good to about a
 tenth.
+
+Against the authors' step, side by side, after RoBERTa's padding-free forward
+(``model.text_encoder_kwargs.packed``, the default: every token-wise layer on the batch's real tokens,
+attention in buckets of 16 texts of similar length, the feed-forward recomputing gelu in backward).
+``scripts/released_parity/interleave.py --authors <checkout> --authors-python <their venv's python>
+--batch 8 32 --rounds R --variants ...`` runs, per round and batch size, one process of the authors'
+step and then one of each variant, 1 thread each. With the
+full-mode study paused (nothing else running; 2026-12-01 04:46-05:04 UTC, ``--rounds 1 --variants full
+checkpointed``):
+
+| code | B | CPU time (s) | peak memory (MiB) | cpu x authors | memory / authors |
+|---|---:|---:|---:|---:|---:|
+| authors | 8 | 31.10 | 6718 | 1.00 | 1.00 |
+| full | 8 | 15.09 | 4621 | 2.06 | 0.69 |
+| checkpointed | 8 | 20.85 | 3679 | 1.49 | 0.55 |
+| authors | 32 | 118.90 | 15259 | 1.00 | 1.00 |
+| full | 32 | 67.67 | 9284 | 1.76 | 0.61 |
+| checkpointed | 32 | 82.95 | 4899 | 1.43 | 0.32 |
+
+Beside the training study (04:00-04:28 UTC, ``--rounds 2 --variants full checkpointed:2``, medians): B = 8
+full 1.72x / 0.70 of the memory, ``checkpointed:2`` 1.70x / 0.67; B = 32 full 1.74x / 0.61,
+``checkpointed:2`` 1.68x / 0.56. An A/B of this code against the packed forward without attention
+buckets and with autograd's own feed-forward (commit f7549a1), ``full``, study paused: B = 8 CPU
+medians of 3 runs 15.23 vs 15.20 s, peak 4630 vs 4790 MiB; B = 32 one run each 65.06 vs 60.69 s, 9201
+vs 9889 MiB: the buckets and the gelu recompute save 3-7 % of the memory and cost up to 7 % of the time.
+
+So the issue's targets are **not met**: ``full`` is about 1.7-2.1x faster than the authors' step (2x only
+at B = 8 in the quiet run; runs move by about a tenth) with 0.6-0.7 of its memory; recomputing RoBERTa's
+activations reaches a third of the memory at B = 32 (1.43x) but not half at B = 8, where the training
+state alone is nearly half: 145.7 M trainable parameters x 4 bytes x 5 (weights, gradients, Adam's two
+moments and amsgrad's maximum) = 2,780 MiB, plus 235 MiB for the interpreter and libraries, against half
+the authors' peak, 3,359 MiB. What the checkpointed step holds beyond that is mostly memory the C
+allocator keeps after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0`` the same
+B = 8 step peaked at 3,283 MiB (at 24.1 s of CPU against 19.5 s without, beside the study); those
+settings would lower the authors' peak too (not measured). The texts' real tokens bound the rest: the
+authors compute 2,720 text positions a step at B = 8, this step the 1,420-1,510 real ones (0.52-0.56),
+and RoBERTa is most of both steps.
+
+The fast mode (``frozen_cached``) at B = 32 spends, in a 1-thread profile, about 1.1 s of its ~2.3 s in
+the 2-layer temporal encoder over the 1,024 frame tokens (about 43 GFLOP forward and backward, the
+paper's model) and 0.4 s projecting the cached text tokens, padded to the longest of 320 texts (the
+projection ``fewer_products`` moves after the pooling: 1.51 s against 2.05 s above); the issue's
+0.4 s (measured with 2 threads on a quieter machine, where this step took 0.64 s) is not reached.
 """
 
 from __future__ import annotations
