@@ -76,6 +76,10 @@ class TextHead(nn.Module):
         self.proj = nn.Linear(encoder.token_dim, d_model)  # W, b
         self.word_score = nn.Linear(d_model, 1)  # u
         self.mask_padding = mask_padding
+        if not mask_padding and encoder.packs_tokens:
+            # the released word attention also reads the padding's token states, which only the padded
+            # forward computes (a padding-free encoder returns zeros there)
+            encoder.packs_tokens = False
         self.pool_first = pool_first  # the same math, the projection after the pooling (module docstring)
 
     def forward(
