@@ -91,7 +91,8 @@ class TextEncoder(nn.Module):
     token_dim: int
     #: Encode a call's texts in length-sorted chunks of this many (``None``: one padded batch). Each
     #: text's output is unchanged (padding is masked) while far less padding is computed, which is
-    #: what a CPU step spends its time on; on a GPU one large batch is usually faster.
+    #: what a CPU step spends its time on; on a GPU one large batch is usually faster. An encoder that
+    #: ``packs_tokens`` computes no padding anyway and uses the buckets for its attention only.
     bucket_size: int | None = None
 
     def _device(self) -> torch.device:

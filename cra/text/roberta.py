@@ -53,8 +53,9 @@ class RobertaTextEncoder(TextEncoder):
 
     ``packed`` (default): the encoder runs on the batch's real tokens only: every token-wise layer
     (embeddings, projections, feed-forward, LayerNorm) on the (T, D) packed tokens, attention per text
-    on a padded (N, L) view (:func:`packed_forward`); the same outputs as Hugging Face's padded forward
-    (within float rounding; dropout draws its masks in another order), so length buckets are not needed.
+    in padded views of ``bucket_size`` texts of similar length (:func:`packed_forward`); the same
+    outputs as Hugging Face's padded forward (within float rounding; dropout draws its masks in another
+    order), in one call whatever the bucket size.
 
     ``pretrained`` is a Hugging Face name or local folder. Weights are looked up on disk only
     (``local_files_only=True`` unless changed); when they are absent and ``allow_random`` is true the
