@@ -86,8 +86,8 @@ benchmark). ``scripts/released_parity/time_step.py`` runs THEIR model, loss, opt
 (imported from their checkout, not copied; random RoBERTa-base weights, their padding to 38 / 30
 tokens) at these shapes. ``python benchmarks/train_step.py --batch 8 --repeats 2 --threads 1 --rounds
 1 --variants reference full`` printed CPU 25.10 s / peak 7782 MiB (reference) and 15.13 s / 5422 MiB
-(full); then ``/work/authors_venv/bin/python scripts/released_parity/time_step.py --authors
-/work/cra_authors --batch 8 --repeats 2 --threads 1`` printed ``"cpu_s": 20.965``, ``"peak_mib":
+(full); then ``<their venv>/bin/python scripts/released_parity/time_step.py --authors
+<checkout of WissingChen/CRA-GQA> --batch 8 --repeats 2 --threads 1`` printed ``"cpu_s": 20.965``, ``"peak_mib":
 6815`` (2720 text tokens a step); then the benchmark again: 24.57 s / 7625 MiB (reference), 14.94 s /
 5452 MiB (full). So the stand-in is off by 25.10 / 20.965 = 1.20 and 24.57 / 20.965 = 1.17 in CPU
 time and by 7782 / 6815 = 1.14 and 7625 / 6815 = 1.12 in peak memory: it overstates the released
@@ -131,13 +131,16 @@ activations reaches a third of the memory at B = 32 (1.43x) but not half at B = 
 state alone is nearly half: 145.7 M trainable parameters x 4 bytes x 5 (weights, gradients, Adam's two
 moments and amsgrad's maximum) = 2,780 MiB, plus 235 MiB for the interpreter and libraries, against half
 the authors' peak, 3,359 MiB. What the checkpointed step holds beyond that is mostly memory the C
-allocator keeps after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0`` the same
+allocator keeps after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0`` set for
+``python benchmarks/train_step.py --device cpu --child checkpointed 8 --repeats 2 --threads 1`` the
 B = 8 step peaked at 3,283 MiB (at 24.1 s of CPU against 19.5 s without, beside the study); those
 settings would lower the authors' peak too (not measured). The texts' real tokens bound the rest: the
-authors compute 2,720 text positions a step at B = 8, this step the 1,420-1,510 real ones (0.52-0.56),
+authors compute 2,720 text positions a step at B = 8, this step the 1,510 real ones of the tokens column
+(0.56),
 and RoBERTa is most of both steps.
 
-The fast mode (``frozen_cached``) at B = 32 spends, in a 1-thread profile, about 1.1 s of its ~2.3 s in
+The fast mode (``frozen_cached``) at B = 32 spends, in a 1-thread ``torch.profiler`` run of one step
+(an ad hoc script, not kept), about 1.1 s of its ~2.3 s in
 the 2-layer temporal encoder over the 1,024 frame tokens (about 43 GFLOP forward and backward, the
 paper's model) and 0.4 s projecting the cached text tokens, padded to the longest of 320 texts (the
 projection ``fewer_products`` moves after the pooling: 1.51 s against 2.05 s above); the issue's

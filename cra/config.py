@@ -159,7 +159,7 @@ class TrainConfig:
     deterministic: bool = True  # deterministic algorithms (CPU runs are then bit-reproducible)
     text_mode: str = "finetune"  # "finetune" (paper) or "frozen_cached": text encoder frozen, its outputs cached
     text_bucket_size: int | str | None = "auto"  # texts per length-sorted encoder chunk; auto: 16 on CPU, off on CUDA
-    #   (moot for RoBERTa, which computes only the real tokens: model.text_encoder_kwargs.packed, default true)
+    #   (packed RoBERTa, model.text_encoder_kwargs.packed, computes only real tokens and buckets its attention only)
     text_checkpointing: bool | int = False  # recompute the text encoder's activations in backward: less memory,
     #   more time; true: every layer, n: the first n layers (packed RoBERTa), a memory and a time in between
     fewer_products: bool = False  # the same math with fewer matrix products (CRA.fewer_products; rounding differs)

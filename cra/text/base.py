@@ -100,7 +100,7 @@ class TextEncoder(nn.Module):
 
     #: ``tokenize_call`` is separate from the weights (``False``: only ``forward(texts)`` works).
     separate_tokenization: bool = True
-    #: ``encode_ids`` computes only the real tokens (padding-free), so length buckets gain nothing
+    #: ``encode_ids`` computes only the real tokens (padding-free) and applies ``bucket_size`` inside itself
     packs_tokens: bool = False
 
     def tokenize(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
