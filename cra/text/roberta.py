@@ -183,26 +183,27 @@ def packed_forward(
     x = emb.word_embeddings(ids[order].reshape(-1)[flat]) + emb.position_embeddings(positions)  # (T, D)
     x = emb.dropout(emb.LayerNorm(x + emb.token_type_embeddings.weight[0]))  # token type 0 throughout
 
-    buckets = []  # (first token, last token + 1, texts n, width L_b, real tokens in the (n*L_b) grid, key mask)
-    start = 0
+    buckets = []  # (texts n, width L_b, real tokens in the (n*L_b) grid, key mask)
+    counts = []  # real tokens per bucket: the (T, D) matrices split into consecutive pieces
     for rows in torch.arange(N, device=mask.device).split(bucket_size or N):
         width = int(lengths[order[rows[-1]]])  # the bucket's longest text (sorted: its last)
         bucket_mask = sorted_mask[rows[0] : rows[-1] + 1, :width]  # (n, L_b)
-        count = int(bucket_mask.sum())
+        counts.append(int(bucket_mask.sum()))
         local = bucket_mask.reshape(-1).nonzero().squeeze(1)
-        buckets.append((start, start + count, len(rows), width, local, bucket_mask[:, None, None, :]))
-        start += count
+        buckets.append((len(rows), width, local, bucket_mask[:, None, None, :]))
 
     def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, p: float) -> torch.Tensor:
         """(T, D) x 3 -> (T, D): softmax(q k^T / sqrt(d_h)) v within each text, bucket by bucket."""
+        # split, not slices: a slice's backward writes its gradient into zeros of the whole (T, D) input,
+        # once per bucket (time and memory quadratic in the batch); split's backward is one concatenation
         out = []
-        for first, last, n, width, local, key_mask in buckets:
+        for (n, width, local, key_mask), *qkv in zip(buckets, q.split(counts), k.split(counts), v.split(counts)):
 
             def grid(t: torch.Tensor) -> torch.Tensor:  # (tokens, D) -> (n, H, L_b, d_h), zeros at padding
-                g = t.new_zeros(n * width, t.shape[1]).index_copy(0, local, t[first:last])
+                g = t.new_zeros(n * width, t.shape[1]).index_copy(0, local, t)
                 return g.view(n, width, heads, -1).transpose(1, 2)
 
-            c = F.scaled_dot_product_attention(grid(q), grid(k), grid(v), attn_mask=key_mask, dropout_p=p)
+            c = F.scaled_dot_product_attention(*map(grid, qkv), attn_mask=key_mask, dropout_p=p)
             out.append(c.transpose(1, 2).reshape(n * width, -1).index_select(0, local))  # (tokens, D)
         return torch.cat(out)
 
