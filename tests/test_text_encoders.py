@@ -227,3 +227,27 @@ def test_feed_forward_that_recomputes_gelu_has_the_true_gradients():
     h, w1, b1, w2, b2 = args
     expected = torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(h, w1, b1)), w2, b2)
     torch.testing.assert_close(FeedForward.apply(*args), expected)
+
+
+def test_packed_dropout_keeps_a_byte_mask_and_is_dropout():
+    """The packed forward's dropout: nn.Dropout's values and gradients (kept/p-scaled, zeros elsewhere,
+    identity in eval), its mask stored as bool, and used by the encoder in training (outputs vary)."""
+    from cra.text.roberta import RobertaTextEncoder, dropout
+
+    module = torch.nn.Dropout(0.3).train()
+    x = torch.ones(200, 50, requires_grad=True)
+    torch.manual_seed(0)
+    y = dropout(x, module)
+    assert y.unique().tolist() == pytest.approx([0.0, 1 / 0.7])
+    assert abs(float((y == 0).float().mean()) - 0.3) < 0.02  # 10,000 draws: ~5 standard deviations
+    assert y.grad_fn.name() == "NativeDropoutBackward0"
+    assert y.grad_fn._saved_result1.dtype == torch.bool  # 1 byte a value, not a float32 mask
+    y.backward(torch.full_like(y, 2.0))
+    torch.testing.assert_close(x.grad, 2.0 * y.detach())  # d(mask * x / (1 - p)) / dx
+    assert dropout(x, module.eval()) is x
+    encoder = RobertaTextEncoder(pretrained=None, config={**ROBERTA_TINY_CONFIG, "hidden_dropout_prob": 0.5})
+    texts = ["why did the boy run", "a cup"]
+    first, second = encoder.train()(texts).tokens, encoder(texts).tokens
+    assert not torch.equal(first, second)
+    with torch.no_grad():
+        assert torch.equal(encoder.eval()(texts).tokens, encoder(texts).tokens)

@@ -181,7 +181,7 @@ def packed_forward(
     emb = model.embeddings
     positions = (sorted_mask.long().cumsum(1) + emb.padding_idx).reshape(-1)[flat]  # (T,) pad_id + 1, + 2, ...
     x = emb.word_embeddings(ids[order].reshape(-1)[flat]) + emb.position_embeddings(positions)  # (T, D)
-    x = emb.dropout(emb.LayerNorm(x + emb.token_type_embeddings.weight[0]))  # token type 0 throughout
+    x = dropout(emb.LayerNorm(x + emb.token_type_embeddings.weight[0]), emb.dropout)  # token type 0 throughout
 
     buckets = []  # (texts n, width L_b, real tokens in the (n*L_b) grid, key mask)
     counts = []  # real tokens per bucket: the (T, D) matrices split into consecutive pieces
@@ -213,13 +213,14 @@ def packed_forward(
         att = layer.attention.self
         p = att.dropout.p if att.training else 0.0
         context = attention(att.query(x), att.key(x), att.value(x), att.num_attention_heads, p)
-        h = layer.attention.output(context, x)  # LayerNorm(dropout(W_o c) + x)
-        out = layer.output
+        att_out, out = layer.attention.output, layer.output
+        h = att_out.LayerNorm(dropout(att_out.dense(context), att_out.dropout) + x)  # LayerNorm(dropout(W_o c) + x)
         if exact_gelu and torch.is_grad_enabled() and not torch.is_autocast_enabled(x.device.type):
             first, second = layer.intermediate.dense, out.dense
             y = FeedForward.apply(h, first.weight, first.bias, second.weight, second.bias)  # W_2 gelu(W_1 h)
-            return out.LayerNorm(out.dropout(y) + h)
-        return out(layer.intermediate(h), h)  # LayerNorm(dropout(W_2 gelu(W_1 h)) + h)
+        else:
+            y = out.dense(layer.intermediate(h))  # W_2 gelu(W_1 h)
+        return out.LayerNorm(dropout(y, out.dropout) + h)  # LayerNorm(dropout(W_2 gelu(W_1 h)) + h)
 
     for i, layer in enumerate(model.encoder.layer):
         if i < checkpointed_layers:  # non-reentrant: the RNG state is kept, so dropout masks repeat exactly
@@ -228,6 +229,14 @@ def packed_forward(
             x = layer_forward(x, layer)
     place = order[flat // L] * L + flat % L  # (T,) each token's position in the original (N*L) grid
     return x.new_zeros(N * L, x.shape[1]).index_copy(0, place, x).view(N, L, -1)
+
+
+def dropout(x: torch.Tensor, module: torch.nn.Dropout) -> torch.Tensor:
+    """``module(x)`` keeping a 1-byte mask for backward: on CPU ``F.dropout`` keeps a float32 one, a
+    (T, D) activation of 4 bytes per value, twice per layer (the same distribution of masks)."""
+    if not module.training or module.p == 0:
+        return x
+    return torch.native_dropout(x, module.p, True)[0]
 
 
 class FeedForward(torch.autograd.Function):
