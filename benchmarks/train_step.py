@@ -125,19 +125,50 @@ buckets and with autograd's own feed-forward (commit f7549a1), ``full``, study p
 medians of 3 runs 15.23 vs 15.20 s, peak 4630 vs 4790 MiB; B = 32 one run each 65.06 vs 60.69 s, 9201
 vs 9889 MiB: the buckets and the gelu recompute save 3-7 % of the memory and cost up to 7 % of the time.
 
-So the issue's targets are **not met**: ``full`` is about 1.7-2.1x faster than the authors' step (2x only
-at B = 8 in the quiet run; runs move by about a tenth) with 0.6-0.7 of its memory; recomputing RoBERTa's
-activations reaches a third of the memory at B = 32 (1.43x) but not half at B = 8, where the training
-state alone is nearly half: 145.7 M trainable parameters x 4 bytes x 5 (weights, gradients, Adam's two
-moments and amsgrad's maximum) = 2,780 MiB, plus 235 MiB for the interpreter and libraries, against half
-the authors' peak, 3,359 MiB. What the checkpointed step holds beyond that is mostly memory the C
-allocator keeps after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0`` set for
-``python benchmarks/train_step.py --device cpu --child checkpointed 8 --repeats 2 --threads 1`` the
+Those runs carried a cost found afterwards (2026-12-01, commit cb64e04): the attention took each bucket's
+rows of the (T, D) query, key and value matrices by slicing, and a slice's backward writes its gradient
+into zeros the size of the whole matrix, once per bucket and matrix: at B = 32, 3 matrices x 20 buckets x
+12 layers zero-filled (5,226 x 768) matrices, 18 s of ``aten::fill_`` in a 69 s step of a 1-thread
+``torch.profiler`` run (0.4 s at B = 8, 5 buckets). The B = 32 rows above, and the time cost of the
+bucket A/B, are mostly that. The attention now splits the matrices (``Tensor.split``: one concatenation
+in backward), and dropout keeps a 1-byte mask for backward where ``F.dropout`` keeps a float32 one on
+CPU (commit 5df5048; an A/B against cb64e04, ``full``, beside the study: peak 4596 and 4503 against 4337
+and 4389 MiB at B = 8, 8838 against 8444 MiB at B = 32; CPU times 10.0 and 13.7 against 11.5 and 11.8 s,
+49.1 against 46.4 s, the same within the machine's noise). Side by side again, beside the full-mode
+study (its two processes at ``nice -n 15`` on the 2 cores; one round each; ``--variants full
+checkpointed:4 checkpointed``, 2026-12-01 06:55-07:25 UTC, code cb64e04, and ``--batch 32 --variants
+full checkpointed:3 checkpointed:4``, 07:30-07:44 UTC, code 5df5048):
+
+| code | B | commit | CPU time (s) | peak memory (MiB) | cpu x authors | memory / authors |
+|---|---:|---|---:|---:|---:|---:|
+| authors | 8 | | 24.52 | 6708 | 1.00 | 1.00 |
+| full | 8 | cb64e04 | 12.45 | 4559 | 1.97 | 0.68 |
+| checkpointed:4 | 8 | cb64e04 | 16.45 | 4141 | 1.49 | 0.62 |
+| checkpointed | 8 | cb64e04 | 15.84 | 3775 | 1.55 | 0.56 |
+| authors | 32 | | 91.20 | 14899 | 1.00 | 1.00 |
+| full | 32 | cb64e04 | 41.42 | 8694 | 2.20 | 0.58 |
+| checkpointed:4 | 32 | cb64e04 | 41.75 | 7082 | 2.18 | 0.48 |
+| checkpointed | 32 | cb64e04 | 48.78 | 4857 | 1.87 | 0.33 |
+| authors | 32 | | 86.86 | 14948 | 1.00 | 1.00 |
+| full | 32 | 5df5048 | 45.11 | 8368 | 1.93 | 0.56 |
+| checkpointed:3 | 32 | 5df5048 | 49.48 | 7229 | 1.76 | 0.48 |
+| checkpointed:4 | 32 | 5df5048 | 47.06 | 6897 | 1.85 | 0.46 |
+
+(The authors' own step also ran faster than in the earlier runs: the machine's speed moves between
+hours, which is why only side-by-side ratios are compared.) So at B = 32, recomputing the first 4 of
+RoBERTa's 12 layers (``train.text_checkpointing=4``) holds under half of the authors' memory at
+1.85-2.18x their speed: the target is on the edge, within the runs' noise of about a tenth. At B = 8 it
+is not met, and both halves at once are out of reach of this design at fp32. Time: ``full`` is 1.97x, which
+is the ratio of the arithmetic: the authors compute 2,720 text positions a step, this step the 1,392
+real tokens (2,720 / 1,392 = 1.95), and matrix products (``aten::mm``, ``aten::addmm``) are about three
+quarters of the CPU time in 1-thread profiles of both sizes (after the fix). Memory: the training state
+alone is 145.7 M trainable parameters x 4 bytes x 5 (weights, gradients, Adam's two moments and
+amsgrad's maximum) = 2,780 MiB, plus 235 MiB for the interpreter and libraries, against half the authors' peak, 3,354 MiB;
+recomputing every layer (its forward run twice: 1.55x) leaves 3,775 MiB, most of the rest being memory the C allocator keeps
+after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0`` set for ``python
+benchmarks/train_step.py --device cpu --child checkpointed 8 --repeats 2 --threads 1`` an earlier
 B = 8 step peaked at 3,283 MiB (at 24.1 s of CPU against 19.5 s without, beside the study); those
-settings would lower the authors' peak too (not measured). The texts' real tokens bound the rest: the
-authors compute 2,720 text positions a step at B = 8, this step the 1,510 real ones of the tokens column
-(0.56),
-and RoBERTa is most of both steps.
+settings would lower the authors' peak too (not measured).
 
 The fast mode (``frozen_cached``) at B = 32 spends, in a 1-thread ``torch.profiler`` run of one step
 (an ad hoc script, not kept), about 1.1 s of its ~2.3 s in
