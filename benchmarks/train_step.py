@@ -162,12 +162,12 @@ is not met, and both halves at once are out of reach of this design at fp32. Tim
 is the ratio of the arithmetic: the authors compute 2,720 text positions a step, this step the 1,392
 real tokens (2,720 / 1,392 = 1.95), and matrix products (``aten::mm``, ``aten::addmm``) are about three
 quarters of the CPU time in 1-thread profiles of both sizes (after the fix). Memory: the training state
-alone is 145.7 M trainable parameters x 4 bytes x 5 (weights, gradients, Adam's two moments and
-amsgrad's maximum) = 2,780 MiB, plus 235 MiB for the interpreter and libraries, against half the authors' peak, 3,354 MiB;
-recomputing every layer (its forward run twice: 1.55x) leaves 3,775 MiB, most of the rest being memory the C allocator keeps
-after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0`` set for ``python
-benchmarks/train_step.py --device cpu --child checkpointed 8 --repeats 2 --threads 1`` an earlier
-B = 8 step peaked at 3,283 MiB (at 24.1 s of CPU against 19.5 s without, beside the study); those
+alone is 145.7 M trainable parameters x 4 bytes x 5 (weights, gradients, Adam's two moments and amsgrad's
+maximum) = 2,780 MiB, plus 235 MiB for the interpreter and libraries, against half the authors' peak,
+3,354 MiB; recomputing every layer (its forward run twice: 1.55x) leaves 3,775 MiB, most of the rest being
+memory the C allocator keeps after a free: with ``MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=0``
+set for ``python benchmarks/train_step.py --device cpu --child checkpointed 8 --repeats 2 --threads 1`` an
+earlier B = 8 step peaked at 3,283 MiB (at 24.1 s of CPU against 19.5 s without, beside the study); those
 settings would lower the authors' peak too (not measured).
 
 The fast mode (``frozen_cached``) at B = 32 spends, in a 1-thread ``torch.profiler`` run of one step
