@@ -239,7 +239,7 @@ def test_packed_dropout_keeps_a_byte_mask_and_is_dropout():
     torch.manual_seed(0)
     y = dropout(x, module)
     assert y.unique().tolist() == pytest.approx([0.0, 1 / 0.7])
-    assert abs(float((y == 0).float().mean()) - 0.3) < 0.02  # 10,000 draws: ~5 standard deviations
+    assert abs(float((y == 0).float().mean()) - 0.3) < 0.02  # 10,000 draws: ~4 standard deviations
     assert y.grad_fn.name() == "NativeDropoutBackward0"
     assert y.grad_fn._saved_result1.dtype == torch.bool  # 1 byte a value, not a float32 mask
     y.backward(torch.full_like(y, 2.0))

@@ -17,7 +17,8 @@ sweep); measured: 15.5 minutes for 52 of them with two processes on a shared 2-c
 Full mode: ``python -m cra ablation --out runs/ablation-full --mode full --set jobs=2`` uses 2,000
 training videos, 15 epochs, 5 seeds and three sweep axes (both, language only, visual only) x 6
 strengths x 2 seeds: 148 models, about 165 s each with two processes on two cores (measured on the
-first 15), so some 3.4 hours in all (an estimate: no complete run yet). ``--work DIR`` keeps every
+first 15), so some 3.4 hours in all (an estimate: the one complete run, in ``data_samples/ablation_full``,
+was resumed in pieces beside other jobs, so its total is no clean measure). ``--work DIR`` keeps every
 trained model, so an interrupted run resumes where it stopped; models are trained seed by seed, and
 ``--finished-only`` writes the tables of those finished so far.
 """
