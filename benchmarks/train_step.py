@@ -32,7 +32,7 @@ Variants (each runs in its own process, so that its peak memory is its own):
 * ``frozen_cached_fewer``: ``frozen_cached`` with ``train.fewer_products``;
 * ``ablation:<name>``: ``frozen_cached`` with a packaged ablation (``no_gsg``, ``no_cma``, ...).
 
-Step times are the median of ``--repeats`` steps after one warm-up step, with the process's CPU time
+Step times are the median of ``--repeats`` steps after ``--warmup`` steps (default 1), with the process's CPU time
 (user + system, all threads) for the same step and the 1-minute load average: on a shared machine
 the wall time grows with the load, the CPU time less (threads that wait for a descheduled sibling
 spin, which counts as CPU time). ``--rounds R`` runs the list of variants R times, interleaved, and
@@ -198,6 +198,7 @@ import torch
 QA_MAX, Q_MAX = 38, 30
 ABLATIONS = ("no_gsg", "no_smoothing", "no_cma", "no_backdoor", "no_frontdoor", "no_eci")
 FEWER = "train.fewer_products=true"
+WARMUP_COMPILED = 3  # warm-up steps of a compiled variant (text lengths change between batches: a recompile)
 #: variant -> (config layers, --set overrides) beyond the shared ones (``ablation:<name>`` is built in run_variant)
 UNPACKED = "model.text_encoder_kwargs.packed=false"
 VARIANTS = {
@@ -211,6 +212,7 @@ VARIANTS = {
     "bf16": ([], []),
     "frozen_cached": (["variants/frozen_text"], []),
     "frozen_cached_fewer": (["variants/frozen_text"], [FEWER]),
+    "frozen_cached_compiled": (["variants/frozen_text"], [FEWER, "train.compile=true"]),
 }
 DEFAULT_VARIANTS = (
     "full",
@@ -316,7 +318,7 @@ def computed_tokens(mask: torch.Tensor, bucket_size: int | None, packed: bool = 
 # --------------------------------------------------------------------------------------------
 # One variant (runs in a child process)
 # --------------------------------------------------------------------------------------------
-def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dict:
+def run_variant(variant: str, B: int, repeats: int, device: torch.device, warmup: int = 1) -> dict:
     from cra.config import load_run_config
     from cra.run import autocast_settings, build_model
     from cra.text.roberta import ROBERTA_TINY_CONFIG  # noqa: F401  (import check: transformers present)
@@ -351,12 +353,14 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
     enabled, dtype, _ = autocast_settings(amp, device)
     pairs = load_texts()
     rng = random.Random(0)
-    batches = [make_batch(pairs, B, rng) for _ in range(repeats + 1)]
+    warmup = max(warmup, WARMUP_COMPILED if config.train.compile else 1)  # compiled: the first steps compile
+    batches = [make_batch(pairs, B, rng) for _ in range(repeats + warmup)]
     if config.train.text_mode == "frozen_cached":  # warm cache: every text of these batches seen once
         with torch.no_grad():
             for b in batches:
                 model.text.encoder([t for g in b["qa_texts"] + b["question_candidates"] for t in g])
     model.train()
+    forward = torch.compile(model) if config.train.compile else model  # as cra.train.Trainer does
     times, cpu = [], []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -369,7 +373,7 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
         if variant != "reference":  # cra.train frees the last step's gradients before the forward pass
             optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=dtype, enabled=enabled):
-            out = model(batch)
+            out = forward(batch)
             loss = model.losses(batch, out)["loss"]
         if variant == "reference":  # the released loop: the loss, then zero_grad, then backward
             optimizer.zero_grad(set_to_none=True)
@@ -378,7 +382,7 @@ def run_variant(variant: str, B: int, repeats: int, device: torch.device) -> dic
         optimizer.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if i:  # the first step is a warm-up
+        if i >= warmup:
             times.append(time.perf_counter() - start)
             after = resource.getrusage(resource.RUSAGE_SELF)
             cpu.append(after.ru_utime - usage.ru_utime + after.ru_stime - usage.ru_stime)
@@ -419,6 +423,8 @@ def run_child(variant: str, B: int, args) -> dict | None:
         str(B),
         "--repeats",
         str(args.repeats),
+        "--warmup",
+        str(args.warmup),
         "--device",
         args.device,
     ]
@@ -457,6 +463,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (the heap still grows)")
     parser.add_argument(
         "--rounds", type=int, default=1, help="run every variant this many times, interleaved; report medians"
     )
@@ -472,7 +479,7 @@ def main() -> None:
 
     device = select_device(args.device)
     if args.child:
-        print(json.dumps(run_variant(args.child[0], int(args.child[1]), args.repeats, device)))
+        print(json.dumps(run_variant(args.child[0], int(args.child[1]), args.repeats, device, args.warmup)))
         return
     runs: dict[tuple[str, int], list[dict]] = {}
     for round_ in range(args.rounds):
@@ -492,8 +499,8 @@ def main() -> None:
     rows = with_ratios([median_rows(r) for r in runs.values()])
     print(
         f"\ndevice {device}, {rows[0]['threads'] if rows else '?'} threads, median of {args.repeats} steps "
-        f"after 1 warm-up, median over {args.rounds} interleaved round(s); x ref: the reference step's time "
-        f"(or peak memory) over this one's\n"
+        f"after {args.warmup} warm-up, median over {args.rounds} interleaved round(s); x ref: the reference step's "
+        f"time (or peak memory) over this one's\n"
     )
     print(
         "| variant | B | step (s) | CPU time (s) | load | samples/s | peak memory (MiB) | text tokens computed/step "

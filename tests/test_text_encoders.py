@@ -215,9 +215,12 @@ def test_roberta_checkpointing_some_layers_is_checked():
         load_run_config([], [*base, "train.text_checkpointing=-1"])
 
 
-def test_feed_forward_that_recomputes_gelu_has_the_true_gradients():
+@pytest.mark.parametrize("rows", [1024, 2])  # one chunk; chunks of 2, 2 and 1 tokens
+def test_feed_forward_that_recomputes_gelu_has_the_true_gradients(monkeypatch, rows):
+    from cra.text import roberta
     from cra.text.roberta import FeedForward
 
+    monkeypatch.setattr(roberta, "FEED_FORWARD_ROWS", rows)
     g = torch.Generator().manual_seed(0)
     args = [
         torch.randn(*shape, generator=g, dtype=torch.float64, requires_grad=True)

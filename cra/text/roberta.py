@@ -239,21 +239,43 @@ def dropout(x: torch.Tensor, module: torch.nn.Dropout) -> torch.Tensor:
     return torch.native_dropout(x, module.p, True)[0]
 
 
+#: tokens per feed-forward chunk: a (rows, 4D) float32 intermediate of 12 MiB at D = 768, under glibc's largest
+#: mmap threshold (32 MiB), so that freed chunks are reused from the heap instead of returned to the system
+FEED_FORWARD_ROWS = 1024
+
+
 class FeedForward(torch.autograd.Function):
     """y = W_2 gelu(W_1 h + b_1) + b_2 that keeps only h and u = W_1 h + b_1 for backward and recomputes
     gelu(u) there (an elementwise pass): a (T, 4D) activation less per layer than autograd's own, which
-    keeps gelu(u) as well; the same gradients (float32; under autocast the module path runs instead)."""
+    keeps gelu(u) as well; the same gradients (float32; under autocast the module path runs instead).
+
+    It runs in chunks of :data:`FEED_FORWARD_ROWS` tokens: glibc serves an allocation over its mmap
+    threshold (at most 32 MiB) with fresh pages from the system, zeroed at first touch, and returns them
+    at free, so whole (T, 4D) intermediates (64 MiB each at T = 5,226, B = 32) would be faulted in anew
+    five times per layer and step; chunks reuse the same heap memory (weight gradients summed over chunks)."""
 
     @staticmethod
     def forward(ctx, h, w1, b1, w2, b2):  # h (T, D), w1 (4D, D), w2 (D, 4D)
-        u = F.linear(h, w1, b1)  # (T, 4D)
-        ctx.save_for_backward(h, u, w1, w2)
-        return F.linear(F.gelu(u), w2, b2)  # (T, D)
+        y = h.new_empty(h.shape[0], w2.shape[0])  # (T, D)
+        us = []
+        for h_c, y_c in zip(h.split(FEED_FORWARD_ROWS), y.split(FEED_FORWARD_ROWS)):
+            u = F.linear(h_c, w1, b1)  # (rows, 4D)
+            torch.addmm(b2, F.gelu(u), w2.t(), out=y_c)  # (rows, D)
+            us.append(u)
+        ctx.save_for_backward(h, w1, w2, *us)
+        return y
 
     @staticmethod
     def backward(ctx, grad_y):  # (T, D)
-        h, u, w1, w2 = ctx.saved_tensors
-        grad_g = grad_y @ w2  # (T, 4D)
-        grad_w2 = grad_y.t() @ F.gelu(u)  # (D, 4D), gelu(u) recomputed
-        grad_u = torch.ops.aten.gelu_backward(grad_g, u)  # (T, 4D)
-        return grad_u @ w1, grad_u.t() @ h, grad_u.sum(0), grad_w2, grad_y.sum(0)
+        h, w1, w2, *us = ctx.saved_tensors
+        grad_h = torch.empty_like(h)  # (T, D)
+        grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)  # (4D, D), (D, 4D)
+        grad_b1 = w1.new_zeros(w1.shape[0])  # (4D,)
+        chunks = zip(us, h.split(FEED_FORWARD_ROWS), grad_y.split(FEED_FORWARD_ROWS), grad_h.split(FEED_FORWARD_ROWS))
+        for u, h_c, grad_y_c, grad_h_c in chunks:
+            grad_w2.addmm_(grad_y_c.t(), F.gelu(u))  # += dy^T gelu(u), gelu(u) recomputed
+            grad_u = torch.ops.aten.gelu_backward(grad_y_c @ w2, u)  # (rows, 4D)
+            torch.mm(grad_u, w1, out=grad_h_c)  # (rows, D)
+            grad_w1.addmm_(grad_u.t(), h_c)  # += du^T h
+            grad_b1 += grad_u.sum(0)
+        return grad_h, grad_w1, grad_b1, grad_w2, grad_y.sum(0)

@@ -4,7 +4,8 @@ process per variant of ``benchmarks/train_step.py`` (in this one), so that the m
 alike; prints the medians over the rounds and the ratios against the authors' step.
 
     python scripts/released_parity/interleave.py --authors /path/to/CRA-GQA --authors-python /path/to/their/python \\
-        [--batch 8 32] [--rounds 3] [--repeats 2] [--threads 1] [--variants full checkpointed] [--json out.json]
+        [--batch 8 32] [--rounds 3] [--repeats 2] [--warmup 1] [--threads 1] [--variants full checkpointed] \\
+        [--json out.json]
 
 Both sides are fp32 on the CPU with random RoBERTa-base weights at the paper's shapes (the two scripts'
 docstrings); ``cpu x authors`` is the authors' CPU time per step over the variant's (> 1: faster),
@@ -39,11 +40,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first, on both sides")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=["full", "checkpointed"])
     parser.add_argument("--json", type=Path, default=None, help="also write every run to this file")
     args = parser.parse_args()
-    common = ["--repeats", str(args.repeats), "--threads", str(args.threads)]
+    common = ["--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads", str(args.threads)]
     runs: dict[tuple[str, int], list[dict]] = {}
     for round_ in range(args.rounds):
         for B in args.batch:

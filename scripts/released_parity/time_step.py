@@ -16,7 +16,7 @@ One step, as their ``CRAPipeline._train_epoch`` runs it: ``get_loss`` (the VQ pa
 question candidates, the VQA pass over the QA texts, ``bmm`` logits, their ``BuildLossFunc``),
 ``zero_grad``, ``backward``, ``clip_grad_norm_`` (12), their optimizer (``build_optimizer``: Adam,
 amsgrad, lr 1e-5) and their warm-up schedule's ``step``. Prints one JSON line: the median CPU time
-(``time.process_time``) of ``--repeats`` steps after one warm-up step, their wall times and the
+(``time.process_time``) of ``--repeats`` steps after ``--warmup`` steps (default 1), their wall times and the
 process's peak resident set size.
 
     python scripts/released_parity/time_step.py --authors /path/to/CRA-GQA [--batch 8] [--repeats 2]
@@ -79,6 +79,7 @@ def main():
     parser.add_argument("--authors", required=True, type=Path, help="checkout of WissingChen/CRA-GQA")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -128,7 +129,7 @@ def main():
     optimizer = optim_module.build_optimizer(cfgs, model)
     scheduler = schedule_module.get_linear_schedule_with_warmup(optimizer, 100, 1000)
     g = torch.Generator().manual_seed(0)
-    batches = [make_batch(B, g) for _ in range(args.repeats + 1)]
+    batches = [make_batch(B, g) for _ in range(args.repeats + args.warmup)]
     prop = cfgs["model"]["prop_num"]
 
     model.train()
@@ -159,7 +160,7 @@ def main():
         torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=cfgs["optim"]["clip"])
         optimizer.step()
         scheduler.step()
-        if i:  # the first step is a warm-up
+        if i >= args.warmup:
             cpu.append(time.process_time() - start_cpu)
             wall.append(time.perf_counter() - start_wall)
     print(
