@@ -249,16 +249,18 @@ class FeedForward(torch.autograd.Function):
     gelu(u) there (an elementwise pass): a (T, 4D) activation less per layer than autograd's own, which
     keeps gelu(u) as well; the same gradients (float32; under autocast the module path runs instead).
 
-    It runs in chunks of :data:`FEED_FORWARD_ROWS` tokens: glibc serves an allocation over its mmap
+    On CPU it runs in chunks of :data:`FEED_FORWARD_ROWS` tokens: glibc serves an allocation over its mmap
     threshold (at most 32 MiB) with fresh pages from the system, zeroed at first touch, and returns them
     at free, so whole (T, 4D) intermediates (64 MiB each at T = 5,226, B = 32) would be faulted in anew
-    five times per layer and step; chunks reuse the same heap memory (weight gradients summed over chunks)."""
+    five times per layer and step; chunks reuse the same heap memory (weight gradients summed over chunks).
+    Other devices (CUDA: a caching allocator) take all tokens in one chunk."""
 
     @staticmethod
     def forward(ctx, h, w1, b1, w2, b2):  # h (T, D), w1 (4D, D), w2 (D, 4D)
         y = h.new_empty(h.shape[0], w2.shape[0])  # (T, D)
+        ctx.rows = rows = FEED_FORWARD_ROWS if h.device.type == "cpu" else max(1, h.shape[0])
         us = []
-        for h_c, y_c in zip(h.split(FEED_FORWARD_ROWS), y.split(FEED_FORWARD_ROWS)):
+        for h_c, y_c in zip(h.split(rows), y.split(rows)):
             u = F.linear(h_c, w1, b1)  # (rows, 4D)
             torch.addmm(b2, F.gelu(u), w2.t(), out=y_c)  # (rows, D)
             us.append(u)
@@ -271,7 +273,7 @@ class FeedForward(torch.autograd.Function):
         grad_h = torch.empty_like(h)  # (T, D)
         grad_w1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(w2)  # (4D, D), (D, 4D)
         grad_b1 = w1.new_zeros(w1.shape[0])  # (4D,)
-        chunks = zip(us, h.split(FEED_FORWARD_ROWS), grad_y.split(FEED_FORWARD_ROWS), grad_h.split(FEED_FORWARD_ROWS))
+        chunks = zip(us, h.split(ctx.rows), grad_y.split(ctx.rows), grad_h.split(ctx.rows))
         for u, h_c, grad_y_c, grad_h_c in chunks:
             grad_w2.addmm_(grad_y_c.t(), F.gelu(u))  # += dy^T gelu(u), gelu(u) recomputed
             grad_u = torch.ops.aten.gelu_backward(grad_y_c @ w2, u)  # (rows, 4D)
