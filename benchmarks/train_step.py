@@ -30,6 +30,7 @@ Variants (each runs in its own process, so that its peak memory is its own):
 * ``bf16``: ``full`` under CPU/CUDA bfloat16 autocast (not equal fidelity: lower precision);
 * ``frozen_cached``: text encoder frozen and its outputs cached (warm cache), the CPU fast mode;
 * ``frozen_cached_fewer``: ``frozen_cached`` with ``train.fewer_products``;
+* ``frozen_cached_compiled``: ``frozen_cached_fewer`` with ``train.compile`` (3 warm-up steps at least);
 * ``ablation:<name>``: ``frozen_cached`` with a packaged ablation (``no_gsg``, ``no_cma``, ...).
 
 Step times are the median of ``--repeats`` steps after ``--warmup`` steps (default 1), with the process's CPU time
@@ -176,6 +177,61 @@ the 2-layer temporal encoder over the 1,024 frame tokens (about 43 GFLOP forward
 paper's model) and 0.4 s projecting the cached text tokens, padded to the longest of 320 texts (the
 projection ``fewer_products`` moves after the pooling: 1.51 s against 2.05 s above); the issue's
 0.4 s (measured with 2 threads on a quieter machine, where this step took 0.64 s) is not reached.
+
+Side by side on a quiet machine (2026-12-01, nothing else running, load 1.0; ``interleave.py --batch 8 32
+--rounds 2 --variants full checkpointed:4``, medians of 2 rounds), first at commit ab931cf with one warm-up
+step (10:07-10:48 UTC), then after the two changes below with ``--warmup 2`` on both sides (b09f943's CPU
+path, 11:03-11:43 UTC):
+
+| code | B | commit | warm-up | CPU time (s) | peak memory (MiB) | cpu x authors | memory / authors |
+|---|---:|---|---:|---:|---:|---:|---:|
+| authors | 8 | | 1 | 24.17 | 6813 | 1.00 | 1.00 |
+| full | 8 | ab931cf | 1 | 10.85 | 4410 | 2.23 | 0.65 |
+| checkpointed:4 | 8 | ab931cf | 1 | 12.40 | 4082 | 1.95 | 0.60 |
+| authors | 32 | | 1 | 89.47 | 14896 | 1.00 | 1.00 |
+| full | 32 | ab931cf | 1 | 47.60 | 8430 | 1.88 | 0.57 |
+| checkpointed:4 | 32 | ab931cf | 1 | 47.69 | 6771 | 1.88 | 0.45 |
+| authors | 8 | | 2 | 25.34 | 6793 | 1.00 | 1.00 |
+| full | 8 | b09f943 | 2 | 12.53 | 4366 | 2.02 | 0.64 |
+| checkpointed:4 | 8 | b09f943 | 2 | 13.78 | 4046 | 1.84 | 0.60 |
+| authors | 32 | | 2 | 96.67 | 15489 | 1.00 | 1.00 |
+| full | 32 | b09f943 | 2 | 48.70 | 8007 | 1.98 | 0.52 |
+| checkpointed:4 | 32 | b09f943 | 2 | 53.15 | 6321 | 1.82 | 0.41 |
+
+The machine's speed still moved within each run (the authors' B = 32 step: 93.5 and 99.9 s; ``full``: 44.9
+and 52.5 s), so the ratios are good to about a tenth. The target, >= 2x at <= half the authors' peak
+memory at once, is met at neither size: ``full`` runs at about 2x (2.02x, 1.98x) with 0.64 and 0.52 of
+their memory, and recomputing layers brings B = 32 under half (0.41) at 1.82x.
+
+What changed between the two runs. (1) ``--warmup``: the first steps still grow the C allocator's heap;
+per-step minor page faults of ``full`` at B = 32 (``resource.getrusage`` around forward, backward and the
+optimizer, an ad hoc script): step 1 934k / 124k / 113k, step 2 490k / 61k / 0, step 3 132k / 38k / 0, with
+41.0 s of CPU in step 3 against 47.1 s in step 2. A training run lives in the later steps, so the timed
+steps now come after two. (2) The packed feed-forward runs in chunks of 1,024 tokens on CPU
+(``cra.text.roberta.FEED_FORWARD_ROWS``): glibc serves an allocation above its mmap threshold (at most
+32 MiB) with fresh pages, zeroed at first touch, and the (5,226 x 3,072) float32 intermediates at B = 32
+are 61 MiB, five per layer and step; a 1-thread ``torch.profiler`` step at ab931cf showed ``aten::gelu``
+at 136 ms per such call against 72 ms for ``gelu_backward`` on the same shape, and ``aten::copy_`` (the
+bias broadcast into each fresh ``addmm`` output) at 129 ms per (5,188 x 3,072) call. An A/B of the two
+commits at B = 32 (``--child full 32 --repeats 2 --threads 1`` under ``/usr/bin/time -v``, run at the same
+time): minor page faults of the process 4.48M -> 2.11M, CPU 50.8 -> 48.4 s, peak 8,328 -> 7,452 MiB; at
+B = 8 (1,392 tokens, 16 MiB intermediates) time and memory unchanged (13.27 / 13.36 s, 4,339 / 4,289 MiB).
+glibc's own settings (``MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=4294967296``) changed little
+on top (B = 32: 2.00M against 2.14M faults, 45.6 against 48.4 s in one pair).
+
+The fast mode, 2026-12-01 11:45 UTC, ``--batch 32 --repeats 5 --warmup 2 --threads 2 --rounds 3 --variants
+frozen_cached frozen_cached_fewer``: 1.260 s and 0.972 s a step (peak 1,810 and 1,686 MiB); the same command
+with ``--repeats 3 --warmup 1 --rounds 1`` at 10:09 UTC printed 0.851 s and 0.901 s. Its matrix products
+alone are beyond 0.4 s on this machine: at B = 32 with ``fewer_products`` they are about 45.5 products of
+the size (1,024 x 768) x (768 x 768) (the frame input map, the 2-layer encoder's Q/K/V, output and
+feed-forward maps, GSG's frame map and the first score layer, the front-door's frame keys: 15.5 forward,
+15.5 weight gradients, 14.5 input gradients, counted from the profile's shapes), 55 GFLOP; a 2-thread
+float32 ``torch.mm`` of that size ran at 159 GFLOP/s at 10:08 and 94 GFLOP/s at 11:47 UTC, so 0.35-0.58 s
+of products before Adam over 21.7 M parameters, dropout and the rest. This CPU has no AVX-512 (no
+bfloat16 instructions either). ``frozen_cached_compiled`` (``train.compile=true``: ``torch.compile`` of
+the model's forward, as ``cra.train.Trainer`` does it) ran one B = 32 step in 59.1 s (CPU 54.6 s, 1 thread,
+3 warm-up steps, ``--child frozen_cached_compiled 32 --repeats 3 --threads 1``), some 40 times the eager
+step at 1 thread (1.6-2.1 s, the table above); not investigated further: keep it off on CPU.
 """
 
 from __future__ import annotations

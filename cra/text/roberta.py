@@ -251,7 +251,7 @@ class FeedForward(torch.autograd.Function):
 
     On CPU it runs in chunks of :data:`FEED_FORWARD_ROWS` tokens: glibc serves an allocation over its mmap
     threshold (at most 32 MiB) with fresh pages from the system, zeroed at first touch, and returns them
-    at free, so whole (T, 4D) intermediates (64 MiB each at T = 5,226, B = 32) would be faulted in anew
+    at free, so whole (T, 4D) intermediates (61 MiB each at T = 5,226, B = 32) would be faulted in anew
     five times per layer and step; chunks reuse the same heap memory (weight gradients summed over chunks).
     Other devices (CUDA: a caching allocator) take all tokens in one chunk."""
 
