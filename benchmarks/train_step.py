@@ -179,9 +179,9 @@ projection ``fewer_products`` moves after the pooling: 1.51 s against 2.05 s abo
 0.4 s (measured with 2 threads on a quieter machine, where this step took 0.64 s) is not reached.
 
 Side by side on a quiet machine (2026-12-01, nothing else running, load 1.0; ``interleave.py --batch 8 32
---rounds 2 --variants full checkpointed:4``, medians of 2 rounds), first at commit ab931cf with one warm-up
-step (10:07-10:48 UTC), then after the two changes below with ``--warmup 2`` on both sides (b09f943's CPU
-path, 11:03-11:43 UTC):
+--rounds 2 --variants full checkpointed:4``: CPU medians and peak maxima of 2 rounds), first at commit
+ab931cf with one warm-up step (10:07-10:48 UTC), then after the two changes below with ``--warmup 2`` on
+both sides (b09f943's CPU path, 11:03-11:43 UTC):
 
 | code | B | commit | warm-up | CPU time (s) | peak memory (MiB) | cpu x authors | memory / authors |
 |---|---:|---|---:|---:|---:|---:|---:|
