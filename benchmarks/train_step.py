@@ -231,7 +231,10 @@ of products before Adam over 21.7 M parameters, dropout and the rest. This CPU h
 bfloat16 instructions either). ``frozen_cached_compiled`` (``train.compile=true``: ``torch.compile`` of
 the model's forward, as ``cra.train.Trainer`` does it) ran one B = 32 step in 59.1 s (CPU 54.6 s, 1 thread,
 3 warm-up steps, ``--child frozen_cached_compiled 32 --repeats 3 --threads 1``), some 40 times the eager
-step at 1 thread (1.6-2.1 s, the table above); not investigated further: keep it off on CPU.
+step at 1 thread (1.6-2.1 s, the table above). The cause, from ``TORCH_LOGS=recompiles`` at B = 8: Dynamo
+guards the compiled forward on the batch's candidate strings (``batch['qa_texts'][0][0] == '...'``, where
+``encode_candidates`` lists them), so every new batch recompiles; keep it off until only the tensor parts are
+compiled.
 """
 
 from __future__ import annotations

@@ -169,7 +169,8 @@ class TrainConfig:
     select_compare: str = ">"
     progress: bool = True  # tqdm bar with loss and accuracy
     accumulate: int = 1  # micro-batches per optimiser step and process (CMA negatives then come from one micro-batch)
-    compile: bool = False  # torch.compile the model for training (opt-in; the first steps compile)
+    compile: bool = False  # torch.compile the model for training (opt-in; not usable yet: Dynamo guards on the
+    #   batch's candidate strings, so each new batch recompiles; benchmarks/train_step.py's docstring)
 
     def __post_init__(self):
         if self.text_mode not in ("finetune", "frozen_cached"):
