@@ -257,7 +257,7 @@ import torch
 QA_MAX, Q_MAX = 38, 30
 ABLATIONS = ("no_gsg", "no_smoothing", "no_cma", "no_backdoor", "no_frontdoor", "no_eci")
 FEWER = "train.fewer_products=true"
-WARMUP_COMPILED = 3  # warm-up steps of a compiled variant (text lengths change between batches: a recompile)
+WARMUP_COMPILED = 3  # warm-up steps of a compiled variant (today each new batch recompiles: the docstring's end)
 #: variant -> (config layers, --set overrides) beyond the shared ones (``ablation:<name>`` is built in run_variant)
 UNPACKED = "model.text_encoder_kwargs.packed=false"
 VARIANTS = {
